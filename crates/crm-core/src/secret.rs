@@ -1,0 +1,293 @@
+//! Secret material, one type per role.
+//!
+//! Each type zeroizes on drop, prints `[redacted]` under `Debug`, and implements neither
+//! `Clone` nor `Serialize`, so a secret cannot be copied or logged by accident. Anything that
+//! renders a secret (the recovery identity, the data key in hex) returns another secret type,
+//! never a plain `String`.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result};
+
+macro_rules! redacted_debug {
+    ($name:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    };
+}
+
+/// The 32-byte SQLCipher raw key of one vault database (the DEK).
+pub struct DataKey(Zeroizing<[u8; 32]>);
+redacted_debug!(DataKey);
+
+impl DataKey {
+    /// A fresh random data key from the OS random source.
+    pub fn generate() -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+        Self(bytes)
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The key as SQLCipher's raw-key literal body (64 lowercase hex digits), for
+    /// `PRAGMA key = "x'…'"` in any stock SQLCipher 4 tool.
+    pub fn to_hex(&self) -> SecretText {
+        SecretText(Zeroizing::new(hex::encode(self.0.as_ref())))
+    }
+
+    /// A key derived from this one for a named purpose (e.g. the audit chain HMAC), so the
+    /// data key itself is never used for two jobs.
+    pub(crate) fn derive_subkey(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let mut hasher = Sha256::new();
+        hasher.update(b"strongroom-subkey-v1\0");
+        hasher.update(purpose.as_bytes());
+        hasher.update([0]);
+        hasher.update(self.0.as_ref());
+        Zeroizing::new(hasher.finalize().into())
+    }
+}
+
+/// A key-encryption key derived by Argon2id from a password and an optional key file.
+pub(crate) struct Kek(pub(crate) Zeroizing<[u8; 32]>);
+redacted_debug!(Kek);
+
+/// A user's password as typed. Not trimmed or normalised: what was typed is what counts.
+pub struct Password(Zeroizing<String>);
+redacted_debug!(Password);
+
+impl Password {
+    /// Wraps a typed password. The caller's copy should be zeroized or dropped promptly.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(Zeroizing::new(text.into()))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// Number of characters, for policy checks and strength hints.
+    pub fn char_count(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    /// The typed text, for the strength estimate only.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// SHA-256 digest of a key file's contents. The file itself may be any file (a generated
+/// random key or an existing document on a USB stick); only this digest enters the KDF.
+pub struct KeyFileDigest(Zeroizing<[u8; 32]>);
+redacted_debug!(KeyFileDigest);
+
+impl KeyFileDigest {
+    /// Hashes the file at `path`. An empty file is refused: it would add no secret.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let mut file = std::fs::File::open(path).map_err(|source| Error::KeyFile {
+            path: path.to_owned(),
+            reason: source.to_string(),
+        })?;
+        let mut hasher = Sha256::new();
+        hasher.update(b"strongroom-keyfile-v1\0");
+        let mut buffer = Zeroizing::new(vec![0u8; 64 * 1024]);
+        let mut total = 0u64;
+        loop {
+            let read = file.read(&mut buffer).map_err(|source| Error::KeyFile {
+                path: path.to_owned(),
+                reason: source.to_string(),
+            })?;
+            if read == 0 {
+                break;
+            }
+            total += read as u64;
+            hasher.update(&buffer[..read]);
+        }
+        if total == 0 {
+            return Err(Error::KeyFile {
+                path: path.to_owned(),
+                reason: "the file is empty".into(),
+            });
+        }
+        Ok(Self(Zeroizing::new(hasher.finalize().into())))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Writes a new random key file (64 random bytes) at `path`, refusing to overwrite anything.
+pub fn generate_key_file(path: &Path) -> Result<()> {
+    let mut bytes = Zeroizing::new([0u8; 64]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+    crate::fsutil::write_new_private_file(path, bytes.as_ref())
+}
+
+/// Text that is itself secret: a recovery identity (`AGE-SECRET-KEY-1…`) or a data key in
+/// hex. Expose it only to show it to the person entitled to it.
+pub struct SecretText(Zeroizing<String>);
+redacted_debug!(SecretText);
+
+impl SecretText {
+    pub(crate) fn new(text: String) -> Self {
+        Self(Zeroizing::new(text))
+    }
+
+    /// The secret text, for display to its owner or writing to their chosen file.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The offline recovery identity (an age X25519 identity). Held only transiently: printed
+/// once at setup, later read from the sysadmin's file to restore or extract the data key.
+pub struct RecoveryIdentity(age::x25519::Identity);
+
+impl fmt::Debug for RecoveryIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecoveryIdentity([redacted])")
+    }
+}
+
+impl RecoveryIdentity {
+    pub(crate) fn generate() -> Self {
+        Self(age::x25519::Identity::generate())
+    }
+
+    /// Parses an age identity file: the first `AGE-SECRET-KEY-1…` line; `#` comments ignored.
+    pub fn parse(text: &str) -> Result<Self> {
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with("AGE-SECRET-KEY-1"))
+            .ok_or(Error::RecoveryIdentityInvalid)?;
+        line.parse::<age::x25519::Identity>()
+            .map(Self)
+            .map_err(|_| Error::RecoveryIdentityInvalid)
+    }
+
+    /// Reads an identity file from disk.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Io {
+            context: format!("reading recovery identity {}", path.display()),
+            source,
+        })?);
+        Self::parse(&text)
+    }
+
+    /// The public recipient (`age1…`) that the recovery slot and backups are sealed to.
+    pub fn recipient(&self) -> String {
+        self.0.to_public().to_string()
+    }
+
+    /// The identity as an age identity file, to print or save once.
+    pub fn to_identity_file(&self) -> SecretText {
+        use secrecy::ExposeSecret;
+        let secret = self.0.to_string();
+        let mut text = format!(
+            "# Strongroom CRM recovery identity\n# public key: {}\n{}\n",
+            self.recipient(),
+            secret.expose_secret()
+        );
+        let out = SecretText::new(text.clone());
+        text.zeroize();
+        out
+    }
+
+    pub(crate) fn as_age(&self) -> &age::x25519::Identity {
+        &self.0
+    }
+}
+
+/// A rough password strength estimate shared by the CLI and the desktop app.
+///
+/// Counts character classes and length into an entropy estimate; it exists to nudge, not to
+/// certify. Returns (bits, verdict).
+pub fn password_strength(password: &Password) -> (u32, &'static str) {
+    let text = password.as_str();
+    let mut pool = 0u32;
+    if text.chars().any(|c| c.is_ascii_lowercase()) {
+        pool += 26;
+    }
+    if text.chars().any(|c| c.is_ascii_uppercase()) {
+        pool += 26;
+    }
+    if text.chars().any(|c| c.is_ascii_digit()) {
+        pool += 10;
+    }
+    if text.chars().any(|c| !c.is_ascii_alphanumeric()) {
+        pool += 33;
+    }
+    let distinct = {
+        let mut chars: Vec<char> = text.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        chars.len() as f64
+    };
+    let length = (text.chars().count() as f64).min(distinct * 2.0);
+    let bits = (length * f64::from(pool.max(1)).log2()) as u32;
+    let verdict = match bits {
+        0..=39 => "weak",
+        40..=59 => "fair",
+        60..=79 => "good",
+        _ => "strong",
+    };
+    (bits, verdict)
+}
+
+/// Whether two typed passwords are the same (for "repeat it" prompts).
+pub fn same_password(a: &Password, b: &Password) -> bool {
+    a.as_bytes() == b.as_bytes()
+}
+
+/// The shortest password any slot accepts.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print_their_contents() {
+        let key = DataKey::from_bytes([7; 32]);
+        let password = Password::new("hunter2hunter2");
+        assert_eq!(format!("{key:?}"), "DataKey([redacted])");
+        assert_eq!(format!("{password:?}"), "Password([redacted])");
+        assert!(!format!("{:?}", RecoveryIdentity::generate()).contains("AGE-SECRET"));
+    }
+
+    #[test]
+    fn recovery_identity_round_trips_through_its_file() -> Result<()> {
+        let identity = RecoveryIdentity::generate();
+        let file = identity.to_identity_file();
+        let parsed = RecoveryIdentity::parse(file.expose())?;
+        assert_eq!(parsed.recipient(), identity.recipient());
+        Ok(())
+    }
+
+    #[test]
+    fn weak_and_strong_passwords_are_told_apart() {
+        assert_eq!(password_strength(&Password::new("aaaaaaaaaa")).1, "weak");
+        assert_eq!(
+            password_strength(&Password::new("Correct-Horse-Battery-9")).1,
+            "strong"
+        );
+    }
+}

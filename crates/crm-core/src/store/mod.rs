@@ -1,0 +1,218 @@
+//! The only owner of a `rusqlite::Connection`.
+//!
+//! Opens the SQLCipher database with the raw data key (`PRAGMA key = "x'…'"`, SQLCipher 4
+//! defaults, temp store in memory, WAL, `synchronous = FULL`), runs the schema migrations and
+//! re-keys the database for a key rotation. Nothing outside this module touches SQL
+//! connections: domain modules receive `&Connection` or a transaction from here.
+
+mod schema;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ffi::ErrorCode};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::secret::DataKey;
+
+pub(crate) use schema::SCHEMA_VERSION;
+
+/// An open, keyed, migrated vault database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+/// Why a database did not open with a given key.
+#[derive(Debug)]
+pub(crate) enum OpenFailure {
+    /// Page 1 does not decrypt: the key is not this database's (or page 1 is destroyed).
+    WrongKey,
+    /// The key fits but the file is damaged (truncated, corrupt) or unreadable.
+    Damaged(Error),
+}
+
+impl Store {
+    /// Creates a new database file at `path` keyed with `key` and brings it to the current
+    /// schema.
+    pub(crate) fn create(path: &Path, key: &DataKey) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        let mut store = Self { conn };
+        store.apply_key(key)?;
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database with `key`, telling a wrong key apart from damage.
+    pub(crate) fn open(path: &Path, key: &DataKey) -> Result<Self, OpenFailure> {
+        if !path.exists() {
+            return Err(OpenFailure::Damaged(Error::DatabaseDamaged(
+                "the database file is missing".into(),
+            )));
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|error| OpenFailure::Damaged(error.into()))?;
+        let mut store = Self { conn };
+        store.apply_key(key).map_err(OpenFailure::Damaged)?;
+        // The first read decrypts page 1: NOTADB means the key does not fit.
+        match store
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+                row.get::<_, i64>(0)
+            }) {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == ErrorCode::NotADatabase =>
+            {
+                return Err(OpenFailure::WrongKey);
+            }
+            Err(error) => return Err(OpenFailure::Damaged(damaged(error))),
+        }
+        // SQLite itself refuses a file shorter than the page count in its header (reported
+        // as corrupt on that first read), so truncation is caught above without a full scan.
+        store.configure().map_err(OpenFailure::Damaged)?;
+        store.migrate().map_err(OpenFailure::Damaged)?;
+        Ok(store)
+    }
+
+    fn apply_key(&mut self, key: &DataKey) -> Result<()> {
+        let literal = Zeroizing::new(format!("x'{}'", key.to_hex().expose()));
+        self.conn.pragma_update(None, "key", &*literal)?;
+        Ok(())
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        // Temporary tables and sort spills stay in memory so no plaintext reaches temp files.
+        self.conn.execute_batch(
+            "PRAGMA temp_store = MEMORY;
+             PRAGMA foreign_keys = ON;
+             PRAGMA synchronous = FULL;
+             PRAGMA cache_size = -65536;",
+        )?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Database(format!(
+                "could not enable WAL (got {mode})"
+            )));
+        }
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        schema::migrations().to_latest(&mut self.conn)?;
+        Ok(())
+    }
+
+    /// Read access for domain modules.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// A write transaction for domain modules; dropped without commit, it rolls back.
+    pub(crate) fn transaction(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+
+    /// Re-encrypts the whole database under `new_key`, crash-safely.
+    ///
+    /// The database is exported to `staging` under the new key and synced; this connection is
+    /// closed (checkpointing and removing the WAL); the staged file is renamed over the live
+    /// one and the directory synced; the store reopens on it. Killed before the rename, the
+    /// old file is untouched; after it, the new file is complete. The caller must hold the
+    /// vault exclusively (no other connection may write meanwhile).
+    pub(crate) fn rekey(&mut self, live: &Path, staging: &Path, new_key: &DataKey) -> Result<()> {
+        remove_if_exists(staging)?;
+        // ATTACH inherits the main connection's open flags, which do not include CREATE: an
+        // empty file is a valid empty database to export into.
+        fsutil::write_new_private_file(staging, &[])?;
+        let literal = Zeroizing::new(format!("x'{}'", new_key.to_hex().expose()));
+        let staging_text = staging
+            .to_str()
+            .ok_or_else(|| Error::Invalid("vault path is not valid UTF-8".into()))?;
+        self.conn.execute(
+            "ATTACH DATABASE ?1 AS rotated KEY ?2",
+            [staging_text, literal.as_str()],
+        )?;
+        let exported = self
+            .conn
+            .query_row("SELECT sqlcipher_export('rotated')", [], |_| Ok(()))
+            .and_then(|()| {
+                self.conn
+                    .pragma_update(Some("rotated"), "user_version", SCHEMA_VERSION)
+            });
+        self.conn.execute("DETACH DATABASE rotated", [])?;
+        exported?;
+        std::fs::File::open(staging)
+            .and_then(|file| file.sync_all())
+            .map_err(Error::io("syncing the re-keyed database"))?;
+
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        let old = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
+        old.close().map_err(|(_, error)| Error::from(error))?;
+        // Fully checkpointed and closed: any WAL left belongs to the old file and must not be
+        // replayed onto the new one.
+        for suffix in ["-wal", "-shm"] {
+            remove_if_exists(&with_suffix(live, suffix))?;
+        }
+        std::fs::rename(staging, live).map_err(Error::io("installing the re-keyed database"))?;
+        if let Some(dir) = live.parent() {
+            fsutil::sync_dir(dir)?;
+        }
+        *self = Store::open(live, new_key).map_err(|failure| match failure {
+            OpenFailure::WrongKey => {
+                Error::DatabaseDamaged("re-keyed database does not open".into())
+            }
+            OpenFailure::Damaged(error) => error,
+        })?;
+        Ok(())
+    }
+
+    /// The database's own record of which vault it belongs to.
+    pub(crate) fn vault_id(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM vault_meta WHERE key = 'vault_id'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+}
+
+fn damaged(error: rusqlite::Error) -> Error {
+    Error::DatabaseDamaged(error.to_string())
+}
+
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut text = path.as_os_str().to_owned();
+    text.push(suffix);
+    text.into()
+}
+
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(Error::Io {
+            context: format!("removing {}", path.display()),
+            source: error,
+        }),
+    }
+}

@@ -1,0 +1,902 @@
+//! The vault on disk: creating it, unlocking it into a [`Session`], and the key operations
+//! that keep it safe when people come and go (add user, password change, removal with key
+//! rotation).
+//!
+//! A vault is a directory:
+//!
+//! | file | what |
+//! |---|---|
+//! | `vault.db` (+ `-wal`, `-shm`) | the SQLCipher database |
+//! | `keyslots.json`, `keyslots.json.bak` | the key-slot file and its copy |
+//! | `unlock-failures.json` | failed unlocks not yet in the audit trail |
+//! | `vault.lock` | held shared by every open session, exclusively by a key rotation |
+//! | `keyslots.lock` | serialises read-modify-write of the key-slot file |
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::keyslot::{
+    Credentials, KdfStrength, KeySlotFile, KeySlotPaths, OpenedSlot, RecoverySlot, SlotSet,
+    UserSlot,
+};
+use crate::policy;
+use crate::secret::{DataKey, KeyFileDigest, MIN_PASSWORD_CHARS, Password, RecoveryIdentity};
+use crate::store::{OpenFailure, Store, remove_if_exists};
+use crate::throttle::{FailedUnlock, FailureLog};
+
+/// Where each file of a vault lives.
+#[derive(Debug, Clone)]
+pub struct VaultPaths {
+    /// The vault directory.
+    pub dir: PathBuf,
+    /// The SQLCipher database.
+    pub database: PathBuf,
+    /// The key-slot file and its copy.
+    pub key_slots: KeySlotPaths,
+    failures: PathBuf,
+    lock: PathBuf,
+    slots_lock: PathBuf,
+    rotation_staging: PathBuf,
+    creation_staging: PathBuf,
+}
+
+impl VaultPaths {
+    /// The layout of the vault directory `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        Self {
+            database: dir.join("vault.db"),
+            key_slots: KeySlotPaths {
+                primary: dir.join("keyslots.json"),
+                backup: dir.join("keyslots.json.bak"),
+            },
+            failures: dir.join("unlock-failures.json"),
+            lock: dir.join("vault.lock"),
+            slots_lock: dir.join("keyslots.lock"),
+            rotation_staging: dir.join("vault.db.rotating"),
+            creation_staging: dir.join("vault.db.creating"),
+            dir,
+        }
+    }
+
+    /// Whether a vault exists here.
+    pub fn exists(&self) -> bool {
+        self.database.exists()
+    }
+}
+
+/// The default vault directory: `$STRONGROOM_VAULT`, else `strongroom/vault` in the user's
+/// data directory (`~/.local/share` on Linux, `%APPDATA%` on Windows, `~/Library/Application
+/// Support` on macOS).
+pub fn default_vault_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("STRONGROOM_VAULT") {
+        return Ok(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "strongroom")
+        .map(|dirs| dirs.data_dir().join("vault"))
+        .ok_or_else(|| Error::Invalid("no home directory: pass --vault PATH".into()))
+}
+
+/// What `crm init` (or the first-run screen) asks for.
+#[derive(Debug)]
+pub struct NewVault {
+    /// The owner's login name.
+    pub owner: String,
+    /// The owner's password.
+    pub password: Password,
+    /// The owner's key file digest, if the owner chose one.
+    pub key_file: Option<KeyFileDigest>,
+    /// KDF cost for the owner's slot.
+    pub kdf: KdfStrength,
+}
+
+/// A new vault: the owner's open session and the recovery identity, to be shown once.
+#[derive(Debug)]
+pub struct CreatedVault {
+    /// The owner's session.
+    pub session: Session,
+    /// The offline recovery identity; show it once and drop it.
+    pub recovery: RecoveryIdentity,
+}
+
+/// What the unlock screen may know before unlocking.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SlotUser {
+    /// Login name.
+    pub name: String,
+    /// Whether the user's slot needs a key file.
+    pub requires_key_file: bool,
+}
+
+/// A vault on disk, not yet unlocked.
+#[derive(Debug)]
+pub struct Vault {
+    paths: VaultPaths,
+    slots: KeySlotFile,
+    warnings: Vec<String>,
+}
+
+impl Vault {
+    /// Creates a new vault in `dir` (created if missing; must not hold a vault already).
+    pub fn create(dir: &Path, new: NewVault) -> Result<CreatedVault> {
+        let paths = VaultPaths::new(dir);
+        if paths.exists() {
+            return Err(Error::VaultExists(paths.dir.clone()));
+        }
+        validate_user_name(&new.owner)?;
+        validate_password(&new.password)?;
+        fsutil::create_private_dir(&paths.dir)?;
+
+        let vault_id = Uuid::new_v4();
+        let key_id = Uuid::new_v4();
+        let data_key = DataKey::generate();
+        let recovery = RecoveryIdentity::generate();
+        let owner_slot = UserSlot::create(
+            vault_id,
+            key_id,
+            &new.owner,
+            &new.password,
+            new.key_file.as_ref(),
+            new.kdf,
+            &data_key,
+        )?;
+        let mut slots = KeySlotFile {
+            format: crate::keyslot::FORMAT.into(),
+            version: crate::keyslot::VERSION,
+            vault_id,
+            generation: 0,
+            current: SlotSet {
+                key_id,
+                users: vec![owner_slot],
+                recovery: RecoverySlot::create(vault_id, key_id, &recovery.recipient(), &data_key)?,
+            },
+            pending: None,
+        };
+
+        // The database is built under a staging name and renamed last, so a vault "exists"
+        // only once it is complete; an interrupted init can simply be run again.
+        remove_if_exists(&paths.creation_staging)?;
+        {
+            let mut store = Store::create(&paths.creation_staging, &data_key)?;
+            let tx = store.transaction()?;
+            tx.execute(
+                "INSERT INTO vault_meta (key, value) VALUES ('vault_id', ?1), ('created_at', ?2)",
+                params![vault_id.to_string(), Utc::now().to_rfc3339()],
+            )?;
+            tx.execute(
+                "INSERT INTO users (name, role, created_at) VALUES (?1, ?2, ?3)",
+                params![new.owner, policy::OWNER_ROLE, Utc::now().to_rfc3339()],
+            )?;
+            tx.commit()?;
+            store
+                .conn()
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        for suffix in ["-wal", "-shm"] {
+            remove_if_exists(&crate::store::with_suffix(&paths.creation_staging, suffix))?;
+        }
+        slots.write(&paths.key_slots)?;
+        std::fs::rename(&paths.creation_staging, &paths.database)
+            .map_err(Error::io("installing the new database"))?;
+        fsutil::sync_dir(&paths.dir)?;
+
+        let vault = Vault::open(dir)?;
+        let session = vault.unlock(Credentials {
+            user: new.owner,
+            password: new.password,
+            key_file: new.key_file,
+        })?;
+        Ok(CreatedVault { session, recovery })
+    }
+
+    /// Opens the vault directory `dir` (reads the key-slot file; decrypts nothing).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let paths = VaultPaths::new(dir);
+        if !paths.exists() {
+            return Err(Error::NoVault(paths.dir.clone()));
+        }
+        let (slots, report) = KeySlotFile::read(&paths.key_slots)?;
+        for warning in &report.warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(Self {
+            paths,
+            slots,
+            warnings: report.warnings,
+        })
+    }
+
+    /// The vault's files.
+    pub fn paths(&self) -> &VaultPaths {
+        &self.paths
+    }
+
+    /// Problems found while reading the key-slot file that its copy covered.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The users who hold a slot, for the unlock screen.
+    pub fn users(&self) -> Vec<SlotUser> {
+        self.slots
+            .current
+            .users
+            .iter()
+            .map(|slot| SlotUser {
+                name: slot.user.clone(),
+                requires_key_file: slot.requires_key_file,
+            })
+            .collect()
+    }
+
+    /// Seconds this user must wait before the next unlock attempt (0 if none).
+    pub fn unlock_delay(&self, user: &str) -> u64 {
+        FailureLog::load(&self.paths.failures)
+            .wait_for(user, Utc::now())
+            .unwrap_or(0)
+    }
+
+    /// Unlocks with a user's credentials.
+    ///
+    /// Failures are coarse ([`Error::WrongCredentials`]) and are recorded; after five in a
+    /// row for one user, attempts are refused with [`Error::Throttled`] for a doubling delay.
+    /// An interrupted key rotation is finished here when possible.
+    pub fn unlock(&self, credentials: Credentials) -> Result<Session> {
+        let mut failures = FailureLog::load(&self.paths.failures);
+        failures.check(&credentials.user)?;
+        match self.open_session(&credentials) {
+            Ok(mut session) => {
+                session.failed_unlocks = failures.record_success(&credentials.user)?;
+                Ok(session)
+            }
+            Err(
+                error @ (Error::WrongCredentials | Error::KeyFileRequired | Error::UserRemoved),
+            ) => {
+                failures.record_failure(&credentials.user, error.code())?;
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn open_session(&self, credentials: &Credentials) -> Result<Session> {
+        let vault_id = self.slots.vault_id;
+        let slot = self
+            .slots
+            .current
+            .user(&credentials.user)
+            .ok_or(Error::WrongCredentials)?;
+        let opened = slot.open(vault_id, credentials)?;
+        let lock = VaultLock::shared(&self.paths.lock)?;
+        // Re-read under the lock: a rotation may have finished since `open`.
+        let (slots, _) = KeySlotFile::read(&self.paths.key_slots)?;
+        if slots.vault_id != vault_id {
+            return Err(Error::KeySlotsDamaged(
+                "the key-slot file changed vault".into(),
+            ));
+        }
+        let mut keys = Vec::new();
+        if let Some(key) = opened.data_key_in(vault_id, &slots.current)? {
+            keys.push((key, false));
+        }
+        if let Some(pending) = &slots.pending
+            && let Some(key) = opened.data_key_in(vault_id, pending)?
+        {
+            keys.push((key, true));
+        }
+        if keys.is_empty() {
+            return Err(Error::WrongCredentials);
+        }
+        let (store, data_key, rekey_done) = open_with_any(&self.paths.database, keys)?;
+        check_database_belongs(&store, vault_id)?;
+
+        let user = load_active_user(&store, &credentials.user)?.ok_or(Error::UserRemoved)?;
+        store.conn().execute(
+            "UPDATE users SET last_unlock_at = ?1 WHERE id = ?2",
+            params![Utc::now().to_rfc3339(), user.id],
+        )?;
+        let mut session = Session {
+            paths: self.paths.clone(),
+            vault_id,
+            slots,
+            store,
+            data_key,
+            user,
+            lock,
+            kdf: KdfStrength::from_env(),
+            warnings: self.warnings.clone(),
+            failed_unlocks: Vec::new(),
+        };
+        session.finish_interrupted_rotation(&opened, rekey_done)?;
+        Ok(session)
+    }
+
+    /// Unseals the data key with the recovery identity and proves it opens the database.
+    /// For `crm key show-data-key` and disaster recovery with stock SQLCipher tools.
+    pub fn recover_data_key(&self, identity: &RecoveryIdentity) -> Result<DataKey> {
+        let vault_id = self.slots.vault_id;
+        let mut keys = vec![(
+            self.slots
+                .current
+                .recovery
+                .open(vault_id, self.slots.current.key_id, identity)?,
+            false,
+        )];
+        if let Some(pending) = &self.slots.pending {
+            keys.push((
+                pending.recovery.open(vault_id, pending.key_id, identity)?,
+                true,
+            ));
+        }
+        let (_, key, _) = open_with_any(&self.paths.database, keys)?;
+        Ok(key)
+    }
+}
+
+/// Tries each candidate key; returns the store, the key that fitted, and whether it was the
+/// pending (post-rotation) key.
+fn open_with_any(database: &Path, keys: Vec<(DataKey, bool)>) -> Result<(Store, DataKey, bool)> {
+    let mut damage = None;
+    for (key, pending) in keys {
+        match Store::open(database, &key) {
+            Ok(store) => return Ok((store, key, pending)),
+            Err(OpenFailure::WrongKey) => {}
+            Err(OpenFailure::Damaged(error)) => damage = Some(error),
+        }
+    }
+    Err(damage.unwrap_or_else(|| {
+        Error::DatabaseDamaged("the database does not open with this vault's key".into())
+    }))
+}
+
+fn check_database_belongs(store: &Store, vault_id: Uuid) -> Result<()> {
+    match store.vault_id()? {
+        Some(id) if id == vault_id.to_string() => Ok(()),
+        _ => Err(Error::DatabaseDamaged(
+            "the database belongs to another vault".into(),
+        )),
+    }
+}
+
+/// The person behind a session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CurrentUser {
+    /// Row id in `users`.
+    pub id: i64,
+    /// Login name.
+    pub name: String,
+    /// Role name.
+    pub role: String,
+}
+
+fn load_active_user(store: &Store, name: &str) -> Result<Option<CurrentUser>> {
+    Ok(store
+        .conn()
+        .query_row(
+            "SELECT id, name, role FROM users WHERE name = ?1 AND removed_at IS NULL",
+            [name],
+            |row| {
+                Ok(CurrentUser {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    role: row.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// A user as listed to the owner.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserInfo {
+    /// Login name.
+    pub name: String,
+    /// Role name.
+    pub role: String,
+    /// Whether their slot needs a key file.
+    pub requires_key_file: bool,
+    /// When the user was added (RFC 3339).
+    pub created_at: String,
+    /// Last successful unlock (RFC 3339), if any.
+    pub last_unlock_at: Option<String>,
+}
+
+/// A user to add.
+#[derive(Debug)]
+pub struct NewUser {
+    /// Login name.
+    pub name: String,
+    /// Role name (a template or custom role).
+    pub role: String,
+    /// Initial password (the user should change it).
+    pub password: Password,
+    /// Key file digest if the user's slot should require one.
+    pub key_file: Option<KeyFileDigest>,
+}
+
+/// One step of a long operation, for progress bars.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    /// What is happening now.
+    pub step: String,
+    /// Steps done.
+    pub done: u64,
+    /// Steps in all.
+    pub total: u64,
+}
+
+/// Receives progress of long operations.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(Progress);
+
+/// An unlocked vault: one user's authenticated access. Every read or write of customer data
+/// goes through a session, which applies that user's role. Dropping it locks: the data key
+/// is zeroized and the connection closed.
+#[derive(Debug)]
+pub struct Session {
+    paths: VaultPaths,
+    vault_id: Uuid,
+    slots: KeySlotFile,
+    store: Store,
+    data_key: DataKey,
+    user: CurrentUser,
+    lock: VaultLock,
+    kdf: KdfStrength,
+    warnings: Vec<String>,
+    failed_unlocks: Vec<FailedUnlock>,
+}
+
+impl Session {
+    /// Who is signed in.
+    pub fn user(&self) -> &CurrentUser {
+        &self.user
+    }
+
+    /// The vault's id.
+    pub fn vault_id(&self) -> Uuid {
+        self.vault_id
+    }
+
+    /// The vault's files.
+    pub fn paths(&self) -> &VaultPaths {
+        &self.paths
+    }
+
+    /// Warnings raised while unlocking (a damaged key-slot copy, an unfinished rotation).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Failed unlock attempts (any user) since the previous successful unlock.
+    pub fn failed_unlocks(&self) -> &[FailedUnlock] {
+        &self.failed_unlocks
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn data_key(&self) -> &DataKey {
+        &self.data_key
+    }
+
+    /// Sets the KDF cost for slots made by this session (tests use the floor).
+    pub fn set_kdf_strength(&mut self, kdf: KdfStrength) {
+        self.kdf = kdf;
+    }
+
+    fn require_manage_users(&self) -> Result<()> {
+        if policy::can_manage_users(&self.user.role) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "the {} role cannot manage users",
+                self.user.role
+            )))
+        }
+    }
+
+    /// Active users with their roles.
+    pub fn list_users(&self) -> Result<Vec<UserInfo>> {
+        let mut statement = self.store.conn().prepare(
+            "SELECT name, role, created_at, last_unlock_at FROM users
+             WHERE removed_at IS NULL ORDER BY name",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut users = Vec::new();
+        for row in rows {
+            let (name, role, created_at, last_unlock_at) = row?;
+            let requires_key_file = self
+                .slots
+                .current
+                .user(&name)
+                .is_some_and(|slot| slot.requires_key_file);
+            users.push(UserInfo {
+                name,
+                role,
+                requires_key_file,
+                created_at,
+                last_unlock_at,
+            });
+        }
+        Ok(users)
+    }
+
+    /// Adds a user with their own slot. Needs the manage-users right.
+    pub fn add_user(&mut self, new: NewUser) -> Result<()> {
+        self.require_manage_users()?;
+        validate_user_name(&new.name)?;
+        validate_password(&new.password)?;
+        policy::validate_role_name(&new.role)?;
+        if load_active_user(&self.store, &new.name)?.is_some() {
+            return Err(Error::AlreadyExists(format!("user {}", new.name)));
+        }
+        let vault_id = self.vault_id;
+        let slot = UserSlot::create(
+            vault_id,
+            self.slots.current.key_id,
+            &new.name,
+            &new.password,
+            new.key_file.as_ref(),
+            self.kdf,
+            &self.data_key,
+        )?;
+        let actor = self.user.name.clone();
+        let tx = self.store.transaction()?;
+        tx.execute(
+            "INSERT INTO users (name, role, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
+            params![new.name, new.role, Utc::now().to_rfc3339(), actor],
+        )?;
+        // The slot is written before the row commits: if the commit is lost, the orphan slot
+        // is retired by the next rotation; the reverse would leave a user who cannot unlock.
+        update_slots(&self.paths, vault_id, &mut self.slots, |file| {
+            file.current
+                .users
+                .retain(|existing| existing.user != new.name);
+            file.current.users.push(slot);
+            Ok(())
+        })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Changes the signed-in user's own password (and key file). Re-seals only their slot.
+    pub fn change_password(
+        &mut self,
+        current: &Credentials,
+        new_password: Password,
+        new_key_file: Option<KeyFileDigest>,
+    ) -> Result<()> {
+        if !current.user.eq_ignore_ascii_case(&self.user.name) {
+            return Err(Error::Forbidden(
+                "you can change only your own password".into(),
+            ));
+        }
+        validate_password(&new_password)?;
+        let (vault_id, kdf, name) = (self.vault_id, self.kdf, self.user.name.clone());
+        update_slots(&self.paths, vault_id, &mut self.slots, |file| {
+            let slot = file
+                .current
+                .users
+                .iter_mut()
+                .find(|slot| slot.user == name)
+                .ok_or(Error::WrongCredentials)?;
+            let opened = slot.open(vault_id, current)?;
+            slot.reseal_credentials(vault_id, &opened, &new_password, new_key_file.as_ref(), kdf)
+        })
+    }
+
+    /// Gives another user a new password (they forgot theirs): their slot is replaced by a
+    /// fresh one. Needs the manage-users right. For a suspected compromise, also rotate.
+    pub fn reset_password(
+        &mut self,
+        name: &str,
+        password: Password,
+        key_file: Option<KeyFileDigest>,
+    ) -> Result<()> {
+        self.require_manage_users()?;
+        validate_password(&password)?;
+        if load_active_user(&self.store, name)?.is_none() {
+            return Err(Error::NotFound(format!("user {name}")));
+        }
+        let slot = UserSlot::create(
+            self.vault_id,
+            self.slots.current.key_id,
+            name,
+            &password,
+            key_file.as_ref(),
+            self.kdf,
+            &self.data_key,
+        )?;
+        let mut failures = FailureLog::load(&self.paths.failures);
+        failures.record_success(name).ok();
+        update_slots(&self.paths, self.vault_id, &mut self.slots, |file| {
+            file.current.users.retain(|existing| existing.user != name);
+            file.current.users.push(slot);
+            Ok(())
+        })
+    }
+
+    /// Removes a user and rotates the data key so that anything they copied stops working on
+    /// the live vault. Needs the manage-users right and the vault alone.
+    pub fn remove_user(&mut self, name: &str, progress: ProgressFn<'_>) -> Result<()> {
+        self.require_manage_users()?;
+        let target = load_active_user(&self.store, name)?
+            .ok_or_else(|| Error::NotFound(format!("user {name}")))?;
+        if target.id == self.user.id {
+            return Err(Error::Invalid("you cannot remove yourself".into()));
+        }
+        if policy::is_owner_role(&target.role) {
+            let owners: i64 = self.store.conn().query_row(
+                "SELECT count(*) FROM users WHERE removed_at IS NULL AND role = ?1",
+                [policy::OWNER_ROLE],
+                |row| row.get(0),
+            )?;
+            if owners <= 1 {
+                return Err(Error::Invalid("the last Owner cannot be removed".into()));
+            }
+        }
+        self.with_exclusive(|session| {
+            session.store.conn().execute(
+                "UPDATE users SET removed_at = ?1 WHERE id = ?2",
+                params![Utc::now().to_rfc3339(), target.id],
+            )?;
+            session.rotate_keeping(progress)
+        })
+    }
+
+    /// Rotates the data key now (e.g. after a suspected compromise). Needs the vault alone.
+    pub fn rotate_data_key(&mut self, progress: ProgressFn<'_>) -> Result<()> {
+        self.require_manage_users()?;
+        self.with_exclusive(|session| session.rotate_keeping(progress))
+    }
+
+    fn with_exclusive<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.lock.upgrade()?;
+        let result = work(self);
+        self.lock.downgrade();
+        result
+    }
+
+    /// New data key, sealed for every slot whose user is still active; then re-encrypt.
+    fn rotate_keeping(&mut self, progress: ProgressFn<'_>) -> Result<()> {
+        let active = self.active_user_names()?;
+        progress(Progress {
+            step: "sealing a new data key for the remaining users".into(),
+            done: 0,
+            total: 3,
+        });
+        let new_key = DataKey::generate();
+        let vault_id = self.vault_id;
+        update_slots(&self.paths, vault_id, &mut self.slots, |file| {
+            file.pending = Some(
+                file.current
+                    .rotated(vault_id, &new_key, |slot| active.contains(&slot.user))?,
+            );
+            Ok(())
+        })?;
+        self.complete_rotation(new_key, progress)
+    }
+
+    fn complete_rotation(&mut self, new_key: DataKey, progress: ProgressFn<'_>) -> Result<()> {
+        progress(Progress {
+            step: "re-encrypting the database under the new key".into(),
+            done: 1,
+            total: 3,
+        });
+        crate::fault::point("rotation:before-rekey");
+        self.store
+            .rekey(&self.paths.database, &self.paths.rotation_staging, &new_key)?;
+        crate::fault::point("rotation:after-rekey");
+        progress(Progress {
+            step: "retiring the old key".into(),
+            done: 2,
+            total: 3,
+        });
+        update_slots(&self.paths, self.vault_id, &mut self.slots, |file| {
+            file.current = file
+                .pending
+                .take()
+                .ok_or_else(|| Error::KeySlotsDamaged("rotation lost its pending slots".into()))?;
+            Ok(())
+        })?;
+        self.data_key = new_key;
+        progress(Progress {
+            step: "key rotated".into(),
+            done: 3,
+            total: 3,
+        });
+        Ok(())
+    }
+
+    fn active_user_names(&self) -> Result<Vec<String>> {
+        let mut statement = self
+            .store
+            .conn()
+            .prepare("SELECT name FROM users WHERE removed_at IS NULL")?;
+        let names = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(names)
+    }
+
+    /// Finishes what a killed rotation left: promotes the pending slots if the database is
+    /// already re-keyed, re-keys to the pending key if not, and retires slots of removed
+    /// users. Needs the vault alone; if others have it open, it is left for a later unlock.
+    fn finish_interrupted_rotation(&mut self, opened: &OpenedSlot, rekey_done: bool) -> Result<()> {
+        let vault_id = self.vault_id;
+        if rekey_done {
+            update_slots(&self.paths, vault_id, &mut self.slots, |file| {
+                if let Some(pending) = file.pending.take() {
+                    file.current = pending;
+                }
+                Ok(())
+            })?;
+            self.warnings
+                .push("an interrupted key rotation was completed".into());
+        }
+        let active = self.active_user_names()?;
+        let has_orphans = self
+            .slots
+            .current
+            .users
+            .iter()
+            .any(|slot| !active.contains(&slot.user));
+        if self.slots.pending.is_none() && !has_orphans {
+            remove_if_exists(&self.paths.rotation_staging)?;
+            return Ok(());
+        }
+        let pending_key = match &self.slots.pending {
+            Some(pending) => opened.data_key_in(vault_id, pending)?,
+            None => None,
+        };
+        let outcome = self.with_exclusive(|session| match pending_key {
+            Some(key) if !has_orphans || session.pending_drops_orphans(&active) => {
+                session.complete_rotation(key, &mut |_| {})
+            }
+            _ => session.rotate_keeping(&mut |_| {}),
+        });
+        match outcome {
+            Ok(()) => {
+                self.warnings
+                    .push("an interrupted key rotation was completed".into());
+                Ok(())
+            }
+            Err(Error::VaultBusy) => {
+                self.warnings.push(
+                    "a key rotation is unfinished; it completes at the next unlock when no one else has the vault open".into(),
+                );
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn pending_drops_orphans(&self, active: &[String]) -> bool {
+        self.slots
+            .pending
+            .as_ref()
+            .is_some_and(|pending| pending.users.iter().all(|slot| active.contains(&slot.user)))
+    }
+
+    /// Locks the vault: the same as dropping the session.
+    pub fn lock(self) {}
+}
+
+/// Read-modify-write of the key-slot file under `keyslots.lock`, so two processes adding
+/// users at once cannot lose each other's slots.
+fn update_slots(
+    paths: &VaultPaths,
+    vault_id: Uuid,
+    cached: &mut KeySlotFile,
+    change: impl FnOnce(&mut KeySlotFile) -> Result<()>,
+) -> Result<()> {
+    let guard = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&paths.slots_lock)
+        .map_err(Error::io("opening keyslots.lock"))?;
+    guard
+        .lock()
+        .map_err(Error::io("locking the key-slot file"))?;
+    let (mut file, _) = KeySlotFile::read(&paths.key_slots)?;
+    if file.vault_id != vault_id {
+        return Err(Error::KeySlotsDamaged(
+            "the key-slot file changed vault".into(),
+        ));
+    }
+    change(&mut file)?;
+    file.write(&paths.key_slots)?;
+    *cached = file;
+    Ok(())
+}
+
+/// The advisory lock on `vault.lock`: shared while a session is open, exclusive during a key
+/// rotation (which replaces the database file under everyone's feet).
+#[derive(Debug)]
+struct VaultLock {
+    file: File,
+}
+
+impl VaultLock {
+    fn shared(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(Error::io("opening vault.lock"))?;
+        // A rotation holds the lock exclusively for as long as re-encryption takes; wait.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match file.try_lock_shared() {
+                Ok(()) => return Ok(Self { file }),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(Error::VaultBusy),
+                Err(std::fs::TryLockError::Error(error)) => {
+                    return Err(Error::io("locking the vault")(error));
+                }
+            }
+        }
+    }
+
+    fn upgrade(&self) -> Result<()> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::VaultBusy),
+            Err(std::fs::TryLockError::Error(error)) => Err(Error::io("locking the vault")(error)),
+        }
+    }
+
+    fn downgrade(&self) {
+        if let Err(error) = self.file.lock_shared() {
+            tracing::warn!("could not downgrade the vault lock: {error}");
+        }
+    }
+}
+
+fn validate_user_name(name: &str) -> Result<()> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed != name {
+        return Err(Error::Invalid(
+            "a user name must not be empty or start or end with spaces".into(),
+        ));
+    }
+    if name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "a user name must be at most 64 printable characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_password(password: &Password) -> Result<()> {
+    if password.char_count() < MIN_PASSWORD_CHARS {
+        return Err(Error::Invalid(format!(
+            "a password needs at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
