@@ -84,6 +84,11 @@ pub fn key_file(cli: &Cli) -> Result<Option<KeyFileDigest>> {
 
 /// Opens the vault and unlocks it as the chosen user.
 pub fn unlock(cli: &Cli) -> Result<Session> {
+    unlock_keeping_credentials(cli).map(|(session, _)| session)
+}
+
+/// Unlocks and also returns the credentials used (to re-seal the user's own slot).
+pub fn unlock_keeping_credentials(cli: &Cli) -> Result<(Session, Credentials)> {
     let vault = Vault::open(&vault_dir(cli)?)?;
     for warning in vault.warnings() {
         eprintln!("warning: {warning}");
@@ -97,11 +102,11 @@ pub fn unlock(cli: &Cli) -> Result<Session> {
         key_file: key_file(cli)?,
         user,
     };
-    let session = vault.unlock(credentials)?;
+    let session = vault.unlock(&credentials)?;
     for warning in session.warnings() {
         eprintln!("warning: {warning}");
     }
-    Ok(session)
+    Ok((session, credentials))
 }
 
 fn default_user(vault: &Vault) -> Result<String> {

@@ -4,12 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use crm_core::{
-    Credentials, Error, KdfStrength, KeyFileDigest, NewUser, NewVault, RecoveryIdentity, Result,
-    Vault,
+    Error, KdfStrength, KeyFileDigest, NewUser, NewVault, RecoveryIdentity, Result, Vault,
 };
 
 use crate::Cli;
-use crate::credentials::{self, key_file, new_password, unlock, vault_dir};
+use crate::credentials::{self, new_password, unlock, vault_dir};
 use crate::output::Output;
 
 #[derive(Debug, Args)]
@@ -176,7 +175,7 @@ pub fn status(cli: &Cli, out: &Output) -> Result<()> {
 }
 
 pub fn user(cli: &Cli, command: &UserCommand, out: &Output) -> Result<()> {
-    let mut session = unlock(cli)?;
+    let (mut session, signed_in) = credentials::unlock_keeping_credentials(cli)?;
     match command {
         UserCommand::Add {
             name,
@@ -233,14 +232,9 @@ pub fn user(cli: &Cli, command: &UserCommand, out: &Output) -> Result<()> {
                     out.done(&format!("reset the password of {other}"));
                 }
                 _ => {
-                    // Re-confirm the current credentials: they re-open the slot to re-seal it.
-                    let current = Credentials {
-                        user: me.clone(),
-                        password: credentials::current_password(&me)?,
-                        key_file: key_file(cli)?,
-                    };
+                    // The credentials just used to unlock re-open the slot to re-seal it.
                     let password = new_password(&me)?;
-                    session.change_password(&current, password, new_digest)?;
+                    session.change_password(&signed_in, password, new_digest)?;
                     out.done("password changed");
                 }
             }

@@ -142,9 +142,15 @@ impl Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode;
         // SQLite messages name tables and constraints, never bound values, so they are safe
         // to pass on.
-        Error::Database(error.to_string())
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                Error::DatabaseDamaged(error.to_string())
+            }
+            _ => Error::Database(error.to_string()),
+        }
     }
 }
 

@@ -66,6 +66,10 @@ pub struct KeySlotFile {
     /// During a key rotation only: the remaining slots sealed to the next data key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<SlotSet>,
+    /// `sha256:` + hex SHA-256 of this file serialised with an empty checksum: any flipped
+    /// byte, even inside a base64 field, marks the copy damaged so the other copy is used.
+    #[serde(default)]
+    pub checksum: String,
 }
 
 /// All slots sealing one data key.
@@ -603,7 +607,21 @@ impl KeySlotFile {
                 file.version
             )));
         }
+        if file.checksum != file.compute_checksum()? {
+            return Err(Error::KeySlotsDamaged("checksum mismatch".into()));
+        }
         Ok(file)
+    }
+
+    fn compute_checksum(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let unsigned = KeySlotFile {
+            checksum: String::new(),
+            ..self.clone()
+        };
+        let bytes = serde_json::to_vec(&unsigned)
+            .map_err(|error| Error::Crypto(format!("serialising key slots: {error}")))?;
+        Ok(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))))
     }
 
     /// Reads both copies and returns the valid one with the highest generation.
@@ -657,6 +675,7 @@ impl KeySlotFile {
     /// Writes both copies atomically, bumping the generation first.
     pub fn write(&mut self, paths: &KeySlotPaths) -> Result<()> {
         self.generation += 1;
+        self.checksum = self.compute_checksum()?;
         let mut bytes = serde_json::to_vec_pretty(self)
             .map_err(|error| Error::Crypto(format!("serialising key slots: {error}")))?;
         bytes.push(b'\n');
@@ -740,6 +759,79 @@ mod tests {
         set.users[0].user = "mallory".into();
         let result = set.users[0].open(vault_id, &credentials("correct horse battery"));
         assert!(matches!(result, Err(Error::WrongCredentials)));
+        Ok(())
+    }
+
+    const GOLDEN_PASSWORD: &str = "golden-password-1";
+    const GOLDEN_KEY: [u8; 32] = *b"strongroom-golden-data-key-32-b!";
+    const GOLDEN_RECOVERY: &str =
+        "AGE-SECRET-KEY-1GQK3J9AXLMNPCM5JDGDVVX64Q7RSN8CYASDFUC29UEMWEFTGE7WQTSZFPC";
+
+    fn golden_path() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/keyslots-v1.json")
+    }
+
+    /// Freezes format version 1: a file written once by this code must keep opening with the
+    /// same password to the same data key. A failure here means the format changed; that is
+    /// a decision (bump VERSION, keep reading v1), never an accident.
+    /// Regenerate only deliberately: `STRONGROOM_UPDATE_GOLDEN=1 cargo test -p crm-core golden`.
+    #[test]
+    fn golden_key_slot_file_still_opens_to_the_same_data_key() -> Result<()> {
+        let recovery = RecoveryIdentity::parse(GOLDEN_RECOVERY)?;
+        if std::env::var_os("STRONGROOM_UPDATE_GOLDEN").is_some() {
+            let vault_id = Uuid::from_u128(0x5354_524f_4e47_524f_4f4d_0000_0000_0001);
+            let key_id = Uuid::from_u128(0x5354_524f_4e47_524f_4f4d_0000_0000_0002);
+            let key = DataKey::from_bytes(GOLDEN_KEY);
+            let slot = UserSlot::create(
+                vault_id,
+                key_id,
+                "olivia",
+                &Password::new(GOLDEN_PASSWORD),
+                None,
+                KdfStrength::Floor,
+                &key,
+            )?;
+            let mut file = KeySlotFile {
+                format: FORMAT.into(),
+                version: VERSION,
+                vault_id,
+                generation: 0,
+                current: SlotSet {
+                    key_id,
+                    users: vec![slot],
+                    recovery: RecoverySlot::create(vault_id, key_id, &recovery.recipient(), &key)?,
+                },
+                pending: None,
+                checksum: String::new(),
+            };
+            let dir = golden_path();
+            file.write(&KeySlotPaths {
+                primary: dir.clone(),
+                backup: dir.with_extension("json.bak"),
+            })?;
+            std::fs::remove_file(dir.with_extension("json.bak")).map_err(Error::io("cleanup"))?;
+        }
+        let bytes = std::fs::read(golden_path()).map_err(Error::io("reading golden file"))?;
+        let file = KeySlotFile::parse(&bytes)?;
+        assert_eq!(file.generation, 1);
+        let opened = file.current.users[0].open(file.vault_id, &credentials(GOLDEN_PASSWORD))?;
+        let key = opened
+            .data_key_in(file.vault_id, &file.current)?
+            .ok_or(Error::WrongCredentials)?;
+        assert_eq!(key.as_bytes(), &GOLDEN_KEY);
+        let by_recovery =
+            file.current
+                .recovery
+                .open(file.vault_id, file.current.key_id, &recovery)?;
+        assert_eq!(by_recovery.as_bytes(), &GOLDEN_KEY);
+        // Serialising what was parsed gives the same bytes: field names and order are frozen.
+        let mut again =
+            serde_json::to_vec_pretty(&file).map_err(|e| Error::Crypto(e.to_string()))?;
+        again.push(b'\n');
+        assert_eq!(
+            String::from_utf8_lossy(&again),
+            String::from_utf8_lossy(&bytes)
+        );
         Ok(())
     }
 

@@ -18,7 +18,7 @@
 //! // Show `created.recovery.to_identity_file()` once, then forget it.
 //! drop(created);
 //!
-//! let session = Vault::open(dir)?.unlock(Credentials {
+//! let session = Vault::open(dir)?.unlock(&Credentials {
 //!     user: "olivia".into(),
 //!     password: Password::new("a long passphrase"),
 //!     key_file: None,

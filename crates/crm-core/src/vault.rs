@@ -158,6 +158,7 @@ impl Vault {
                 recovery: RecoverySlot::create(vault_id, key_id, &recovery.recipient(), &data_key)?,
             },
             pending: None,
+            checksum: String::new(),
         };
 
         // The database is built under a staging name and renamed last, so a vault "exists"
@@ -188,7 +189,7 @@ impl Vault {
         fsutil::sync_dir(&paths.dir)?;
 
         let vault = Vault::open(dir)?;
-        let session = vault.unlock(Credentials {
+        let session = vault.unlock(&Credentials {
             user: new.owner,
             password: new.password,
             key_file: new.key_file,
@@ -248,10 +249,10 @@ impl Vault {
     /// Failures are coarse ([`Error::WrongCredentials`]) and are recorded; after five in a
     /// row for one user, attempts are refused with [`Error::Throttled`] for a doubling delay.
     /// An interrupted key rotation is finished here when possible.
-    pub fn unlock(&self, credentials: Credentials) -> Result<Session> {
+    pub fn unlock(&self, credentials: &Credentials) -> Result<Session> {
         let mut failures = FailureLog::load(&self.paths.failures);
         failures.check(&credentials.user)?;
-        match self.open_session(&credentials) {
+        match self.open_session(credentials) {
             Ok(mut session) => {
                 session.failed_unlocks = failures.record_success(&credentials.user)?;
                 Ok(session)
@@ -900,3 +901,7 @@ fn validate_password(password: &Password) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "vault_tests.rs"]
+mod tests;

@@ -86,6 +86,9 @@ impl Store {
     }
 
     fn apply_key(&mut self, key: &DataKey) -> Result<()> {
+        // Trying a candidate key that does not fit is normal during rotation recovery; keep
+        // SQLCipher from printing its own error lines to the terminal.
+        self.conn.pragma_update(None, "cipher_log_level", "NONE")?;
         let literal = Zeroizing::new(format!("x'{}'", key.to_hex().expose()));
         self.conn.pragma_update(None, "key", &*literal)?;
         Ok(())
