@@ -28,6 +28,7 @@
 //! # }
 //! ```
 
+pub mod audit;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
@@ -43,6 +44,6 @@ pub use error::{Error, Result};
 pub use keyslot::{Credentials, KdfStrength};
 pub use secret::{DataKey, KeyFileDigest, Password, RecoveryIdentity, SecretText};
 pub use vault::{
-    CreatedVault, CurrentUser, NewUser, NewVault, Progress, Session, SlotUser, UserInfo, Vault,
-    VaultPaths, default_vault_dir,
+    AuditSink, CreatedVault, CurrentUser, NewUser, NewVault, Progress, Session, SlotUser, UserInfo,
+    Vault, VaultPaths, default_vault_dir,
 };

@@ -40,3 +40,20 @@ pub fn validate_role_name(role: &str) -> Result<()> {
         )))
     }
 }
+
+/// Whether a role may read the audit trail, access reviews and alerts.
+/// (Used by the audit module; keep this entry point when the policy model grows.)
+pub fn can_view_audit(role: &str) -> bool {
+    matches!(role, OWNER_ROLE | "Administrator" | "Auditor")
+}
+
+/// The role's clearance as a level 0 (Public) … 3 (Highly Confidential), used to mask audit
+/// values. (Used by the audit module; keep this entry point when the policy model grows.)
+pub fn clearance_level(role: &str) -> u8 {
+    match role {
+        OWNER_ROLE => 3,
+        "Administrator" | "Sales Manager" => 2,
+        "Sales Representative" | "Marketing" | "Support" => 1,
+        _ => 1,
+    }
+}

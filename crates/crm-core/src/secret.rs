@@ -50,17 +50,6 @@ impl DataKey {
     pub fn to_hex(&self) -> SecretText {
         SecretText(Zeroizing::new(hex::encode(self.0.as_ref())))
     }
-
-    /// A key derived from this one for a named purpose (e.g. the audit chain HMAC), so the
-    /// data key itself is never used for two jobs.
-    pub(crate) fn derive_subkey(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
-        let mut hasher = Sha256::new();
-        hasher.update(b"strongroom-subkey-v1\0");
-        hasher.update(purpose.as_bytes());
-        hasher.update([0]);
-        hasher.update(self.0.as_ref());
-        Zeroizing::new(hasher.finalize().into())
-    }
 }
 
 /// A key-encryption key derived by Argon2id from a password and an optional key file.

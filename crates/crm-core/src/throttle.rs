@@ -116,6 +116,19 @@ impl FailureLog {
         Ok(events)
     }
 
+    /// Failures waiting to be written to the audit trail.
+    pub fn pending_events(&self) -> &[FailedUnlock] {
+        &self.pending_events
+    }
+
+    /// Clears one user's counter (after an administrator reset their password).
+    pub fn clear_user(&mut self, user: &str) -> Result<()> {
+        if self.users.remove(user).is_some() {
+            self.save()?;
+        }
+        Ok(())
+    }
+
     fn save(&self) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self)
             .map_err(|error| Error::Invalid(format!("failure log: {error}")))?;

@@ -9,6 +9,7 @@
 //! | `vault.db` (+ `-wal`, `-shm`) | the SQLCipher database |
 //! | `keyslots.json`, `keyslots.json.bak` | the key-slot file and its copy |
 //! | `unlock-failures.json` | failed unlocks not yet in the audit trail |
+//! | `audit-head.json` | the audit chain head, to detect truncation or an older database |
 //! | `vault.lock` | held shared by every open session, exclusively by a key rotation |
 //! | `keyslots.lock` | serialises read-modify-write of the key-slot file |
 
@@ -20,6 +21,7 @@ use chrono::Utc;
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
+use crate::audit::{self, Action, Actor, AuditEvent, AuditKey, ChainHead, HeadFile};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::keyslot::{
@@ -40,6 +42,8 @@ pub struct VaultPaths {
     pub database: PathBuf,
     /// The key-slot file and its copy.
     pub key_slots: KeySlotPaths,
+    /// The chain head kept outside the database (`audit-head.json`).
+    pub audit_head: PathBuf,
     failures: PathBuf,
     lock: PathBuf,
     slots_lock: PathBuf,
@@ -57,6 +61,7 @@ impl VaultPaths {
                 primary: dir.join("keyslots.json"),
                 backup: dir.join("keyslots.json.bak"),
             },
+            audit_head: dir.join("audit-head.json"),
             failures: dir.join("unlock-failures.json"),
             lock: dir.join("vault.lock"),
             slots_lock: dir.join("keyslots.lock"),
@@ -254,7 +259,17 @@ impl Vault {
         failures.check(&credentials.user)?;
         match self.open_session(credentials) {
             Ok(mut session) => {
-                session.failed_unlocks = failures.record_success(&credentials.user)?;
+                let failed = failures.pending_events().to_vec();
+                session.write(|_, audit| {
+                    for failure in &failed {
+                        audit.record_failed_unlock(failure);
+                    }
+                    audit.record(AuditEvent::new(Action::Unlock));
+                    Ok(())
+                })?;
+                failures.record_success(&credentials.user)?;
+                session.failed_unlocks = failed;
+                session.after_unlock()?;
                 Ok(session)
             }
             Err(
@@ -303,6 +318,7 @@ impl Vault {
             "UPDATE users SET last_unlock_at = ?1 WHERE id = ?2",
             params![Utc::now().to_rfc3339(), user.id],
         )?;
+        let audit_key = AuditKey::load_or_create(store.conn())?;
         let mut session = Session {
             paths: self.paths.clone(),
             vault_id,
@@ -314,6 +330,10 @@ impl Vault {
             kdf: KdfStrength::from_env(),
             warnings: self.warnings.clone(),
             failed_unlocks: Vec::new(),
+            audit_key,
+            pending_reads: Vec::new(),
+            workstation: crate::throttle::workstation(),
+            closed: false,
         };
         session.finish_interrupted_rotation(&opened, rekey_done)?;
         Ok(session)
@@ -336,7 +356,23 @@ impl Vault {
                 true,
             ));
         }
-        let (_, key, _) = open_with_any(&self.paths.database, keys)?;
+        let (mut store, key, _) = open_with_any(&self.paths.database, keys)?;
+        let audit_key = AuditKey::load_or_create(store.conn())?;
+        let workstation = crate::throttle::workstation();
+        let tx = store.transaction()?;
+        let head = audit::append(
+            &tx,
+            &audit_key,
+            Actor {
+                user: Some("recovery identity"),
+                role: None,
+                workstation: &workstation,
+            },
+            Utc::now(),
+            &AuditEvent::new(Action::DataKeyShown),
+        )?;
+        tx.commit()?;
+        write_head(&self.paths, self.slots.vault_id, &head);
         Ok(key)
     }
 }
@@ -451,9 +487,152 @@ pub struct Session {
     kdf: KdfStrength,
     warnings: Vec<String>,
     failed_unlocks: Vec<FailedUnlock>,
+    audit_key: AuditKey,
+    /// Views and searches waiting to be appended to the trail (batched: see `note_read`).
+    pending_reads: Vec<(chrono::DateTime<Utc>, AuditEvent)>,
+    workstation: String,
+    closed: bool,
+}
+
+/// Events recorded by the work inside [`Session::write`].
+#[derive(Debug, Default)]
+pub struct AuditSink {
+    events: Vec<SinkEntry>,
+}
+
+#[derive(Debug)]
+struct SinkEntry {
+    at: chrono::DateTime<Utc>,
+    /// Someone other than the session's user (failed unlocks of other names).
+    foreign_actor: Option<(String, String)>,
+    event: AuditEvent,
+}
+
+impl AuditSink {
+    /// Records an event by the session's user, now.
+    pub fn record(&mut self, event: AuditEvent) {
+        self.events.push(SinkEntry {
+            at: Utc::now(),
+            foreign_actor: None,
+            event,
+        });
+    }
+
+    fn record_failed_unlock(&mut self, failure: &FailedUnlock) {
+        self.events.push(SinkEntry {
+            at: failure.at,
+            foreign_actor: Some((failure.user.clone(), failure.workstation.clone())),
+            event: AuditEvent::new(Action::UnlockFailed).detail("reason", &failure.reason),
+        });
+    }
+}
+
+/// Reads are flushed to the trail once this many are waiting (and at every write and lock).
+const READ_BATCH: usize = 32;
+
+fn write_head(paths: &VaultPaths, vault_id: Uuid, head: &ChainHead) {
+    // The data is committed either way; a head file that lags is reported by `verify`.
+    if let Err(error) = HeadFile::write(&paths.audit_head, &vault_id.to_string(), head) {
+        tracing::warn!("could not write the audit head file: {error}");
+    }
 }
 
 impl Session {
+    /// Runs `work` in one write transaction. The events it records in the [`AuditSink`] (and
+    /// any batched reads) are appended to the audit trail in the same transaction, so a change
+    /// and its audit entry commit together or not at all; the chain head is written out after.
+    pub fn write<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>, &mut AuditSink) -> Result<T>,
+    ) -> Result<T> {
+        let mut sink = AuditSink::default();
+        let reads = std::mem::take(&mut self.pending_reads);
+        let tx = self.store.transaction()?;
+        let value = work(&tx, &mut sink)?;
+        let actor = Actor {
+            user: Some(&self.user.name),
+            role: Some(&self.user.role),
+            workstation: &self.workstation,
+        };
+        let mut head = None;
+        for (at, event) in &reads {
+            head = Some(audit::append(&tx, &self.audit_key, actor, *at, event)?);
+        }
+        for entry in &sink.events {
+            let actor = match &entry.foreign_actor {
+                Some((user, workstation)) => Actor {
+                    user: Some(user),
+                    role: None,
+                    workstation,
+                },
+                None => actor,
+            };
+            head = Some(audit::append(
+                &tx,
+                &self.audit_key,
+                actor,
+                entry.at,
+                &entry.event,
+            )?);
+        }
+        tx.commit()?;
+        if let Some(head) = head {
+            write_head(&self.paths, self.vault_id, &head);
+        }
+        Ok(value)
+    }
+
+    /// Appends one event now, in its own transaction. Use it *before* handing out what the
+    /// event describes (an export, a revealed value): if recording fails, refuse.
+    pub fn record(&mut self, event: AuditEvent) -> Result<()> {
+        self.write(|_, audit| {
+            audit.record(event);
+            Ok(())
+        })
+    }
+
+    /// Notes a read (a view of a Confidential record, a search) for the trail. Reads are
+    /// batched so search-as-you-type does not commit on every keystroke; they are flushed with
+    /// the next write, when [`READ_BATCH`] are waiting, and at lock. A process killed outright
+    /// can lose up to that many unflushed read entries, never a change.
+    pub fn note_read(&mut self, event: AuditEvent) -> Result<()> {
+        self.pending_reads.push((Utc::now(), event));
+        if self.pending_reads.len() >= READ_BATCH {
+            self.write(|_, _| Ok(()))?;
+        }
+        Ok(())
+    }
+
+    /// Work done right after every unlock: alerts and retention.
+    fn after_unlock(&mut self) -> Result<()> {
+        crate::audit::session::after_unlock(self)
+    }
+
+    /// The store and the audit key at once, for work that needs both (pruning, verifying).
+    pub(crate) fn store_and_audit_key(&mut self) -> (&mut Store, &AuditKey) {
+        (&mut self.store, &self.audit_key)
+    }
+
+    fn close(&mut self, action: Action) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if let Err(error) = self.record(AuditEvent::new(action)) {
+            tracing::warn!("could not record the lock in the audit trail: {error}");
+        }
+    }
+
+    /// Locks the vault at the user's request: records it, then drops the session (the data
+    /// key is zeroized, the connection closed).
+    pub fn lock(mut self) {
+        self.close(Action::Lock);
+    }
+
+    /// Locks after the idle period (recorded as an auto-lock).
+    pub fn auto_lock(mut self) {
+        self.close(Action::AutoLock);
+    }
     /// Who is signed in.
     pub fn user(&self) -> &CurrentUser {
         &self.user
@@ -562,21 +741,31 @@ impl Session {
             &self.data_key,
         )?;
         let actor = self.user.name.clone();
-        let tx = self.store.transaction()?;
-        tx.execute(
-            "INSERT INTO users (name, role, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
-            params![new.name, new.role, Utc::now().to_rfc3339(), actor],
-        )?;
-        // The slot is written before the row commits: if the commit is lost, the orphan slot
-        // is retired by the next rotation; the reverse would leave a user who cannot unlock.
-        update_slots(&self.paths, vault_id, &mut self.slots, |file| {
-            file.current
-                .users
-                .retain(|existing| existing.user != new.name);
-            file.current.users.push(slot);
-            Ok(())
+        let paths = self.paths.clone();
+        let mut slots = self.slots.clone();
+        self.write(|tx, audit| {
+            tx.execute(
+                "INSERT INTO users (name, role, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
+                params![new.name, new.role, Utc::now().to_rfc3339(), actor],
+            )?;
+            audit.record(
+                AuditEvent::new(Action::UserAdded)
+                    .target("user", &new.name)
+                    .detail("role", &new.role)
+                    .detail("requires_key_file", new.key_file.is_some()),
+            );
+            // The slot is written before the row commits: if the commit is lost, the orphan
+            // slot is retired by the next rotation; the reverse would leave a user who cannot
+            // unlock.
+            update_slots(&paths, vault_id, &mut slots, |file| {
+                file.current
+                    .users
+                    .retain(|existing| existing.user != new.name);
+                file.current.users.push(slot);
+                Ok(())
+            })
         })?;
-        tx.commit()?;
+        self.slots = slots;
         Ok(())
     }
 
@@ -603,7 +792,12 @@ impl Session {
                 .ok_or(Error::WrongCredentials)?;
             let opened = slot.open(vault_id, current)?;
             slot.reseal_credentials(vault_id, &opened, &new_password, new_key_file.as_ref(), kdf)
-        })
+        })?;
+        self.record(
+            AuditEvent::new(Action::PasswordChanged)
+                .target("user", &name)
+                .detail("requires_key_file", new_key_file.is_some()),
+        )
     }
 
     /// Gives another user a new password (they forgot theirs): their slot is replaced by a
@@ -628,13 +822,17 @@ impl Session {
             self.kdf,
             &self.data_key,
         )?;
-        let mut failures = FailureLog::load(&self.paths.failures);
-        failures.record_success(name).ok();
         update_slots(&self.paths, self.vault_id, &mut self.slots, |file| {
             file.current.users.retain(|existing| existing.user != name);
             file.current.users.push(slot);
             Ok(())
-        })
+        })?;
+        FailureLog::load(&self.paths.failures).clear_user(name)?;
+        self.record(
+            AuditEvent::new(Action::PasswordReset)
+                .target("user", name)
+                .detail("requires_key_file", key_file.is_some()),
+        )
     }
 
     /// Removes a user and rotates the data key so that anything they copied stops working on
@@ -657,18 +855,26 @@ impl Session {
             }
         }
         self.with_exclusive(|session| {
-            session.store.conn().execute(
-                "UPDATE users SET removed_at = ?1 WHERE id = ?2",
-                params![Utc::now().to_rfc3339(), target.id],
-            )?;
-            session.rotate_keeping(progress)
+            session.write(|tx, audit| {
+                tx.execute(
+                    "UPDATE users SET removed_at = ?1 WHERE id = ?2",
+                    params![Utc::now().to_rfc3339(), target.id],
+                )?;
+                audit.record(AuditEvent::new(Action::UserRemoved).target("user", name));
+                Ok(())
+            })?;
+            session.rotate_keeping(progress)?;
+            session.record(AuditEvent::new(Action::KeyRotated).detail("reason", "user removed"))
         })
     }
 
     /// Rotates the data key now (e.g. after a suspected compromise). Needs the vault alone.
     pub fn rotate_data_key(&mut self, progress: ProgressFn<'_>) -> Result<()> {
         self.require_manage_users()?;
-        self.with_exclusive(|session| session.rotate_keeping(progress))
+        self.with_exclusive(|session| {
+            session.rotate_keeping(progress)?;
+            session.record(AuditEvent::new(Action::KeyRotated).detail("reason", "requested"))
+        })
     }
 
     fn with_exclusive<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
@@ -780,7 +986,10 @@ impl Session {
             Ok(()) => {
                 self.warnings
                     .push("an interrupted key rotation was completed".into());
-                Ok(())
+                self.record(
+                    AuditEvent::new(Action::KeyRotated)
+                        .detail("reason", "resumed after interruption"),
+                )
             }
             Err(Error::VaultBusy) => {
                 self.warnings.push(
@@ -798,9 +1007,12 @@ impl Session {
             .as_ref()
             .is_some_and(|pending| pending.users.iter().all(|slot| active.contains(&slot.user)))
     }
+}
 
-    /// Locks the vault: the same as dropping the session.
-    pub fn lock(self) {}
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close(Action::Lock);
+    }
 }
 
 /// Read-modify-write of the key-slot file under `keyslots.lock`, so two processes adding

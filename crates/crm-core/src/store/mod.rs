@@ -78,11 +78,32 @@ impl Store {
             }
             Err(error) => return Err(OpenFailure::Damaged(damaged(error))),
         }
-        // SQLite itself refuses a file shorter than the page count in its header (reported
-        // as corrupt on that first read), so truncation is caught above without a full scan.
+        // SQLite refuses a file cut at a page boundary below the page count in its header (the
+        // read above fails as corrupt); a cut inside a page is caught here, as a SQLCipher file
+        // is always whole pages. Neither needs a full scan, so unlock stays fast.
+        store
+            .check_whole_pages(path)
+            .map_err(OpenFailure::Damaged)?;
         store.configure().map_err(OpenFailure::Damaged)?;
         store.migrate().map_err(OpenFailure::Damaged)?;
         Ok(store)
+    }
+
+    fn check_whole_pages(&self, path: &Path) -> Result<()> {
+        // SQLCipher answers `cipher_page_size` as text.
+        let page_size: String = self
+            .conn
+            .query_row("PRAGMA cipher_page_size", [], |row| row.get(0))?;
+        let page_size: u64 = page_size.trim().parse().unwrap_or(0);
+        let length = std::fs::metadata(path)
+            .map_err(Error::io("reading the database size"))?
+            .len();
+        if page_size == 0 || length % page_size != 0 {
+            return Err(Error::DatabaseDamaged(format!(
+                "the file ends inside a page ({length} bytes): it was truncated"
+            )));
+        }
+        Ok(())
     }
 
     fn apply_key(&mut self, key: &DataKey) -> Result<()> {

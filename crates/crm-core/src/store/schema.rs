@@ -25,7 +25,7 @@ CREATE UNIQUE INDEX users_active_name ON users (name) WHERE removed_at IS NULL;
 ";
 
 /// Every migration, oldest first. Append only.
-const ALL: &[&str] = &[VAULT];
+const ALL: &[&str] = &[VAULT, crate::audit::MIGRATION];
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(ALL.iter().map(|sql| M::up(sql)).collect())

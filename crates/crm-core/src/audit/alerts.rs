@@ -1,0 +1,172 @@
+//! Unusual-activity alerts.
+//!
+//! For each user and each watched action, the count in one clock hour is compared with that
+//! user's own baseline: the median of their non-empty hours over the previous 14 days. An
+//! alert fires when the hour is above both an absolute floor and a multiple of the baseline
+//! (a sales rep viewing 400 contacts in an hour against a usual 20). Failed unlocks alert on
+//! any burst of five in an hour, whoever was targeted. Alerts are stored once per user, action
+//! and hour, shown to the owner at unlock and listed by `crm alerts`.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// A watched action with its thresholds.
+struct Watch {
+    action: &'static str,
+    floor: i64,
+    multiple: f64,
+}
+
+const WATCHED: &[Watch] = &[
+    Watch {
+        action: "view",
+        floor: 100,
+        multiple: 5.0,
+    },
+    Watch {
+        action: "search",
+        floor: 300,
+        multiple: 5.0,
+    },
+    Watch {
+        action: "export",
+        floor: 3,
+        multiple: 3.0,
+    },
+    Watch {
+        action: "reveal",
+        floor: 10,
+        multiple: 5.0,
+    },
+    Watch {
+        action: "unlock_failed",
+        floor: 5,
+        multiple: 0.0,
+    },
+];
+
+const BASELINE_DAYS: i64 = 14;
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// Id, for acknowledging.
+    pub id: i64,
+    /// When it was raised.
+    pub at: String,
+    /// Whose activity.
+    pub user: String,
+    /// Which action spiked.
+    pub kind: String,
+    /// The hour (UTC, `YYYY-MM-DDTHH`).
+    pub hour: String,
+    /// Events in that hour.
+    pub count: i64,
+    /// The user's usual hourly count.
+    pub baseline: f64,
+    /// Who acknowledged it, if anyone.
+    pub acknowledged_by: Option<String>,
+}
+
+fn hour_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H").to_string()
+}
+
+/// Looks at the last 24 hours and stores any new alerts; returns how many were new.
+pub(crate) fn scan(conn: &Connection, now: DateTime<Utc>) -> Result<usize> {
+    let window_start = hour_of(now - Duration::hours(24));
+    let history_start = hour_of(now - Duration::days(BASELINE_DAYS + 1));
+    let mut raised = 0;
+    for watch in WATCHED {
+        let mut statement = conn.prepare_cached(
+            "SELECT coalesce(user_name, ''), substr(at, 1, 13) AS hour, count(*)
+             FROM audit_log WHERE action = ?1 AND at >= ?2
+             GROUP BY user_name, hour HAVING count(*) >= ?3",
+        )?;
+        let candidates = statement
+            .query_map(params![watch.action, window_start, watch.floor], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (user, hour, count) in candidates {
+            let baseline = baseline(conn, watch.action, &user, &history_start, &hour)?;
+            if count as f64 > watch.multiple * baseline {
+                raised += conn.execute(
+                    "INSERT OR IGNORE INTO audit_alerts (at, user_name, kind, hour, count, baseline)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![now.to_rfc3339(), user, watch.action, hour, count, baseline],
+                )?;
+            }
+        }
+    }
+    Ok(raised)
+}
+
+/// Median of the user's non-empty hourly counts before `hour`, within the baseline window.
+fn baseline(
+    conn: &Connection,
+    action: &str,
+    user: &str,
+    since_hour: &str,
+    hour: &str,
+) -> Result<f64> {
+    let mut statement = conn.prepare_cached(
+        "SELECT count(*) FROM audit_log
+         WHERE action = ?1 AND coalesce(user_name, '') = ?2 AND at >= ?3 AND at < ?4
+         GROUP BY substr(at, 1, 13)",
+    )?;
+    let mut counts = statement
+        .query_map(params![action, user, since_hour, hour], |row| {
+            row.get::<_, i64>(0)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if counts.is_empty() {
+        return Ok(0.0);
+    }
+    counts.sort_unstable();
+    let middle = counts.len() / 2;
+    Ok(if counts.len() % 2 == 0 {
+        (counts[middle - 1] + counts[middle]) as f64 / 2.0
+    } else {
+        counts[middle] as f64
+    })
+}
+
+/// Stored alerts, newest first; only unacknowledged ones unless `all`.
+pub(crate) fn list(conn: &Connection, all: bool) -> Result<Vec<Alert>> {
+    let mut statement = conn.prepare(
+        "SELECT id, at, user_name, kind, hour, count, baseline, acknowledged_by
+         FROM audit_alerts WHERE ?1 OR acknowledged_at IS NULL ORDER BY id DESC",
+    )?;
+    let alerts = statement
+        .query_map([all], |row| {
+            Ok(Alert {
+                id: row.get(0)?,
+                at: row.get(1)?,
+                user: row.get(2)?,
+                kind: row.get(3)?,
+                hour: row.get(4)?,
+                count: row.get(5)?,
+                baseline: row.get(6)?,
+                acknowledged_by: row.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(alerts)
+}
+
+/// Marks an alert acknowledged; false if no such unacknowledged alert.
+pub(crate) fn acknowledge(conn: &Connection, id: i64, by: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE audit_alerts SET acknowledged_by = ?1, acknowledged_at = ?2
+         WHERE id = ?3 AND acknowledged_at IS NULL",
+        params![by, Utc::now().to_rfc3339(), id],
+    )? == 1)
+}
