@@ -4,6 +4,7 @@
 //! gathers credentials, calls one session method and prints the answer (as text, or JSON with
 //! `--json`). No rule lives here.
 
+mod audit_cmd;
 mod credentials;
 mod output;
 mod vault_cmd;
@@ -63,6 +64,14 @@ enum Command {
     /// Key files, key rotation and the raw data key
     #[command(subcommand)]
     Key(vault_cmd::KeyCommand),
+    /// The tamper-evident audit trail: list, verify, incident reports, retention
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
+    /// Reviews for the owner: who holds which rights and uses them
+    #[command(subcommand)]
+    Review(audit_cmd::ReviewCommand),
+    /// Unusual-activity alerts (spikes of views, exports, searches, failed unlocks)
+    Alerts(audit_cmd::AlertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +91,9 @@ fn main() -> ExitCode {
         Command::Status => vault_cmd::status(&cli, &out),
         Command::User(command) => vault_cmd::user(&cli, command, &out),
         Command::Key(command) => vault_cmd::key(&cli, command, &out),
+        Command::Audit(command) => audit_cmd::audit(&cli, command, &out),
+        Command::Review(command) => audit_cmd::review(&cli, command, &out),
+        Command::Alerts(args) => audit_cmd::alerts(&cli, args, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

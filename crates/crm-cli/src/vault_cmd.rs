@@ -82,6 +82,15 @@ pub fn init(cli: &Cli, args: &InitArgs, out: &Output) -> Result<()> {
     if crm_core::VaultPaths::new(&dir).exists() {
         return Err(Error::VaultExists(dir));
     }
+    // Refuse before creating anything: the identity exists only once, in memory.
+    if let Some(path) = &args.recovery_out
+        && path.exists()
+    {
+        return Err(Error::Invalid(format!(
+            "{} already exists; choose a new file for the recovery identity",
+            path.display()
+        )));
+    }
     let key_file = match (&args.generate_key_file, &args.owner_key_file) {
         (Some(path), _) => {
             crm_core::secret::generate_key_file(path)?;
@@ -105,9 +114,21 @@ pub fn init(cli: &Cli, args: &InitArgs, out: &Output) -> Result<()> {
         },
     )?;
     let identity = created.recovery.to_identity_file();
-    if let Some(path) = &args.recovery_out {
-        crm_core::fsutil::write_new_private_file(path, identity.expose().as_bytes())?;
+    let mut recovery_out = args.recovery_out.clone();
+    if let Some(path) = &args.recovery_out
+        && let Err(error) =
+            crm_core::fsutil::write_new_private_file(path, identity.expose().as_bytes())
+    {
+        // The vault exists now; losing the identity would be worse than printing it.
+        eprintln!("warning: {error}; printing the recovery identity instead");
+        recovery_out = None;
     }
+    let args = InitArgs {
+        recovery_out,
+        owner: args.owner.clone(),
+        owner_key_file: None,
+        generate_key_file: None,
+    };
     let recipient = created.recovery.recipient();
     out.show(
         &serde_json::json!({

@@ -319,6 +319,8 @@ impl Vault {
             params![Utc::now().to_rfc3339(), user.id],
         )?;
         let audit_key = AuditKey::load_or_create(store.conn())?;
+        let mut warnings = self.warnings.clone();
+        let head_trusted = audit_head_trusted(&store, &self.paths, vault_id, &mut warnings)?;
         let mut session = Session {
             paths: self.paths.clone(),
             vault_id,
@@ -328,8 +330,9 @@ impl Vault {
             user,
             lock,
             kdf: KdfStrength::from_env(),
-            warnings: self.warnings.clone(),
+            warnings,
             failed_unlocks: Vec::new(),
+            head_trusted,
             audit_key,
             pending_reads: Vec::new(),
             workstation: crate::throttle::workstation(),
@@ -358,6 +361,8 @@ impl Vault {
         }
         let (mut store, key, _) = open_with_any(&self.paths.database, keys)?;
         let audit_key = AuditKey::load_or_create(store.conn())?;
+        let head_trusted =
+            audit_head_trusted(&store, &self.paths, self.slots.vault_id, &mut Vec::new())?;
         let workstation = crate::throttle::workstation();
         let tx = store.transaction()?;
         let head = audit::append(
@@ -372,7 +377,9 @@ impl Vault {
             &AuditEvent::new(Action::DataKeyShown),
         )?;
         tx.commit()?;
-        write_head(&self.paths, self.slots.vault_id, &head);
+        if head_trusted {
+            write_head(&self.paths, self.slots.vault_id, &head);
+        }
         Ok(key)
     }
 }
@@ -487,6 +494,9 @@ pub struct Session {
     kdf: KdfStrength,
     warnings: Vec<String>,
     failed_unlocks: Vec<FailedUnlock>,
+    /// False when the trail no longer holds the head in `audit-head.json`: the file is then
+    /// kept untouched as evidence.
+    head_trusted: bool,
     audit_key: AuditKey,
     /// Views and searches waiting to be appended to the trail (batched: see `note_read`).
     pending_reads: Vec<(chrono::DateTime<Utc>, AuditEvent)>,
@@ -529,6 +539,31 @@ impl AuditSink {
 
 /// Reads are flushed to the trail once this many are waiting (and at every write and lock).
 const READ_BATCH: usize = 32;
+
+/// Compares the trail with `audit-head.json` before anything is appended; on a mismatch,
+/// warns and raises an alert for the owner.
+fn audit_head_trusted(
+    store: &Store,
+    paths: &VaultPaths,
+    vault_id: Uuid,
+    warnings: &mut Vec<String>,
+) -> Result<bool> {
+    let consistent = match HeadFile::read(&paths.audit_head) {
+        Ok(file) => {
+            audit::head_file_consistent(store.conn(), file.as_ref(), &vault_id.to_string())?
+        }
+        Err(_) => false,
+    };
+    if !consistent {
+        warnings.push(
+            "the audit trail does not match audit-head.json (newest entries removed, or an older \
+             database put back): run `crm audit verify`"
+                .into(),
+        );
+        audit::alerts::raise(store.conn(), "-", "audit_head_mismatch", Utc::now())?;
+    }
+    Ok(consistent)
+}
 
 fn write_head(paths: &VaultPaths, vault_id: Uuid, head: &ChainHead) {
     // The data is committed either way; a head file that lags is reported by `verify`.
@@ -576,7 +611,9 @@ impl Session {
             )?);
         }
         tx.commit()?;
-        if let Some(head) = head {
+        if let Some(head) = head
+            && self.head_trusted
+        {
             write_head(&self.paths, self.vault_id, &head);
         }
         Ok(value)

@@ -139,6 +139,16 @@ fn baseline(
     })
 }
 
+/// Raises an alert that is not about a rate (e.g. the trail not matching its head file).
+pub(crate) fn raise(conn: &Connection, user: &str, kind: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO audit_alerts (at, user_name, kind, hour, count, baseline)
+         VALUES (?1, ?2, ?3, ?4, 1, 0)",
+        params![now.to_rfc3339(), user, kind, hour_of(now)],
+    )?;
+    Ok(())
+}
+
 /// Stored alerts, newest first; only unacknowledged ones unless `all`.
 pub(crate) fn list(conn: &Connection, all: bool) -> Result<Vec<Alert>> {
     let mut statement = conn.prepare(
@@ -169,4 +179,136 @@ pub(crate) fn acknowledge(conn: &Connection, id: i64, by: &str) -> Result<bool> 
          WHERE id = ?3 AND acknowledged_at IS NULL",
         params![by, Utc::now().to_rfc3339(), id],
     )? == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Action, Actor, AuditEvent, AuditKey, MIGRATION, append};
+
+    fn trail() -> Result<(Connection, AuditKey)> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch("CREATE TABLE vault_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")?;
+        conn.execute_batch(MIGRATION)?;
+        let key = AuditKey::load_or_create(&conn)?;
+        Ok((conn, key))
+    }
+
+    /// Two weeks of a rep's normal working hours: about 20 views an hour, 9:00 to 17:00.
+    fn normal_traffic(
+        conn: &Connection,
+        key: &AuditKey,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let actor = Actor {
+            user: Some(user),
+            role: Some("Sales Representative"),
+            workstation: "pc1",
+        };
+        for day in 1..=14 {
+            let start = (now - Duration::days(day))
+                .date_naive()
+                .and_hms_opt(9, 0, 0)
+                .map(|t| t.and_utc());
+            let Some(start) = start else { continue };
+            for hour in 0..8 {
+                for view in 0..(15 + (day + hour) % 10) {
+                    let at = start + Duration::hours(hour) + Duration::seconds(view * 97);
+                    append(
+                        conn,
+                        key,
+                        actor,
+                        at,
+                        &AuditEvent::new(Action::View).target("contact", view),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_burst_of_views_far_above_the_users_baseline_raises_one_alert() -> Result<()> {
+        let (conn, key) = trail()?;
+        let now = Utc::now();
+        normal_traffic(&conn, &key, "sam", now)?;
+        let actor = Actor {
+            user: Some("sam"),
+            role: Some("Sales Representative"),
+            workstation: "pc1",
+        };
+        let burst_start = now - Duration::minutes(50);
+        for view in 0..400 {
+            let at = burst_start + Duration::seconds(view * 6);
+            append(
+                &conn,
+                &key,
+                actor,
+                at.min(now),
+                &AuditEvent::new(Action::View).target("contact", view),
+            )?;
+        }
+        assert!(scan(&conn, now)? >= 1);
+        let alerts = list(&conn, false)?;
+        assert!(
+            alerts
+                .iter()
+                .any(|alert| alert.user == "sam" && alert.kind == "view" && alert.count >= 200)
+        );
+        assert_eq!(scan(&conn, now)?, 0, "the same hour is not alerted twice");
+        Ok(())
+    }
+
+    #[test]
+    fn normal_traffic_raises_no_alert() -> Result<()> {
+        let (conn, key) = trail()?;
+        let now = Utc::now();
+        normal_traffic(&conn, &key, "sam", now)?;
+        normal_traffic(&conn, &key, "rita", now)?;
+        // Today's hour looks like any other.
+        let actor = Actor {
+            user: Some("sam"),
+            role: Some("Sales Representative"),
+            workstation: "pc1",
+        };
+        for view in 0..22 {
+            append(
+                &conn,
+                &key,
+                actor,
+                now - Duration::minutes(view),
+                &AuditEvent::new(Action::View),
+            )?;
+        }
+        assert_eq!(scan(&conn, now)?, 0);
+        assert!(list(&conn, true)?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_burst_of_failed_unlocks_raises_an_alert() -> Result<()> {
+        let (conn, key) = trail()?;
+        let now = Utc::now();
+        let actor = Actor {
+            user: Some("olivia"),
+            role: None,
+            workstation: "front-desk",
+        };
+        for attempt in 0..6 {
+            append(
+                &conn,
+                &key,
+                actor,
+                now - Duration::minutes(attempt),
+                &AuditEvent::new(Action::UnlockFailed),
+            )?;
+        }
+        assert_eq!(scan(&conn, now)?, 1);
+        let alerts = list(&conn, false)?;
+        assert_eq!(alerts[0].kind, "unlock_failed");
+        assert!(acknowledge(&conn, alerts[0].id, "olivia")?);
+        assert!(list(&conn, false)?.is_empty());
+        Ok(())
+    }
 }

@@ -511,6 +511,37 @@ impl HeadFile {
     }
 }
 
+/// Whether the trail in the database still holds the head recorded in the head file, so a
+/// newer head extends it. When it does not (entries cut off, an older database put back), the
+/// head file must be left alone as evidence rather than overwritten by the next write.
+pub(crate) fn head_file_consistent(
+    conn: &Connection,
+    file: Option<&HeadFile>,
+    vault_id: &str,
+) -> Result<bool> {
+    let Some(file) = file else {
+        return Ok(true);
+    };
+    if file.vault_id != vault_id {
+        return Ok(false);
+    }
+    if file.head.seq == 0 {
+        return Ok(true);
+    }
+    let mac_at: Option<String> = conn
+        .query_row(
+            "SELECT mac FROM audit_log WHERE seq = ?1",
+            [file.head.seq],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(match mac_at {
+        Some(mac) => mac == file.head.mac,
+        // Pruned under retention: the checkpoint vouches for it.
+        None => last_checkpoint(conn)?.is_some_and(|(last_seq, _)| file.head.seq <= last_seq),
+    })
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
