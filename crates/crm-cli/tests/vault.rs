@@ -113,6 +113,10 @@ fn a_corrupted_primary_key_slot_file_falls_back_to_its_copy_with_a_warning() {
     let status = vault.crm_as("olivia", OWNER_PASSWORD, &["status"]);
     status.success();
     assert!(status.stderr.contains("warning"), "{}", status.stderr);
+    // The unlock repaired the damaged copy from the good one.
+    let again = vault.crm_as("olivia", OWNER_PASSWORD, &["status"]);
+    again.success();
+    assert!(!again.stderr.contains("warning"), "{}", again.stderr);
 }
 
 #[test]

@@ -292,7 +292,11 @@ impl Vault {
         let opened = slot.open(vault_id, credentials)?;
         let lock = VaultLock::shared(&self.paths.lock)?;
         // Re-read under the lock: a rotation may have finished since `open`.
-        let (slots, _) = KeySlotFile::read(&self.paths.key_slots)?;
+        let (mut slots, report) = KeySlotFile::read(&self.paths.key_slots)?;
+        if !report.warnings.is_empty() {
+            // One copy is damaged or stale: rewrite both from the good one.
+            update_slots(&self.paths, vault_id, &mut slots, |_| Ok(()))?;
+        }
         if slots.vault_id != vault_id {
             return Err(Error::KeySlotsDamaged(
                 "the key-slot file changed vault".into(),
@@ -581,9 +585,10 @@ impl Session {
         work: impl FnOnce(&rusqlite::Transaction<'_>, &mut AuditSink) -> Result<T>,
     ) -> Result<T> {
         let mut sink = AuditSink::default();
-        let reads = std::mem::take(&mut self.pending_reads);
         let tx = self.store.transaction()?;
         let value = work(&tx, &mut sink)?;
+        // Taken only once the work succeeded: a failed write keeps them queued.
+        let reads = std::mem::take(&mut self.pending_reads);
         let actor = Actor {
             user: Some(&self.user.name),
             role: Some(&self.user.role),
