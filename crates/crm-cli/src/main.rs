@@ -5,14 +5,18 @@
 //! `--json`). No rule lives here.
 
 mod audit_cmd;
+mod backup_cmd;
 mod credentials;
 mod output;
+mod records_cmd;
 mod vault_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crm_core::records::fields::Entity;
 
 use crate::output::Output;
 
@@ -72,6 +76,55 @@ enum Command {
     Review(audit_cmd::ReviewCommand),
     /// Unusual-activity alerts (spikes of views, exports, searches, failed unlocks)
     Alerts(audit_cmd::AlertsArgs),
+    /// Companies: add, list, show, edit, delete, tag
+    #[command(subcommand)]
+    Company(records_cmd::RecordCommand),
+    /// Contacts (people): add, list, show, edit, delete, tag
+    #[command(subcommand)]
+    Contact(records_cmd::RecordCommand),
+    /// Deals: add, list, show, edit (e.g. --set stage_id=3), delete, tag
+    #[command(subcommand)]
+    Deal(records_cmd::RecordCommand),
+    /// Activities (calls, meetings, emails, tasks): add, list (--due-before for tasks due), …
+    #[command(subcommand)]
+    Activity(records_cmd::RecordCommand),
+    /// Notes on companies, contacts and deals
+    #[command(subcommand)]
+    Note(records_cmd::RecordCommand),
+    /// Search companies, contacts and deals by name, email, phone (any formatting) or tag
+    Search {
+        /// What to look for; every word is matched as a prefix
+        text: String,
+        /// At most this many results
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Generate realistic synthetic data (deterministic for a seed)
+    Demo(records_cmd::DemoArgs),
+    /// Roles: clearance, per-entity scopes and special rights
+    #[command(subcommand)]
+    Role(records_cmd::RoleCommand),
+    /// Field classification and custom fields
+    #[command(subcommand)]
+    Field(records_cmd::FieldCommand),
+    /// Reveal one Highly Confidential value (needs the reveal right; recorded with the reason)
+    Reveal {
+        /// company, contact, deal, activity or note
+        entity: String,
+        /// Record id
+        id: i64,
+        /// Field name
+        field: String,
+        /// Why you need to see it (recorded in the audit trail)
+        #[arg(long)]
+        reason: String,
+    },
+    /// The sales pipeline's stages
+    #[command(subcommand)]
+    Pipeline(records_cmd::PipelineCommand),
+    /// Encrypted, verified backups: now, list, verify, prune, drill, settings, restore
+    #[command(subcommand)]
+    Backup(backup_cmd::BackupCommand),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +147,23 @@ fn main() -> ExitCode {
         Command::Audit(command) => audit_cmd::audit(&cli, command, &out),
         Command::Review(command) => audit_cmd::review(&cli, command, &out),
         Command::Alerts(args) => audit_cmd::alerts(&cli, args, &out),
+        Command::Company(command) => records_cmd::record(&cli, Entity::Company, command, &out),
+        Command::Contact(command) => records_cmd::record(&cli, Entity::Contact, command, &out),
+        Command::Deal(command) => records_cmd::record(&cli, Entity::Deal, command, &out),
+        Command::Activity(command) => records_cmd::record(&cli, Entity::Activity, command, &out),
+        Command::Note(command) => records_cmd::record(&cli, Entity::Note, command, &out),
+        Command::Search { text, limit } => records_cmd::search(&cli, text, *limit, &out),
+        Command::Demo(args) => records_cmd::demo(&cli, args, &out),
+        Command::Role(command) => records_cmd::role(&cli, command, &out),
+        Command::Field(command) => records_cmd::field(&cli, command, &out),
+        Command::Reveal {
+            entity,
+            id,
+            field,
+            reason,
+        } => records_cmd::reveal(&cli, entity, *id, field, reason, &out),
+        Command::Pipeline(command) => records_cmd::pipeline(&cli, command, &out),
+        Command::Backup(command) => backup_cmd::backup(&cli, command, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

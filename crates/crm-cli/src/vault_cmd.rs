@@ -50,6 +50,20 @@ pub enum UserCommand {
         /// Login name
         name: String,
     },
+    /// Give a user another role
+    SetRole {
+        /// Login name
+        name: String,
+        /// Role name (see `crm role list`)
+        role: String,
+    },
+    /// Put a user in a team (omit TEAM to take them out); records they create join that team
+    SetTeam {
+        /// Login name
+        name: String,
+        /// Team name (created if new)
+        team: Option<String>,
+    },
     /// Change your own password, or with NAME reset another user's (owner/administrator)
     Passwd {
         /// Whose password to reset; omit to change your own
@@ -232,6 +246,17 @@ pub fn user(cli: &Cli, command: &UserCommand, out: &Output) -> Result<()> {
                     ));
                 }
                 text
+            });
+        }
+        UserCommand::SetRole { name, role } => {
+            session.set_user_role(name, role)?;
+            out.done(&format!("{name} is now {role}"));
+        }
+        UserCommand::SetTeam { name, team } => {
+            session.set_user_team(name, team.as_deref())?;
+            out.done(&match team {
+                Some(team) => format!("{name} is in team {team}"),
+                None => format!("{name} is in no team"),
             });
         }
         UserCommand::Remove { name } => {

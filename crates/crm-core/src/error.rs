@@ -103,6 +103,10 @@ pub enum Error {
     #[error("database error: {0}")]
     Database(String),
 
+    /// A backup could not be made, verified or restored; the message names the file or step.
+    #[error("backup: {0}")]
+    Backup(String),
+
     /// Sealing or unsealing failed for a reason other than wrong credentials.
     #[error("cryptographic failure: {0}")]
     Crypto(String),
@@ -131,6 +135,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Database(_) => "database",
             Error::Crypto(_) => "crypto",
+            Error::Backup(_) => "backup",
         }
     }
 

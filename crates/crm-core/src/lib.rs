@@ -29,13 +29,16 @@
 //! ```
 
 pub mod audit;
+pub mod backup;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
 pub mod keyslot;
 pub mod policy;
 pub mod process;
+pub mod records;
 pub mod secret;
+pub mod settings;
 mod store;
 pub mod throttle;
 pub mod vault;

@@ -28,7 +28,7 @@ use crate::keyslot::{
     Credentials, KdfStrength, KeySlotFile, KeySlotPaths, OpenedSlot, RecoverySlot, SlotSet,
     UserSlot,
 };
-use crate::policy;
+use crate::policy::{self, Right, RoleDef};
 use crate::secret::{DataKey, KeyFileDigest, MIN_PASSWORD_CHARS, Password, RecoveryIdentity};
 use crate::store::{OpenFailure, Store, remove_if_exists};
 use crate::throttle::{FailedUnlock, FailureLog};
@@ -140,31 +140,15 @@ impl Vault {
         fsutil::create_private_dir(&paths.dir)?;
 
         let vault_id = Uuid::new_v4();
-        let key_id = Uuid::new_v4();
         let data_key = DataKey::generate();
-        let recovery = RecoveryIdentity::generate();
-        let owner_slot = UserSlot::create(
+        let (mut slots, recovery) = first_slots(
             vault_id,
-            key_id,
             &new.owner,
             &new.password,
             new.key_file.as_ref(),
             new.kdf,
             &data_key,
         )?;
-        let mut slots = KeySlotFile {
-            format: crate::keyslot::FORMAT.into(),
-            version: crate::keyslot::VERSION,
-            vault_id,
-            generation: 0,
-            current: SlotSet {
-                key_id,
-                users: vec![owner_slot],
-                recovery: RecoverySlot::create(vault_id, key_id, &recovery.recipient(), &data_key)?,
-            },
-            pending: None,
-            checksum: String::new(),
-        };
 
         // The database is built under a staging name and renamed last, so a vault "exists"
         // only once it is complete; an interrupted init can simply be run again.
@@ -176,6 +160,7 @@ impl Vault {
                 "INSERT INTO vault_meta (key, value) VALUES ('vault_id', ?1), ('created_at', ?2)",
                 params![vault_id.to_string(), Utc::now().to_rfc3339()],
             )?;
+            policy::ensure_templates(&tx)?;
             tx.execute(
                 "INSERT INTO users (name, role, created_at) VALUES (?1, ?2, ?3)",
                 params![new.owner, policy::OWNER_ROLE, Utc::now().to_rfc3339()],
@@ -200,6 +185,28 @@ impl Vault {
             key_file: new.key_file,
         })?;
         Ok(CreatedVault { session, recovery })
+    }
+
+    /// Makes `paths.dir` a vault around `staged`, a complete database already encrypted under
+    /// `data_key` and belonging to `vault_id` (a restored backup): writes a key-slot file with
+    /// one slot for `owner` and a new recovery identity, then renames the database into place,
+    /// so the vault exists only once complete. Used by `backup::restore`.
+    pub(crate) fn adopt_database(
+        paths: &VaultPaths,
+        staged: &Path,
+        vault_id: Uuid,
+        data_key: &DataKey,
+        owner: &str,
+        password: &Password,
+        kdf: KdfStrength,
+    ) -> Result<RecoveryIdentity> {
+        validate_password(password)?;
+        let (mut slots, recovery) = first_slots(vault_id, owner, password, None, kdf, data_key)?;
+        slots.write(&paths.key_slots)?;
+        std::fs::rename(staged, &paths.database)
+            .map_err(Error::io("installing the restored database"))?;
+        fsutil::sync_dir(&paths.dir)?;
+        Ok(recovery)
     }
 
     /// Opens the vault directory `dir` (reads the key-slot file; decrypts nothing).
@@ -386,6 +393,34 @@ impl Vault {
         }
         Ok(key)
     }
+}
+
+/// The key-slot file of a new vault: one owner slot and a fresh recovery identity.
+fn first_slots(
+    vault_id: Uuid,
+    owner: &str,
+    password: &Password,
+    key_file: Option<&KeyFileDigest>,
+    kdf: KdfStrength,
+    data_key: &DataKey,
+) -> Result<(KeySlotFile, RecoveryIdentity)> {
+    let key_id = Uuid::new_v4();
+    let recovery = RecoveryIdentity::generate();
+    let owner_slot = UserSlot::create(vault_id, key_id, owner, password, key_file, kdf, data_key)?;
+    let slots = KeySlotFile {
+        format: crate::keyslot::FORMAT.into(),
+        version: crate::keyslot::VERSION,
+        vault_id,
+        generation: 0,
+        current: SlotSet {
+            key_id,
+            users: vec![owner_slot],
+            recovery: RecoverySlot::create(vault_id, key_id, &recovery.recipient(), data_key)?,
+        },
+        pending: None,
+        checksum: String::new(),
+    };
+    Ok((slots, recovery))
 }
 
 /// Tries each candidate key; returns the store, the key that fitted, and whether it was the
@@ -714,20 +749,75 @@ impl Session {
         &self.data_key
     }
 
+    /// The recovery identity's public recipient (`age1…`): backups are sealed to it.
+    pub(crate) fn recovery_recipient(&self) -> &str {
+        &self.slots.current.recovery.recipient
+    }
+
     /// Sets the KDF cost for slots made by this session (tests use the floor).
     pub fn set_kdf_strength(&mut self, kdf: KdfStrength) {
         self.kdf = kdf;
     }
 
-    fn require_manage_users(&self) -> Result<()> {
-        if policy::can_manage_users(&self.user.role) {
-            Ok(())
+    /// The signed-in user's role as currently defined (re-read on every check, so a policy
+    /// change applies to open sessions at once).
+    pub fn role(&self) -> Result<RoleDef> {
+        // The assignment is re-read too: an owner may change this user's role meanwhile.
+        let current: Option<String> = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT role FROM users WHERE id = ?1 AND removed_at IS NULL",
+                [self.user.id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match current {
+            Some(name) => policy::load(self.store.conn(), &name),
+            None => Ok(RoleDef::nothing("removed")),
+        }
+    }
+
+    /// Refuses unless the user's role holds `right`.
+    pub(crate) fn require_right(&self, right: Right) -> Result<RoleDef> {
+        let role = self.role()?;
+        if role.has(right) {
+            Ok(role)
         } else {
             Err(Error::Forbidden(format!(
-                "the {} role cannot manage users",
-                self.user.role
+                "the {} role does not have the right to {}",
+                self.user.role,
+                right.explanation()
             )))
         }
+    }
+
+    pub(crate) fn existing_role(&self, name: &str) -> Result<RoleDef> {
+        let exists: bool = self.store.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM roles WHERE name = ?1)",
+            [name],
+            |row| row.get(0),
+        )?;
+        if !exists {
+            let names: Vec<String> = policy::list(self.store.conn())?
+                .into_iter()
+                .map(|role| role.name)
+                .collect();
+            return Err(Error::Invalid(format!(
+                "unknown role {name:?}; choose one of: {}",
+                names.join(", ")
+            )));
+        }
+        policy::load(self.store.conn(), name)
+    }
+
+    fn require_manage_users(&self) -> Result<RoleDef> {
+        self.require_right(Right::ManageUsers)
+    }
+
+    /// Refreshes the cached user after their role changed.
+    pub(crate) fn set_user_role_cache(&mut self, role: &str) {
+        self.user.role = role.to_owned();
     }
 
     /// Active users with their roles.
@@ -765,10 +855,16 @@ impl Session {
 
     /// Adds a user with their own slot. Needs the manage-users right.
     pub fn add_user(&mut self, new: NewUser) -> Result<()> {
-        self.require_manage_users()?;
+        let my_role = self.require_manage_users()?;
         validate_user_name(&new.name)?;
         validate_password(&new.password)?;
-        policy::validate_role_name(&new.role)?;
+        let role = self.existing_role(&new.role)?;
+        if !my_role.dominates(&role) {
+            return Err(Error::Forbidden(format!(
+                "you cannot give the {} role: it holds rights you do not",
+                role.name
+            )));
+        }
         if load_active_user(&self.store, &new.name)?.is_some() {
             return Err(Error::AlreadyExists(format!("user {}", new.name)));
         }

@@ -9,7 +9,7 @@ use super::alerts::{self, Alert};
 use super::review::{self, AccessReview, HeldRight};
 use super::{Action, AuditEntry, AuditEvent, AuditFilter, HeadFile, VerifyReport};
 use crate::error::{Error, Result};
-use crate::policy;
+use crate::policy::{self, Right, RoleDef};
 use crate::vault::Session;
 
 const RETENTION_KEY: &str = "audit_retention_days";
@@ -24,15 +24,8 @@ pub(crate) fn after_unlock(session: &mut Session) -> Result<()> {
 }
 
 impl Session {
-    fn require_view_audit(&self) -> Result<()> {
-        if policy::can_view_audit(&self.user().role) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
-                "the {} role cannot view the audit trail",
-                self.user().role
-            )))
-        }
+    fn require_view_audit(&self) -> Result<RoleDef> {
+        self.require_right(Right::ViewAudit)
     }
 
     fn require_owner(&self, what: &str) -> Result<()> {
@@ -45,12 +38,8 @@ impl Session {
 
     /// Entries matching `filter`, newest first, values masked to your clearance.
     pub fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        self.require_view_audit()?;
-        super::list(
-            self.store().conn(),
-            filter,
-            policy::clearance_level(&self.user().role),
-        )
+        let role = self.require_view_audit()?;
+        super::list(self.store().conn(), filter, role.clearance.as_u8())
     }
 
     /// Who viewed, revealed, changed or exported one record in a period: the report a breach
@@ -103,7 +92,16 @@ impl Session {
                 "the review period must be 1 to 3650 days".into(),
             ));
         }
-        review::build(self.store().conn(), period_days, Utc::now(), &rights_held)
+        let roles = policy::list(self.store().conn())?;
+        let rights_of = |name: &str| {
+            let role = roles
+                .iter()
+                .find(|role| role.name == name)
+                .cloned()
+                .unwrap_or_else(|| RoleDef::nothing(name));
+            rights_held(&role)
+        };
+        review::build(self.store().conn(), period_days, Utc::now(), &rights_of)
     }
 
     /// Signs off the access review: records who reviewed what, and a digest of it.
@@ -199,36 +197,51 @@ impl Session {
     }
 }
 
-/// Rights each role holds, with the trail actions that exercise them, for the access review.
-fn rights_held(role: &str) -> Vec<HeldRight> {
-    let mut rights = Vec::new();
-    let mut add = |name: &str, exercised_by: &[&'static str]| {
-        rights.push(HeldRight {
-            name: name.to_owned(),
-            exercised_by: exercised_by.to_vec(),
-        });
-    };
-    if policy::can_manage_users(role) {
-        add(
-            "manage users",
-            &[
+/// Rights a role holds, with the trail actions that exercise them, for the access review.
+fn rights_held(role: &RoleDef) -> Vec<HeldRight> {
+    use crate::policy::{Action as Do, Scope};
+    use crate::records::fields::Entity;
+    let mut held = Vec::new();
+    for right in &role.rights {
+        let exercised_by: &[&'static str] = match right {
+            Right::ManageUsers => &[
                 "user_added",
                 "user_removed",
                 "password_reset",
                 "role_assigned",
             ],
-        );
+            Right::ManageRoles => &["role_changed", "classification_changed"],
+            Right::ViewAudit => &["access_review_signed", "alert_acknowledged"],
+            Right::RunBackups => &["backup", "backup_verified"],
+            Right::Restore => &["restore"],
+            Right::ErasePersonalData => &["erase"],
+            Right::Reveal => &["reveal"],
+            Right::ViewFinancial => &["view"],
+        };
+        held.push(HeldRight {
+            name: right.name().replace('_', " "),
+            exercised_by: exercised_by.to_vec(),
+        });
     }
-    if policy::can_view_audit(role) {
-        add(
-            "view audit",
-            &["access_review_signed", "alert_acknowledged"],
-        );
+    for entity in Entity::ALL {
+        for action in Do::ALL {
+            let scope = role.scope(entity, action);
+            if scope == Scope::None {
+                continue;
+            }
+            let exercised_by: &[&'static str] = match action {
+                Do::View => &["view", "search"],
+                Do::Create => &["create"],
+                Do::Edit => &["update"],
+                Do::Delete => &["delete"],
+                Do::Import => &["import"],
+                Do::Export => &["export"],
+            };
+            held.push(HeldRight {
+                name: format!("{} {} ({})", action.name(), entity.table(), scope.name()),
+                exercised_by: exercised_by.to_vec(),
+            });
+        }
     }
-    add("view customer records", &["view", "search"]);
-    add("edit customer records", &["create", "update", "delete"]);
-    if policy::clearance_level(role) >= 3 {
-        add("reveal highly confidential values", &["reveal"]);
-    }
-    rights
+    held
 }

@@ -161,29 +161,7 @@ impl Store {
     /// vault exclusively (no other connection may write meanwhile).
     pub(crate) fn rekey(&mut self, live: &Path, staging: &Path, new_key: &DataKey) -> Result<()> {
         remove_if_exists(staging)?;
-        // ATTACH inherits the main connection's open flags, which do not include CREATE: an
-        // empty file is a valid empty database to export into.
-        fsutil::write_new_private_file(staging, &[])?;
-        let literal = Zeroizing::new(format!("x'{}'", new_key.to_hex().expose()));
-        let staging_text = staging
-            .to_str()
-            .ok_or_else(|| Error::Invalid("vault path is not valid UTF-8".into()))?;
-        self.conn.execute(
-            "ATTACH DATABASE ?1 AS rotated KEY ?2",
-            [staging_text, literal.as_str()],
-        )?;
-        let exported = self
-            .conn
-            .query_row("SELECT sqlcipher_export('rotated')", [], |_| Ok(()))
-            .and_then(|()| {
-                self.conn
-                    .pragma_update(Some("rotated"), "user_version", SCHEMA_VERSION)
-            });
-        self.conn.execute("DETACH DATABASE rotated", [])?;
-        exported?;
-        std::fs::File::open(staging)
-            .and_then(|file| file.sync_all())
-            .map_err(Error::io("syncing the re-keyed database"))?;
+        self.export_copy(staging, new_key, |_| Ok(()))?;
 
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -205,6 +183,77 @@ impl Store {
             OpenFailure::Damaged(error) => error,
         })?;
         Ok(())
+    }
+
+    /// Writes a consistent copy of this database to the new file `target`, encrypted under
+    /// `key` (`ATTACH … KEY` + `sqlcipher_export`), and syncs it. `read` runs first inside the
+    /// same read transaction, so what it reads (row counts, the audit head) describes exactly
+    /// the copy. In WAL mode a read transaction blocks no writer: other sessions keep working
+    /// while the copy is made. Used by key rotation and by backups.
+    pub(crate) fn export_copy<T>(
+        &self,
+        target: &Path,
+        key: &DataKey,
+        read: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        // ATTACH inherits the main connection's open flags, which do not include CREATE: an
+        // empty file is a valid empty database to export into.
+        fsutil::write_new_private_file(target, &[])?;
+        let literal = Zeroizing::new(format!("x'{}'", key.to_hex().expose()));
+        let target_text = target
+            .to_str()
+            .ok_or_else(|| Error::Invalid("path is not valid UTF-8".into()))?;
+        // ATTACH is refused inside a transaction, so it comes first.
+        self.conn.execute(
+            "ATTACH DATABASE ?1 AS exported KEY ?2",
+            [target_text, literal.as_str()],
+        )?;
+        let outcome: Result<T> = (|| {
+            self.conn.execute_batch("BEGIN DEFERRED")?;
+            let value = read(&self.conn)?;
+            self.conn
+                .query_row("SELECT sqlcipher_export('exported')", [], |_| Ok(()))?;
+            self.conn
+                .pragma_update(Some("exported"), "user_version", SCHEMA_VERSION)?;
+            self.conn.execute_batch("COMMIT")?;
+            Ok(value)
+        })();
+        if outcome.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.conn.execute("DETACH DATABASE exported", [])?;
+        let value = outcome?;
+        std::fs::File::open(target)
+            .and_then(|file| file.sync_all())
+            .map_err(Error::io("syncing the exported database"))?;
+        Ok(value)
+    }
+
+    /// Opens a database copy read-only with `key`, without migrating or writing anything
+    /// beside it (backup verification must not change what it checks).
+    pub(crate) fn open_snapshot(path: &Path, key: &DataKey) -> Result<Self, OpenFailure> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|error| OpenFailure::Damaged(error.into()))?;
+        let mut store = Self { conn };
+        store.apply_key(key).map_err(OpenFailure::Damaged)?;
+        match store
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+                row.get::<_, i64>(0)
+            }) {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == ErrorCode::NotADatabase =>
+            {
+                return Err(OpenFailure::WrongKey);
+            }
+            Err(error) => return Err(OpenFailure::Damaged(damaged(error))),
+        }
+        store
+            .conn
+            .execute_batch("PRAGMA temp_store = MEMORY;")
+            .map_err(|error| OpenFailure::Damaged(error.into()))?;
+        Ok(store)
     }
 
     /// The database's own record of which vault it belongs to.

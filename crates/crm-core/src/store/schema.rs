@@ -25,7 +25,14 @@ CREATE UNIQUE INDEX users_active_name ON users (name) WHERE removed_at IS NULL;
 ";
 
 /// Every migration, oldest first. Append only.
-const ALL: &[&str] = &[VAULT, crate::audit::MIGRATION];
+const ALL: &[&str] = &[
+    VAULT,
+    crate::audit::MIGRATION,
+    crate::backup::MIGRATION,
+    crate::policy::MIGRATION,
+    crate::records::MIGRATION,
+    crate::records::search::MIGRATION,
+];
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(ALL.iter().map(|sql| M::up(sql)).collect())

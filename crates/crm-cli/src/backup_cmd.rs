@@ -1,0 +1,392 @@
+//! `crm backup …`: make, list, verify, prune and drill backups; settings; restore.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use crm_core::backup::{self, BackupInfo, BackupSettings, BackupState, RestoreOptions};
+use crm_core::{Error, KdfStrength, Progress, RecoveryIdentity, Result};
+
+use crate::Cli;
+use crate::credentials::{new_password, unlock};
+use crate::output::Output;
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Make a backup now and verify it (to --to DIR, else to every configured destination)
+    Now {
+        /// Destination folder for this backup
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
+    /// List backups: time, size, status (verified / failed) and age of the newest verified
+    List {
+        /// Folder to list [default: the configured destinations]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Re-verify a backup (id or path), or every backup with --all
+    Verify {
+        /// Backup id or directory
+        #[arg(required_unless_present = "all")]
+        backup: Option<String>,
+        /// Verify every backup in the configured destinations
+        #[arg(long, conflicts_with = "backup")]
+        all: bool,
+        /// Recovery identity, for backups whose key this vault does not hold
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Delete backups beyond the retention rules (never the newest verified one)
+    Prune {
+        /// Folder to prune [default: the configured destinations]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Restore a backup into a scratch vault, compare it with its manifest, remove the scratch
+    Drill {
+        /// Backup id or directory [default: the newest verified]
+        backup: Option<String>,
+    },
+    /// Show or change the schedule, retention, destinations and extra recipients
+    Settings(SettingsArgs),
+    /// Newest verified backup, last outcome, whether a backup is due
+    Status,
+    /// Run whatever the schedule says is due (backup, prune, drill)
+    RunDue,
+    /// Restore a backup into a NEW vault with the recovery identity (no unlock needed)
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Destination folder (repeat for a second one, e.g. a USB drive); replaces the list
+    #[arg(long = "destination", value_name = "DIR")]
+    destinations: Vec<PathBuf>,
+    /// Make a backup when the newest verified one is older than N hours (0: no schedule)
+    #[arg(long, value_name = "N")]
+    every_hours: Option<u32>,
+    /// Run a restore drill every N days (0: never)
+    #[arg(long, value_name = "N")]
+    drill_every_days: Option<u32>,
+    /// Keep the newest backup of each of the last N days
+    #[arg(long, value_name = "N")]
+    keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N weeks
+    #[arg(long, value_name = "N")]
+    keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months
+    #[arg(long, value_name = "N")]
+    keep_monthly: Option<u32>,
+    /// Extra age recipient (age1…) to seal backup keys to; repeat; replaces the list
+    #[arg(long = "recipient", value_name = "AGE1…")]
+    recipients: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup directory
+    backup: PathBuf,
+    /// The recovery identity file (AGE-SECRET-KEY-1…)
+    #[arg(long, value_name = "FILE")]
+    identity: PathBuf,
+    /// The new vault directory (must not exist, unless --move-aside)
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+    /// Rename an existing directory at --to aside instead of refusing
+    #[arg(long)]
+    move_aside: bool,
+    /// The Owner who gets a new password [default: the backup's first active Owner]
+    #[arg(long, value_name = "NAME")]
+    owner: Option<String>,
+    /// Write the new vault's recovery identity to this new file instead of printing it
+    #[arg(long, value_name = "FILE")]
+    recovery_out: Option<PathBuf>,
+}
+
+pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
+    let mut progress = |step: Progress| out.progress(&step);
+    match command {
+        BackupCommand::Restore(args) => return restore(args, out),
+        BackupCommand::Now { to } => {
+            let mut session = unlock(cli)?;
+            let made = session.backup_now(to.as_deref(), &mut progress)?;
+            out.show(&made, |made| render_list(made));
+        }
+        BackupCommand::List { dir } => {
+            let session = unlock(cli)?;
+            let list = session.list_backups(dir.as_deref())?;
+            out.show(&list, |list| render_list(list));
+        }
+        BackupCommand::Verify {
+            backup,
+            all,
+            identity,
+        } => {
+            let mut session = unlock(cli)?;
+            let identity = identity
+                .as_deref()
+                .map(RecoveryIdentity::from_file)
+                .transpose()?;
+            let dirs: Vec<PathBuf> = match (backup, all) {
+                (Some(backup), _) => vec![session.find_backup(backup)?],
+                (None, _) => session
+                    .list_backups(None)?
+                    .into_iter()
+                    .map(|info| info.path)
+                    .collect(),
+            };
+            let mut results = Vec::new();
+            for dir in dirs {
+                results.push(session.verify_backup(&dir, identity.as_ref())?);
+            }
+            out.show(&results, |results| render_list(results));
+            if let Some(bad) = results
+                .iter()
+                .find(|info| info.state != BackupState::Verified)
+            {
+                return Err(Error::Backup(format!(
+                    "backup {} failed verification: {}",
+                    bad.id,
+                    bad.problems.join("; ")
+                )));
+            }
+        }
+        BackupCommand::Prune { dir } => {
+            let mut session = unlock(cli)?;
+            let removed = session.prune_backups(dir.as_deref())?;
+            out.show(&removed, |removed| {
+                if removed.is_empty() {
+                    "nothing to prune".into()
+                } else {
+                    format!("removed {}", removed.join(", "))
+                }
+            });
+        }
+        BackupCommand::Drill { backup } => {
+            let mut session = unlock(cli)?;
+            let dir = backup
+                .as_deref()
+                .map(|backup| session.find_backup(backup))
+                .transpose()?;
+            let report = session.drill_backup(dir.as_deref(), &mut progress)?;
+            out.show(&report, |report| {
+                if report.problems.is_empty() {
+                    format!(
+                        "drill of {}: restored and identical ({} tables compared)",
+                        report.backup_id, report.tables_compared
+                    )
+                } else {
+                    format!(
+                        "drill of {} FAILED: {}",
+                        report.backup_id,
+                        report.problems.join("; ")
+                    )
+                }
+            });
+            if !report.problems.is_empty() {
+                return Err(Error::Backup("the restore drill found differences".into()));
+            }
+        }
+        BackupCommand::Settings(args) => {
+            let mut session = unlock(cli)?;
+            let mut settings = session.backup_settings()?;
+            if apply(args, &mut settings) {
+                session.set_backup_settings(settings.clone())?;
+            }
+            out.show(&settings, render_settings);
+        }
+        BackupCommand::Status => {
+            let session = unlock(cli)?;
+            let status = session.backup_status()?;
+            out.show(&status, |status| {
+                let newest = match (&status.newest_verified_at, status.newest_verified_age_hours) {
+                    (Some(at), Some(age)) => format!("{at} ({age} h ago)"),
+                    _ => "none".into(),
+                };
+                format!(
+                    "newest verified backup: {newest}\nlast run: {}{}\ndue now: {}",
+                    status.last_outcome.as_deref().unwrap_or("never"),
+                    status
+                        .last_problem
+                        .as_deref()
+                        .map(|problem| format!(" ({problem})"))
+                        .unwrap_or_default(),
+                    if status.due { "yes" } else { "no" }
+                )
+            });
+        }
+        BackupCommand::RunDue => {
+            let mut session = unlock(cli)?;
+            let made = session.run_due_backups(&mut progress)?;
+            out.show(&made, |made| {
+                if made.is_empty() {
+                    "nothing due".into()
+                } else {
+                    render_list(made)
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+fn apply(args: &SettingsArgs, settings: &mut BackupSettings) -> bool {
+    let mut changed = false;
+    if !args.destinations.is_empty() {
+        settings.destinations = args.destinations.clone();
+        changed = true;
+    }
+    if !args.recipients.is_empty() {
+        settings.extra_recipients = args.recipients.clone();
+        changed = true;
+    }
+    for (value, field) in [
+        (args.every_hours, &mut settings.interval_hours),
+        (args.drill_every_days, &mut settings.drill_interval_days),
+        (args.keep_daily, &mut settings.retention.keep_daily),
+        (args.keep_weekly, &mut settings.retention.keep_weekly),
+        (args.keep_monthly, &mut settings.retention.keep_monthly),
+    ] {
+        if let Some(value) = value {
+            *field = value;
+            changed = true;
+        }
+    }
+    changed
+}
+
+fn render_settings(settings: &BackupSettings) -> String {
+    let destinations: Vec<String> = settings
+        .destinations
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    format!(
+        "destinations: {}\nevery: {} h\ndrill every: {} days\nkeep: {} daily, {} weekly, {} monthly\nextra recipients: {}",
+        if destinations.is_empty() {
+            "(none)".into()
+        } else {
+            destinations.join(", ")
+        },
+        settings.interval_hours,
+        settings.drill_interval_days,
+        settings.retention.keep_daily,
+        settings.retention.keep_weekly,
+        settings.retention.keep_monthly,
+        if settings.extra_recipients.is_empty() {
+            "(none)".into()
+        } else {
+            settings.extra_recipients.join(", ")
+        },
+    )
+}
+
+fn render_list(list: &[BackupInfo]) -> String {
+    if list.is_empty() {
+        return "no backups".into();
+    }
+    let mut text = String::new();
+    for info in list {
+        let state = match info.state {
+            BackupState::Verified => "verified",
+            BackupState::Failed => "FAILED",
+            BackupState::Unverified => "unverified",
+        };
+        text.push_str(&format!(
+            "{}  {}  {:>10} bytes  {}  {}\n",
+            info.id,
+            info.created_at,
+            info.size_bytes,
+            state,
+            info.path.display()
+        ));
+        for problem in &info.problems {
+            text.push_str(&format!("    {problem}\n"));
+        }
+    }
+    let newest = list
+        .iter()
+        .filter(|info| info.state == BackupState::Verified)
+        .filter_map(|info| chrono::DateTime::parse_from_rfc3339(&info.created_at).ok())
+        .max();
+    match newest {
+        Some(at) => text.push_str(&format!(
+            "newest verified: {} h old\n",
+            (chrono::Utc::now() - at.to_utc()).num_hours()
+        )),
+        None => text.push_str("no verified backup\n"),
+    }
+    text
+}
+
+fn restore(args: &RestoreArgs, out: &Output) -> Result<()> {
+    if let Some(path) = &args.recovery_out
+        && path.exists()
+    {
+        return Err(Error::Invalid(format!(
+            "{} already exists; choose a new file for the new recovery identity",
+            path.display()
+        )));
+    }
+    let identity = RecoveryIdentity::from_file(&args.identity)?;
+    let password = new_password("the restored vault's owner")?;
+    let mut progress = |step: Progress| out.progress(&step);
+    let restored = backup::restore(
+        &args.backup,
+        &identity,
+        RestoreOptions {
+            to: args.to.clone(),
+            move_aside: args.move_aside,
+            owner: args.owner.clone(),
+            password,
+            kdf: KdfStrength::from_env(),
+        },
+        &mut progress,
+    )?;
+    let new_identity = restored.recovery.to_identity_file();
+    let mut written = None;
+    if let Some(path) = &args.recovery_out {
+        match crm_core::fsutil::write_new_private_file(path, new_identity.expose().as_bytes()) {
+            Ok(()) => written = Some(path.clone()),
+            Err(error) => eprintln!("warning: {error}; printing the recovery identity instead"),
+        }
+    }
+    let owner = restored.session.user().name.clone();
+    out.show(
+        &serde_json::json!({
+            "vault": args.to,
+            "backup_id": restored.manifest.backup_id,
+            "owner": owner,
+            "moved_aside": restored.moved_aside,
+            "recovery_recipient": restored.recovery.recipient(),
+            "recovery_identity_file": written,
+        }),
+        |_| {
+            let mut text = format!(
+                "Restored backup {} into {}\nOwner: {owner} (the new password you gave)\n",
+                restored.manifest.backup_id,
+                args.to.display()
+            );
+            if let Some(aside) = &restored.moved_aside {
+                text.push_str(&format!("The existing directory was moved to {}\n", aside.display()));
+            }
+            text.push_str(
+                "Other users cannot unlock until the owner resets their passwords \
+                 (`crm user passwd NAME`).\n\n",
+            );
+            match &written {
+                Some(path) => text.push_str(&format!(
+                    "The NEW RECOVERY IDENTITY was written to {}.\n",
+                    path.display()
+                )),
+                None => text.push_str(&format!(
+                    "NEW RECOVERY IDENTITY — shown this once:\n\n{}\n",
+                    new_identity.expose()
+                )),
+            }
+            text.push_str("Store it offline; new backups are sealed to it. Keep the old one for older backups.");
+            text
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! Restore: a backup plus the recovery identity become a new vault beside the old one.
+//!
+//! The backup key is unsealed with the recovery identity, the backup is verified in full, the
+//! copy is migrated to the current schema and re-encrypted under a new data key inside the
+//! new directory, and a key-slot file with one Owner slot (new password) and a **new recovery
+//! identity** is written; the database is renamed into place last. The old vault is never
+//! touched: an existing target path is refused unless the caller asks to move it aside.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use super::archive::{self, BackupKey};
+use super::manifest::{Manifest, PAYLOAD_FILE};
+use crate::audit::{Action, AuditEvent, HeadFile};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::keyslot::{Credentials, KdfStrength};
+use crate::secret::{DataKey, Password, RecoveryIdentity};
+use crate::store::{OpenFailure, Store, remove_if_exists, with_suffix};
+use crate::vault::{Progress, ProgressFn, Session, Vault, VaultPaths};
+
+/// Where and how to restore.
+#[derive(Debug)]
+pub struct RestoreOptions {
+    /// The new vault directory.
+    pub to: PathBuf,
+    /// Move an existing directory at `to` aside (renamed `…​.before-restore-<time>`).
+    pub move_aside: bool,
+    /// The Owner whose slot is made; default: the backup's only active Owner.
+    pub owner: Option<String>,
+    /// That owner's new password.
+    pub password: Password,
+    /// KDF cost of the new slot.
+    pub kdf: KdfStrength,
+}
+
+/// A restored vault.
+#[derive(Debug)]
+pub struct Restored {
+    /// The owner's session on the new vault.
+    pub session: Session,
+    /// The new vault's recovery identity: show it once, then drop it.
+    pub recovery: RecoveryIdentity,
+    /// Where an existing directory at the target was moved.
+    pub moved_aside: Option<PathBuf>,
+    /// The backup restored.
+    pub manifest: Manifest,
+}
+
+/// Restores `backup` (a backup directory) with the recovery identity.
+pub fn restore(
+    backup: &Path,
+    identity: &RecoveryIdentity,
+    options: RestoreOptions,
+    progress: ProgressFn<'_>,
+) -> Result<Restored> {
+    let manifest = Manifest::read(backup)?;
+    step(
+        progress,
+        "unsealing the backup key with the recovery identity",
+        0,
+    );
+    let key = archive::unseal_key(backup, &manifest, identity)?;
+    let restored = restore_with_key(backup, manifest, &key, options, progress)?;
+    Ok(restored)
+}
+
+fn step(progress: ProgressFn<'_>, what: &str, done: u64) {
+    progress(Progress {
+        step: what.into(),
+        done,
+        total: 5,
+    });
+}
+
+/// Restore once the backup key is known (restore drills take it from the live vault).
+pub(crate) fn restore_with_key(
+    backup: &Path,
+    manifest: Manifest,
+    key: &BackupKey,
+    options: RestoreOptions,
+    progress: ProgressFn<'_>,
+) -> Result<Restored> {
+    step(progress, "verifying the backup", 1);
+    let problems = archive::verify_dir(backup, &manifest, Some(key));
+    if !problems.is_empty() {
+        return Err(Error::Backup(format!(
+            "{} failed verification, nothing restored: {}",
+            backup.display(),
+            problems.join("; ")
+        )));
+    }
+    let moved_aside = prepare_target(&options.to, options.move_aside)?;
+    let paths = VaultPaths::new(&options.to);
+    fsutil::create_private_dir(&paths.dir)?;
+
+    step(progress, "copying the backup into the new vault", 2);
+    let staged = paths.dir.join("vault.db.restoring");
+    let rotating = paths.dir.join("vault.db.restoring-rekey");
+    remove_if_exists(&staged)?;
+    std::fs::copy(backup.join(PAYLOAD_FILE), &staged).map_err(Error::io(format!(
+        "copying the backup to {}",
+        staged.display()
+    )))?;
+    archive::sync_file(&staged)?;
+
+    step(progress, "re-encrypting under a new data key", 3);
+    let data_key = DataKey::generate();
+    let (owner, head) = {
+        let mut store =
+            Store::open(&staged, key.as_data_key()).map_err(|failure| match failure {
+                OpenFailure::WrongKey => Error::Backup("the backup copy does not open".into()),
+                OpenFailure::Damaged(error) => error,
+            })?;
+        let owner = choose_owner(&store, options.owner.as_deref())?;
+        store.rekey(&staged, &rotating, &data_key)?;
+        let head = crate::audit::head(store.conn())?;
+        store
+            .conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        (owner, head)
+    };
+    for suffix in ["-wal", "-shm"] {
+        remove_if_exists(&with_suffix(&staged, suffix))?;
+    }
+
+    step(progress, "writing key slots for the new owner password", 4);
+    let recovery = Vault::adopt_database(
+        &paths,
+        &staged,
+        manifest.vault_id,
+        &data_key,
+        &owner,
+        &options.password,
+        options.kdf,
+    )?;
+    HeadFile::write(&paths.audit_head, &manifest.vault_id.to_string(), &head)?;
+    let mut session = Vault::open(&paths.dir)?.unlock(&Credentials {
+        user: owner,
+        password: options.password,
+        key_file: None,
+    })?;
+    session.record(
+        AuditEvent::new(Action::Restore)
+            .detail("backup_id", &manifest.backup_id)
+            .detail("backup_created_at", &manifest.created_at),
+    )?;
+    step(progress, "restored", 5);
+    Ok(Restored {
+        session,
+        recovery,
+        moved_aside,
+        manifest,
+    })
+}
+
+/// Refuses an existing target unless asked to move it aside; never deletes anything.
+fn prepare_target(to: &Path, move_aside: bool) -> Result<Option<PathBuf>> {
+    if std::fs::symlink_metadata(to).is_err() {
+        return Ok(None);
+    }
+    if !move_aside {
+        return Err(Error::AlreadyExists(format!(
+            "{} (restore into a new path, or pass --move-aside to keep the existing one beside it)",
+            to.display()
+        )));
+    }
+    let mut aside = to.as_os_str().to_owned();
+    aside.push(format!(
+        ".before-restore-{}",
+        Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    let aside = PathBuf::from(aside);
+    std::fs::rename(to, &aside).map_err(Error::io(format!("moving {} aside", to.display())))?;
+    if let Some(parent) = aside.parent() {
+        fsutil::sync_dir(parent)?;
+    }
+    Ok(Some(aside))
+}
+
+fn choose_owner(store: &Store, wanted: Option<&str>) -> Result<String> {
+    let mut statement = store
+        .conn()
+        .prepare("SELECT name FROM users WHERE removed_at IS NULL AND role = ?1 ORDER BY name")?;
+    let owners = statement
+        .query_map([crate::policy::OWNER_ROLE], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    match wanted {
+        Some(name) => owners
+            .iter()
+            .find(|owner| owner.eq_ignore_ascii_case(name))
+            .cloned()
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{name} is not an active Owner in this backup; Owners: {}",
+                    owners.join(", ")
+                ))
+            }),
+        None => owners.first().cloned().ok_or_else(|| {
+            Error::Backup("the backup has no active Owner to restore access for".into())
+        }),
+    }
+}

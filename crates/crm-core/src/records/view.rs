@@ -1,0 +1,436 @@
+//! The role view: the one place that decides which field values leave the core.
+//!
+//! For each record the reader's allowed level is their role's clearance on records they own and
+//! the role's others' clearance on everyone else's. A field at or below that level (and, for
+//! financial fields, with the view-financial right) carries its value; a field above it carries
+//! at most a mask hint (`•••• 1234`, `j•••@example.com`) or is left out; a Highly Confidential
+//! field shows `••••` and `revealable` to roles holding the reveal right. Values that are not
+//! visible are never copied into the view, so no serialisation of it can leak them.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, params_from_iter};
+use serde::Serialize;
+
+use super::fields::{Entity, Kind, Level, MaskStyle, mask_hint};
+use super::{EffectiveField, format_money};
+use crate::error::Result;
+use crate::policy::{Right, RoleDef, Scope};
+use crate::vault::Session;
+
+/// One field as the reader may see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldView {
+    /// Field name.
+    pub name: String,
+    /// Label.
+    pub label: String,
+    /// Classification level.
+    pub level: Level,
+    /// The value, when visible (text, number, bool, or a list of strings).
+    pub value: Option<serde_json::Value>,
+    /// A mask hint shown instead of a value above the reader's clearance.
+    pub masked: Option<String>,
+    /// The reader may reveal this value (with a reason).
+    pub revealable: bool,
+    /// For references: the referenced record's display name, when the reader may see it.
+    pub display: Option<String>,
+}
+
+/// One record as the reader may see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordView {
+    /// Record type.
+    pub entity: Entity,
+    /// Id.
+    pub id: i64,
+    /// Display name (from visible fields only).
+    pub title: String,
+    /// Owner's user name.
+    pub owner: String,
+    /// Whether the reader owns it.
+    pub mine: bool,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Last changed (RFC 3339).
+    pub updated_at: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Fields, in registry order; fields that are neither visible nor hinted are absent.
+    pub fields: Vec<FieldView>,
+}
+
+impl RecordView {
+    /// Whether any visible value is at `level` or above.
+    pub(crate) fn shows_level(&self, level: Level) -> bool {
+        self.fields
+            .iter()
+            .any(|field| field.value.is_some() && field.level >= level)
+    }
+
+    /// A visible value by field name.
+    pub fn value(&self, name: &str) -> Option<&serde_json::Value> {
+        self.fields
+            .iter()
+            .find(|field| field.name == name)
+            .and_then(|field| field.value.as_ref())
+    }
+}
+
+/// The level the reader sees on a record, by ownership.
+pub(crate) fn allowed_level(role: &RoleDef, mine: bool) -> Level {
+    if mine {
+        role.clearance
+    } else {
+        role.others_clearance.min(role.clearance)
+    }
+}
+
+/// Whether the field's value is visible at `allowed`.
+pub(crate) fn visible(role: &RoleDef, field: &EffectiveField, allowed: Level) -> bool {
+    field.level <= allowed && (!field.financial || role.has(Right::ViewFinancial))
+}
+
+/// The highest level that filters and sorts may use with this scope: a filter over records of
+/// others must not test fields the reader cannot see on them.
+pub(crate) fn filter_clearance(role: &RoleDef, scope: Scope) -> Level {
+    if scope == Scope::Own {
+        role.clearance
+    } else {
+        allowed_level(role, false)
+    }
+}
+
+fn sql_to_text(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(number) => Some(number.to_string()),
+        ValueRef::Real(number) => Some(number.to_string()),
+        ValueRef::Text(text) | ValueRef::Blob(text) => {
+            Some(String::from_utf8_lossy(text).into_owned())
+        }
+    }
+}
+
+/// A stored value as display text (lists joined with ", ", money with two decimals).
+fn display_text(kind: Kind, raw: &str) -> String {
+    match kind {
+        Kind::Emails | Kind::Phones => serde_json::from_str::<Vec<String>>(raw)
+            .map(|list| list.join(", "))
+            .unwrap_or_else(|_| raw.to_owned()),
+        Kind::Money => raw
+            .parse()
+            .map(format_money)
+            .unwrap_or_else(|_| raw.to_owned()),
+        Kind::Bool => (raw == "1" || raw == "true").to_string(),
+        _ => raw.to_owned(),
+    }
+}
+
+fn json_value(kind: Kind, raw: &str) -> serde_json::Value {
+    match kind {
+        Kind::Emails | Kind::Phones => serde_json::from_str::<Vec<String>>(raw)
+            .map(|list| serde_json::json!(list))
+            .unwrap_or_else(|_| serde_json::json!(raw)),
+        Kind::Bool => serde_json::json!(raw == "1" || raw == "true"),
+        Kind::Integer | Kind::CompanyRef | Kind::ContactRef | Kind::DealRef | Kind::StageRef => raw
+            .parse::<i64>()
+            .map(|n| serde_json::json!(n))
+            .unwrap_or_else(|_| serde_json::json!(raw)),
+        Kind::Money => serde_json::json!(display_text(kind, raw)),
+        _ => serde_json::json!(raw),
+    }
+}
+
+fn masked_hint(field: &EffectiveField, raw: &str) -> Option<String> {
+    match field.kind {
+        Kind::Emails | Kind::Phones => {
+            let list: Vec<String> = serde_json::from_str(raw).unwrap_or_default();
+            let hints: Vec<String> = list
+                .iter()
+                .filter_map(|item| mask_hint(field.mask, item))
+                .collect();
+            (!hints.is_empty()).then(|| hints.join(", "))
+        }
+        _ => mask_hint(field.mask, raw),
+    }
+}
+
+/// Loads records matching `condition` (on alias `r`) and builds their views for `role`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn load(
+    session: &Session,
+    role: &RoleDef,
+    entity: Entity,
+    fields: &[EffectiveField],
+    condition: &str,
+    values: &[SqlValue],
+    order_by: Option<&str>,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<RecordView>> {
+    let conn = session.store().conn();
+    let me = session.user().id;
+    let builtin: Vec<&EffectiveField> = fields
+        .iter()
+        .filter(|field| field.custom_id.is_none())
+        .collect();
+    let columns: Vec<String> = builtin
+        .iter()
+        .map(|field| format!("r.{}", field.name))
+        .collect();
+    let sql = format!(
+        "SELECT r.id, r.owner_id, u.name, r.created_at, r.updated_at{}{} FROM {} r JOIN users u ON u.id = r.owner_id
+         WHERE {condition} {} LIMIT {limit} OFFSET {offset}",
+        if columns.is_empty() { "" } else { ", " },
+        columns.join(", "),
+        entity.table(),
+        order_by.map(|order| format!("ORDER BY {order}")).unwrap_or_default(),
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(params_from_iter(values.iter()))?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let owner_id: i64 = row.get(1)?;
+        let mine = owner_id == me;
+        let allowed = allowed_level(role, mine);
+        let mut views = Vec::with_capacity(fields.len());
+        for (index, field) in builtin.iter().enumerate() {
+            let raw = sql_to_text(row.get_ref(5 + index)?);
+            if let Some(view) = field_view(role, field, allowed, raw.as_deref()) {
+                views.push(view);
+            }
+        }
+        records.push(RecordView {
+            entity,
+            id,
+            title: String::new(),
+            owner: row.get(2)?,
+            mine,
+            created_at: row.get(3)?,
+            updated_at: row.get(4)?,
+            tags: Vec::new(),
+            fields: views,
+        });
+    }
+    drop(rows);
+    if records.is_empty() {
+        return Ok(records);
+    }
+    attach_custom_and_tags(conn, role, entity, fields, &mut records)?;
+    resolve_references(session, role, &mut records)?;
+    for record in &mut records {
+        record.title = title(entity, record);
+    }
+    Ok(records)
+}
+
+fn field_view(
+    role: &RoleDef,
+    field: &EffectiveField,
+    allowed: Level,
+    raw: Option<&str>,
+) -> Option<FieldView> {
+    let base = FieldView {
+        name: field.name.clone(),
+        label: field.label.clone(),
+        level: field.level,
+        value: None,
+        masked: None,
+        revealable: false,
+        display: None,
+    };
+    if visible(role, field, allowed) {
+        return Some(FieldView {
+            value: raw.map(|raw| json_value(field.kind, raw)),
+            ..base
+        });
+    }
+    let raw = raw?;
+    // Financial fields are simply absent for roles without the financial right: not even a hint.
+    if field.financial && !role.has(Right::ViewFinancial) {
+        return None;
+    }
+    if field.level == Level::HighlyConfidential && role.has(Right::Reveal) {
+        return Some(FieldView {
+            masked: Some("••••".into()),
+            revealable: true,
+            ..base
+        });
+    }
+    if field.mask == MaskStyle::Absent || field.level == Level::HighlyConfidential {
+        return None;
+    }
+    masked_hint(field, raw).map(|hint| FieldView {
+        masked: Some(hint),
+        ..base
+    })
+}
+
+fn attach_custom_and_tags(
+    conn: &Connection,
+    role: &RoleDef,
+    entity: Entity,
+    fields: &[EffectiveField],
+    records: &mut [RecordView],
+) -> Result<()> {
+    let ids: Vec<String> = records.iter().map(|record| record.id.to_string()).collect();
+    let id_list = ids.join(", ");
+    let custom: Vec<&EffectiveField> = fields
+        .iter()
+        .filter(|field| field.custom_id.is_some())
+        .collect();
+    if !custom.is_empty() {
+        let mut values: BTreeMap<(i64, i64), String> = BTreeMap::new();
+        let mut statement = conn.prepare(&format!(
+            "SELECT record_id, field_id, value FROM custom_values WHERE entity = ?1 AND record_id IN ({id_list})"
+        ))?;
+        let rows = statement.query_map([entity.name()], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (record_id, field_id, value) = row?;
+            values.insert((record_id, field_id), value);
+        }
+        for record in records.iter_mut() {
+            let allowed = allowed_level(role, record.mine);
+            for field in &custom {
+                let field_id = field.custom_id.unwrap_or_default();
+                let raw = values.get(&(record.id, field_id)).map(String::as_str);
+                if let Some(view) = field_view(role, field, allowed, raw) {
+                    record.fields.push(view);
+                }
+            }
+        }
+    }
+    // Tags are Internal: visible to anyone who sees Internal fields of the record.
+    let mut statement = conn.prepare(&format!(
+        "SELECT t.record_id, g.name FROM record_tags t JOIN tags g ON g.id = t.tag_id
+         WHERE t.entity = ?1 AND t.record_id IN ({id_list}) ORDER BY g.name"
+    ))?;
+    let rows = statement.query_map([entity.name()], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut tags: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for row in rows {
+        let (id, name) = row?;
+        tags.entry(id).or_default().push(name);
+    }
+    for record in records.iter_mut() {
+        if allowed_level(role, record.mine) >= Level::Internal {
+            record.tags = tags.remove(&record.id).unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
+/// Names of referenced companies and stages; other references stay ids. A company's name is
+/// resolved only if the reader may view that company and see its name.
+fn resolve_references(session: &Session, role: &RoleDef, records: &mut [RecordView]) -> Result<()> {
+    let conn = session.store().conn();
+    let company_scope = role.scope(Entity::Company, crate::policy::Action::View);
+    let (scope_sql, scope_values) = session.scope_condition(company_scope)?;
+    let name_level = super::effective_fields(conn, Entity::Company)?
+        .into_iter()
+        .find(|field| field.name == "name")
+        .map_or(Level::Public, |field| field.level);
+    let mut company = conn.prepare_cached(&format!(
+        "SELECT r.name, r.owner_id FROM companies r WHERE r.id = ? AND {scope_sql}"
+    ))?;
+    let mut stage_names = conn.prepare_cached("SELECT name FROM stages WHERE id = ?1")?;
+    for record in records.iter_mut() {
+        for field in &mut record.fields {
+            let Some(id) = field.value.as_ref().and_then(serde_json::Value::as_i64) else {
+                continue;
+            };
+            field.display = match field.name.as_str() {
+                "company_id" => {
+                    let mut values = vec![SqlValue::Integer(id)];
+                    values.extend(scope_values.iter().cloned());
+                    company
+                        .query_row(params_from_iter(values), |row| {
+                            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                        })
+                        .ok()
+                        .filter(|(_, owner)| {
+                            name_level <= allowed_level(role, *owner == session.user().id)
+                        })
+                        .map(|(name, _)| name)
+                }
+                "stage_id" => stage_names.query_row([id], |row| row.get(0)).ok(),
+                _ => None,
+            };
+        }
+    }
+    Ok(())
+}
+
+fn title(entity: Entity, record: &RecordView) -> String {
+    let text = |name: &str| {
+        record
+            .value(name)
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+    };
+    let name = match entity {
+        Entity::Contact => {
+            let parts: Vec<String> = [text("first_name"), text("last_name")]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        }
+        Entity::Note => text("body").map(|body| body.chars().take(60).collect()),
+        _ => text(entity.title_field()),
+    };
+    name.unwrap_or_else(|| format!("{} {}", entity.name(), record.id))
+}
+
+/// Every stored value of one record as display text, unfiltered: for audit old values and
+/// reveals only, never returned to a caller as is.
+pub(crate) fn raw_values(
+    conn: &Connection,
+    entity: Entity,
+    id: i64,
+    fields: &[EffectiveField],
+) -> Result<BTreeMap<String, Option<String>>> {
+    let builtin: Vec<&EffectiveField> = fields
+        .iter()
+        .filter(|field| field.custom_id.is_none())
+        .collect();
+    let columns: Vec<&str> = builtin.iter().map(|field| field.name.as_str()).collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE id = ?1",
+        columns.join(", "),
+        entity.table()
+    );
+    let mut out = BTreeMap::new();
+    conn.query_row(&sql, [id], |row| {
+        for (index, field) in builtin.iter().enumerate() {
+            let raw = sql_to_text(row.get_ref(index)?);
+            out.insert(
+                field.name.clone(),
+                raw.map(|raw| display_text(field.kind, &raw)),
+            );
+        }
+        Ok(())
+    })?;
+    let mut statement = conn.prepare_cached(
+        "SELECT f.name, v.value FROM custom_values v JOIN custom_fields f ON f.id = v.field_id
+         WHERE v.entity = ?1 AND v.record_id = ?2",
+    )?;
+    let rows = statement.query_map(rusqlite::params![entity.name(), id], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (name, value) = row?;
+        out.insert(name, Some(value));
+    }
+    Ok(out)
+}

@@ -1,0 +1,173 @@
+//! The owner's settings API: roles, user ↔ role and team assignments. Each change is
+//! validated, explained on refusal, recorded in the audit trail, and applies to open sessions
+//! at once (roles are re-read on every check).
+
+use chrono::Utc;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::error::{Error, Result};
+use crate::policy::{self, Right, RoleDef};
+use crate::vault::Session;
+
+/// A role with how many users hold it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleSummary {
+    /// The definition.
+    #[serde(flatten)]
+    pub role: RoleDef,
+    /// Active users holding it.
+    pub users: i64,
+}
+
+impl Session {
+    /// Every role with its holders count. Readable by anyone who manages users or roles.
+    pub fn list_roles(&self) -> Result<Vec<RoleSummary>> {
+        let me = self.role()?;
+        if !(me.has(Right::ManageRoles) || me.has(Right::ManageUsers)) {
+            return Err(Error::Forbidden(
+                "only role and user managers can list roles".into(),
+            ));
+        }
+        policy::list(self.store().conn())?
+            .into_iter()
+            .map(|role| {
+                let users = self.store().conn().query_row(
+                    "SELECT count(*) FROM users WHERE role = ?1 AND removed_at IS NULL",
+                    [&role.name],
+                    |row| row.get(0),
+                )?;
+                Ok(RoleSummary { role, users })
+            })
+            .collect()
+    }
+
+    /// Creates (`create`) or replaces a role. You cannot grant what you do not hold, and the
+    /// Owner role cannot change.
+    pub fn save_role(&mut self, role: &RoleDef, create: bool) -> Result<()> {
+        let editor = self.require_right(Right::ManageRoles)?;
+        let old = if create {
+            None
+        } else {
+            Some(policy::load(self.store().conn(), &role.name)?)
+        };
+        self.write(|tx, audit| {
+            policy::save(tx, &editor, role, create)?;
+            audit.record(
+                AuditEvent::new(AuditAction::RoleChanged)
+                    .target("role", &role.name)
+                    .change(
+                        old.as_ref().and_then(|old| serde_json::to_string(old).ok()),
+                        serde_json::to_string(role).ok(),
+                    ),
+            );
+            Ok(())
+        })
+    }
+
+    /// Deletes a role that nobody holds.
+    pub fn delete_role(&mut self, name: &str) -> Result<()> {
+        self.require_right(Right::ManageRoles)?;
+        self.write(|tx, audit| {
+            policy::delete(tx, name)?;
+            audit.record(
+                AuditEvent::new(AuditAction::RoleChanged)
+                    .target("role", name)
+                    .detail("deleted", true),
+            );
+            Ok(())
+        })
+    }
+
+    /// Gives a user another role. You may only give roles you dominate, and the last Owner keeps
+    /// the Owner role.
+    pub fn set_user_role(&mut self, user: &str, role_name: &str) -> Result<()> {
+        let mine = self.require_right(Right::ManageUsers)?;
+        let role = self.existing_role(role_name)?;
+        if !mine.dominates(&role) {
+            return Err(Error::Forbidden(format!(
+                "you cannot give the {role_name} role: it holds rights you do not"
+            )));
+        }
+        let current: Option<(i64, String)> = self
+            .store()
+            .conn()
+            .query_row(
+                "SELECT id, role FROM users WHERE name = ?1 AND removed_at IS NULL",
+                [user],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let (user_id, old_role) = current.ok_or_else(|| Error::NotFound(format!("user {user}")))?;
+        let target_role = policy::load(self.store().conn(), &old_role)?;
+        if !mine.dominates(&target_role) {
+            return Err(Error::Forbidden(format!(
+                "{user} holds rights you do not; you cannot change their role"
+            )));
+        }
+        if policy::is_owner_role(&old_role) && !policy::is_owner_role(role_name) {
+            let owners: i64 = self.store().conn().query_row(
+                "SELECT count(*) FROM users WHERE role = ?1 AND removed_at IS NULL",
+                [policy::OWNER_ROLE],
+                |row| row.get(0),
+            )?;
+            if owners <= 1 {
+                return Err(Error::Invalid(
+                    "the last Owner cannot be given another role".into(),
+                ));
+            }
+        }
+        self.write(|tx, audit| {
+            tx.execute(
+                "UPDATE users SET role = ?1 WHERE id = ?2",
+                params![role_name, user_id],
+            )?;
+            audit.record(
+                AuditEvent::new(AuditAction::RoleAssigned)
+                    .target("user", user)
+                    .change(Some(old_role.clone()), Some(role_name.to_owned())),
+            );
+            Ok(())
+        })?;
+        if user_id == self.user().id {
+            self.set_user_role_cache(role_name);
+        }
+        Ok(())
+    }
+
+    /// Puts a user in a team (created if new), or takes them out with `None`. Records they
+    /// create from now on belong to that team.
+    pub fn set_user_team(&mut self, user: &str, team: Option<&str>) -> Result<()> {
+        self.require_right(Right::ManageUsers)?;
+        let team = team.map(str::trim).filter(|team| !team.is_empty());
+        self.write(|tx, audit| {
+            let team_id: Option<i64> = match team {
+                Some(name) => {
+                    tx.execute("INSERT OR IGNORE INTO teams (name) VALUES (?1)", [name])?;
+                    Some(
+                        tx.query_row("SELECT id FROM teams WHERE name = ?1", [name], |row| {
+                            row.get(0)
+                        })?,
+                    )
+                }
+                None => None,
+            };
+            let changed = tx.execute(
+                "UPDATE users SET team_id = ?1 WHERE name = ?2 AND removed_at IS NULL",
+                params![team_id, user],
+            )?;
+            if changed == 0 {
+                return Err(Error::NotFound(format!("user {user}")));
+            }
+            audit.record(
+                AuditEvent::new(AuditAction::PolicyChanged)
+                    .target("user", user)
+                    .field("team", 0)
+                    .change(None, team.map(str::to_owned))
+                    .detail("at", Utc::now().to_rfc3339()),
+            );
+            Ok(())
+        })
+    }
+}
