@@ -6,6 +6,7 @@
 
 mod audit_cmd;
 mod backup_cmd;
+mod bench_cmd;
 mod credentials;
 mod output;
 mod records_cmd;
@@ -122,6 +123,8 @@ enum Command {
     /// The sales pipeline's stages
     #[command(subcommand)]
     Pipeline(records_cmd::PipelineCommand),
+    /// Benchmark on synthetic data: encrypted vs plain SQLite, backup vs file copy
+    Bench(bench_cmd::BenchArgs),
     /// Encrypted, verified backups: now, list, verify, prune, drill, settings, restore
     #[command(subcommand)]
     Backup(backup_cmd::BackupCommand),
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
             reason,
         } => records_cmd::reveal(&cli, entity, *id, field, reason, &out),
         Command::Pipeline(command) => records_cmd::pipeline(&cli, command, &out),
+        Command::Bench(args) => bench_cmd::bench(args, &out),
         Command::Backup(command) => backup_cmd::backup(&cli, command, &out),
     };
     match result {

@@ -30,6 +30,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod bench;
 pub mod error;
 pub mod fault;
 pub mod fsutil;

@@ -344,6 +344,7 @@ impl Vault {
             warnings,
             failed_unlocks: Vec::new(),
             head_trusted,
+            store_swapped: false,
             audit_key,
             pending_reads: Vec::new(),
             workstation: crate::throttle::workstation(),
@@ -536,6 +537,8 @@ pub struct Session {
     /// False when the trail no longer holds the head in `audit-head.json`: the file is then
     /// kept untouched as evidence.
     head_trusted: bool,
+    /// The benchmark has swapped in a plain twin store (see `swap_store_for_bench`).
+    store_swapped: bool,
     audit_key: AuditKey,
     /// Views and searches waiting to be appended to the trail (batched: see `note_read`).
     pending_reads: Vec<(chrono::DateTime<Utc>, AuditEvent)>,
@@ -653,6 +656,7 @@ impl Session {
         tx.commit()?;
         if let Some(head) = head
             && self.head_trusted
+            && !self.store_swapped
         {
             write_head(&self.paths, self.vault_id, &head);
         }
@@ -752,6 +756,13 @@ impl Session {
     /// The recovery identity's public recipient (`age1…`): backups are sealed to it.
     pub(crate) fn recovery_recipient(&self) -> &str {
         &self.slots.current.recovery.recipient
+    }
+
+    /// Swaps the session's store (the benchmark runs the same calls on a plain twin). The
+    /// audit head file is not written while swapped: it describes the real database only.
+    pub(crate) fn swap_store_for_bench(&mut self, other: &mut Store) {
+        std::mem::swap(&mut self.store, other);
+        self.store_swapped = !self.store_swapped;
     }
 
     /// Sets the KDF cost for slots made by this session (tests use the floor).

@@ -256,6 +256,43 @@ impl Store {
         Ok(store)
     }
 
+    /// An unencrypted twin of this database (same schema and rows) for the benchmark's plain
+    /// SQLite baseline. Never used on customer vaults: the bench makes its own synthetic data.
+    pub(crate) fn export_plain_twin(&self, target: &Path) -> Result<()> {
+        remove_if_exists(target)?;
+        fsutil::write_new_private_file(target, &[])?;
+        let target_text = target
+            .to_str()
+            .ok_or_else(|| Error::Invalid("path is not valid UTF-8".into()))?;
+        self.conn
+            .execute("ATTACH DATABASE ?1 AS plain KEY ''", [target_text])?;
+        let exported = self
+            .conn
+            .query_row("SELECT sqlcipher_export('plain')", [], |_| Ok(()))
+            .and_then(|()| {
+                self.conn
+                    .pragma_update(Some("plain"), "user_version", SCHEMA_VERSION)
+            });
+        self.conn.execute("DETACH DATABASE plain", [])?;
+        exported?;
+        Ok(())
+    }
+
+    /// Opens a plain (unencrypted) database made by [`Store::export_plain_twin`], with the same
+    /// settings as a vault, for the benchmark baseline.
+    pub(crate) fn open_plain_twin(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let mut store = Self { conn };
+        store
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+                row.get::<_, i64>(0)
+            })?;
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
     /// The database's own record of which vault it belongs to.
     pub(crate) fn vault_id(&self) -> Result<Option<String>> {
         Ok(self
