@@ -123,6 +123,18 @@ enum Command {
     /// The sales pipeline's stages
     #[command(subcommand)]
     Pipeline(records_cmd::PipelineCommand),
+    /// Erase a person's data on request (needs the erase right; recorded, re-applied on restore)
+    Erase {
+        /// The contact's id
+        #[arg(required_unless_present = "reapply_from")]
+        contact: Option<i64>,
+        /// Why (e.g. the request's reference); recorded in the audit trail
+        #[arg(long, required_unless_present = "reapply_from")]
+        reason: Option<String>,
+        /// Instead: re-apply the erasures logged in this older vault directory (after a restore)
+        #[arg(long, value_name = "OLD_VAULT_DIR", conflicts_with_all = ["contact", "reason"])]
+        reapply_from: Option<std::path::PathBuf>,
+    },
     /// Benchmark on synthetic data: encrypted vs plain SQLite, backup vs file copy
     Bench(bench_cmd::BenchArgs),
     /// Encrypted, verified backups: now, list, verify, prune, drill, settings, restore
@@ -167,6 +179,17 @@ fn main() -> ExitCode {
         } => records_cmd::reveal(&cli, entity, *id, field, reason, &out),
         Command::Pipeline(command) => records_cmd::pipeline(&cli, command, &out),
         Command::Bench(args) => bench_cmd::bench(args, &out),
+        Command::Erase {
+            contact,
+            reason,
+            reapply_from,
+        } => records_cmd::erase(
+            &cli,
+            *contact,
+            reason.as_deref(),
+            reapply_from.as_deref(),
+            &out,
+        ),
         Command::Backup(command) => backup_cmd::backup(&cli, command, &out),
     };
     match result {

@@ -637,3 +637,28 @@ pub fn pipeline(cli: &Cli, command: &PipelineCommand, out: &Output) -> Result<()
     });
     Ok(())
 }
+
+pub fn erase(
+    cli: &Cli,
+    contact: Option<i64>,
+    reason: Option<&str>,
+    reapply_from: Option<&std::path::Path>,
+    out: &Output,
+) -> Result<()> {
+    let mut session = unlock(cli)?;
+    match (reapply_from, contact, reason) {
+        (Some(dir), _, _) => {
+            let applied = session.reapply_erasures(dir)?;
+            out.done(&format!(
+                "re-applied {applied} erasure(s) from {}",
+                dir.display()
+            ));
+        }
+        (None, Some(contact), Some(reason)) => {
+            session.erase_contact(contact, reason)?;
+            out.done(&format!("erased the personal data of contact #{contact}"));
+        }
+        _ => return Err(Error::Invalid("name the contact and give --reason".into())),
+    }
+    Ok(())
+}

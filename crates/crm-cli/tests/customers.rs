@@ -339,3 +339,60 @@ fn demo_data_is_deterministic_for_a_seed() {
     assert_eq!(names.len(), 300);
     assert_eq!(names, list(&second));
 }
+
+#[test]
+fn an_erasure_clears_the_person_and_is_re_applied_after_restoring_older_data() {
+    let vault = TestVault::new();
+    let (_, contact) = seed(&vault);
+    let id = contact.to_string();
+    // A copy of the vault from before the erasure stands in for a restored backup.
+    let restored = vault.root().join("restored");
+    copy_dir(&vault.dir(), &restored);
+    owner(&vault, &["erase", &id, "--reason", "request #2026-117"]).success();
+    let shown = owner(&vault, &["contact", "show", &id, "--json"]);
+    assert!(
+        !shown.stdout.contains("Ingrid") && !shown.stdout.contains("ingrid.vl"),
+        "{}",
+        shown.stdout
+    );
+    assert!(search_ids(&vault, "olivia", OWNER_PASSWORD, "Ingrid").is_empty());
+    let log = std::fs::read_to_string(vault.dir().join("erasures.log")).expect("log");
+    assert!(!log.contains("Ingrid"), "the log holds ids and times only");
+
+    let old = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_crm"))
+            .arg("--vault")
+            .arg(&restored)
+            .args(args)
+            .env("STRONGROOM_KDF", "floor")
+            .env("STRONGROOM_USER", "olivia")
+            .env("STRONGROOM_PASSWORD", OWNER_PASSWORD)
+            .output()
+            .expect("run crm");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(
+        old(&["contact", "show", &id]).contains("Ingrid"),
+        "the older copy still has her"
+    );
+    old(&[
+        "erase",
+        "--reapply-from",
+        vault.dir().to_str().expect("utf8"),
+    ]);
+    assert!(!old(&["contact", "show", &id]).contains("Ingrid"));
+    let audit = owner(&vault, &["audit", "list", "--action", "erase", "--json"]);
+    assert!(audit.stdout.contains("request #2026-117"));
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("dir").flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}

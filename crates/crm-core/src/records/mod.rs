@@ -19,6 +19,7 @@
 //! decides what leaves the core.
 
 pub mod demo;
+pub mod erase;
 pub mod fields;
 pub mod import;
 pub mod search;
