@@ -275,7 +275,7 @@ impl Session {
             let first_deal: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM deals", [], |row| row.get(0))?;
             let mut done = 0u64;
             let mut tick = |done: u64, step: &str| {
-                if done % 20_000 == 0 {
+                if done.is_multiple_of(20_000) {
                     progress(Progress { step: step.into(), done, total });
                 }
             };

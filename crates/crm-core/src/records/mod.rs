@@ -300,6 +300,9 @@ pub enum Dependents {
     Delete,
 }
 
+/// Validated input: each field with its converted value.
+type Prepared<'f> = Vec<(&'f EffectiveField, Stored)>;
+
 /// A value converted for storage, with its display text for the audit trail.
 struct Stored {
     sql: SqlValue,
@@ -775,10 +778,7 @@ impl Session {
         fields: &'f [EffectiveField],
         input: &RecordInput,
         creating: bool,
-    ) -> Result<(
-        Vec<(&'f EffectiveField, Stored)>,
-        Vec<(&'f EffectiveField, Stored)>,
-    )> {
+    ) -> Result<(Prepared<'f>, Prepared<'f>)> {
         let mut builtin = Vec::new();
         let mut custom = Vec::new();
         for name in input.keys() {
