@@ -242,7 +242,8 @@ fn a_sales_rep_cannot_read_the_trail() {
     let list = vault.crm_as("sam", "sam-password-1", &["audit", "list"]);
     list.failure();
     assert!(
-        list.stderr.contains("cannot view the audit trail"),
+        list.stderr
+            .contains("does not have the right to read the audit trail"),
         "{}",
         list.stderr
     );

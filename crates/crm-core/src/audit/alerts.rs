@@ -185,6 +185,7 @@ pub(crate) fn acknowledge(conn: &Connection, id: i64, by: &str) -> Result<bool> 
 mod tests {
     use super::*;
     use crate::audit::{Action, Actor, AuditEvent, AuditKey, MIGRATION, append};
+    use chrono::Timelike;
 
     fn trail() -> Result<(Connection, AuditKey)> {
         let conn = Connection::open_in_memory()?;
@@ -289,7 +290,12 @@ mod tests {
     #[test]
     fn a_burst_of_failed_unlocks_raises_an_alert() -> Result<()> {
         let (conn, key) = trail()?;
-        let now = Utc::now();
+        // All six inside one clock hour, whatever the time the test runs.
+        let hour_start = Utc::now()
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .unwrap_or_else(Utc::now);
+        let now = hour_start + Duration::minutes(10);
         let actor = Actor {
             user: Some("olivia"),
             role: None,
@@ -300,7 +306,7 @@ mod tests {
                 &conn,
                 &key,
                 actor,
-                now - Duration::minutes(attempt),
+                hour_start + Duration::minutes(attempt),
                 &AuditEvent::new(Action::UnlockFailed),
             )?;
         }
