@@ -65,19 +65,7 @@ impl Store {
         let mut store = Self { conn };
         store.apply_key(key).map_err(OpenFailure::Damaged)?;
         // The first read decrypts page 1: NOTADB means the key does not fit.
-        match store
-            .conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
-                row.get::<_, i64>(0)
-            }) {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(failure, _))
-                if failure.code == ErrorCode::NotADatabase =>
-            {
-                return Err(OpenFailure::WrongKey);
-            }
-            Err(error) => return Err(OpenFailure::Damaged(damaged(error))),
-        }
+        store.check_key()?;
         // SQLite refuses a file cut at a page boundary below the page count in its header (the
         // read above fails as corrupt); a cut inside a page is caught here, as a SQLCipher file
         // is always whole pages. Neither needs a full scan, so unlock stays fast.
@@ -87,6 +75,23 @@ impl Store {
         store.configure().map_err(OpenFailure::Damaged)?;
         store.migrate().map_err(OpenFailure::Damaged)?;
         Ok(store)
+    }
+
+    /// The first read decrypts page 1: NOTADB means the key does not fit.
+    fn check_key(&self) -> Result<(), OpenFailure> {
+        match self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+                row.get::<_, i64>(0)
+            }) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == ErrorCode::NotADatabase =>
+            {
+                Err(OpenFailure::WrongKey)
+            }
+            Err(error) => Err(OpenFailure::Damaged(damaged(error))),
+        }
     }
 
     fn check_whole_pages(&self, path: &Path) -> Result<()> {
@@ -236,19 +241,7 @@ impl Store {
             .map_err(|error| OpenFailure::Damaged(error.into()))?;
         let mut store = Self { conn };
         store.apply_key(key).map_err(OpenFailure::Damaged)?;
-        match store
-            .conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
-                row.get::<_, i64>(0)
-            }) {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(failure, _))
-                if failure.code == ErrorCode::NotADatabase =>
-            {
-                return Err(OpenFailure::WrongKey);
-            }
-            Err(error) => return Err(OpenFailure::Damaged(damaged(error))),
-        }
+        store.check_key()?;
         store
             .conn
             .execute_batch("PRAGMA temp_store = MEMORY;")
