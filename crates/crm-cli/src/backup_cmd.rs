@@ -53,6 +53,9 @@ pub enum BackupCommand {
     Status,
     /// Run whatever the schedule says is due (backup, prune, drill)
     RunDue,
+    /// The unattended agent for the office server: setup, then run (see installer/systemd)
+    #[command(subcommand)]
+    Agent(crate::agent_cmd::AgentCommand),
     /// Restore a backup into a NEW vault with the recovery identity (no unlock needed)
     Restore(RestoreArgs),
 }
@@ -107,6 +110,7 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
     let mut progress = |step: Progress| out.progress(&step);
     match command {
         BackupCommand::Restore(args) => return restore(args, out),
+        BackupCommand::Agent(command) => return crate::agent_cmd::agent(cli, command, out),
         BackupCommand::Now { to } => {
             let mut session = unlock(cli)?;
             let made = session.backup_now(to.as_deref(), &mut progress)?;

@@ -4,12 +4,14 @@
 //! gathers credentials, calls one session method and prints the answer (as text, or JSON with
 //! `--json`). No rule lives here.
 
+mod agent_cmd;
 mod audit_cmd;
 mod backup_cmd;
 mod bench_cmd;
 mod credentials;
 mod output;
 mod records_cmd;
+mod transfer_cmd;
 mod vault_cmd;
 
 use std::path::PathBuf;
@@ -140,6 +142,11 @@ enum Command {
     /// Encrypted, verified backups: now, list, verify, prune, drill, settings, restore
     #[command(subcommand)]
     Backup(backup_cmd::BackupCommand),
+    /// Import contacts from CSV or vCard files (all or nothing; --dry-run to check first)
+    #[command(subcommand)]
+    Import(transfer_cmd::ImportCommand),
+    /// Export records as your role sees them, to CSV, JSON or vCard
+    Export(transfer_cmd::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -191,6 +198,8 @@ fn main() -> ExitCode {
             &out,
         ),
         Command::Backup(command) => backup_cmd::backup(&cli, command, &out),
+        Command::Import(command) => transfer_cmd::import(&cli, command, &out),
+        Command::Export(args) => transfer_cmd::export(&cli, args, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

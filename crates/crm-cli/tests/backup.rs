@@ -486,3 +486,77 @@ fn a_sales_rep_cannot_make_or_restore_backups_on_demand() {
     assert!(run.stderr.contains("not permitted"), "{}", run.stderr);
     assert_eq!(std::fs::read_dir(&dest).expect("read").count(), 0);
 }
+
+/// The unattended agent: a backup-only credential in a root-only file (the headless server
+/// path; the OS keyring is the desktop path), one scheduled run, and nothing else allowed.
+#[test]
+fn the_backup_agent_makes_scheduled_backups_and_can_do_nothing_else() {
+    let vault = TestVault::new();
+    let destination = vault.root().join("nas");
+    std::fs::create_dir_all(&destination).expect("mkdir");
+    vault
+        .crm_as(
+            "olivia",
+            OWNER_PASSWORD,
+            &[
+                "backup",
+                "settings",
+                "--destination",
+                destination.to_str().expect("utf8"),
+                "--every-hours",
+                "24",
+            ],
+        )
+        .success();
+    let credential = vault.root().join("agent.credential");
+    let credential_arg = credential.to_str().expect("utf8");
+    vault
+        .crm_as(
+            "olivia",
+            OWNER_PASSWORD,
+            &[
+                "backup",
+                "agent",
+                "setup",
+                "--credential-file",
+                credential_arg,
+            ],
+        )
+        .success();
+    let secret = std::fs::read_to_string(&credential).expect("credential");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&credential)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the credential file is private");
+    }
+    vault
+        .crm(&[
+            "backup",
+            "agent",
+            "run",
+            "--once",
+            "--credential-file",
+            credential_arg,
+        ])
+        .success();
+    let list = vault.crm_as("olivia", OWNER_PASSWORD, &["backup", "list", "--json"]);
+    assert!(list.stdout.contains("verified"), "{}", list.stdout);
+    // The agent's credential opens nothing but backups.
+    for args in [
+        &["contact", "list"][..],
+        &["audit", "list"][..],
+        &["user", "list"][..],
+    ] {
+        let refused = vault.crm_as("backup-agent", secret.trim(), args);
+        refused.failure();
+        assert!(
+            refused.stderr.contains("cannot") || refused.stderr.contains("right"),
+            "{args:?}: {}",
+            refused.stderr
+        );
+    }
+}

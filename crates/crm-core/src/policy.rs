@@ -18,6 +18,9 @@ use crate::records::fields::{Entity, Level};
 /// The role of the person who created the vault; it always holds everything.
 pub const OWNER_ROLE: &str = "Owner";
 
+/// The role of the unattended backup agent's slot (`crm backup agent setup`).
+pub const BACKUP_AGENT_ROLE: &str = "Backup Agent";
+
 /// What can be done to records of an entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -363,6 +366,14 @@ pub fn templates() -> Vec<RoleDef> {
                 (Note, [All, Own, Own, Own, No, No]),
             ],
             &[],
+        ),
+        role(
+            BACKUP_AGENT_ROLE,
+            "The unattended backup agent: makes and verifies backups, reads no record",
+            Level::Public,
+            Level::Public,
+            &[],
+            &[Right::RunBackups],
         ),
         role(
             "Auditor",

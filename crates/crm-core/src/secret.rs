@@ -70,6 +70,11 @@ impl Password {
         self.0.as_bytes()
     }
 
+    /// The credential's text, to store it for an unattended agent (keyring or credential file).
+    pub fn expose_for_storage(&self) -> &str {
+        &self.0
+    }
+
     /// Number of characters, for policy checks and strength hints.
     pub fn char_count(&self) -> usize {
         self.0.chars().count()
@@ -239,6 +244,15 @@ pub fn password_strength(password: &Password) -> (u32, &'static str) {
         _ => "strong",
     };
     (bits, verdict)
+}
+
+/// A random machine credential (43 base64 characters, 256 bits) for unattended slots such as
+/// the backup agent's.
+pub fn random_credential() -> Password {
+    use base64::Engine;
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+    Password::new(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes.as_ref()))
 }
 
 /// Whether two typed passwords are the same (for "repeat it" prompts).

@@ -831,8 +831,9 @@ impl Session {
         self.user.role = role.to_owned();
     }
 
-    /// Active users with their roles.
+    /// Active users with their roles. Needs the manage-users right.
     pub fn list_users(&self) -> Result<Vec<UserInfo>> {
+        self.require_manage_users()?;
         let mut statement = self.store.conn().prepare(
             "SELECT name, role, created_at, last_unlock_at FROM users
              WHERE removed_at IS NULL ORDER BY name",
