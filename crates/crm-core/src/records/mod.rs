@@ -20,6 +20,7 @@
 
 pub mod demo;
 pub mod erase;
+pub mod export;
 pub mod fields;
 pub mod import;
 pub mod search;
