@@ -179,7 +179,12 @@ pub fn init(cli: &Cli, args: &InitArgs, out: &Output) -> Result<()> {
 }
 
 pub fn status(cli: &Cli, out: &Output) -> Result<()> {
-    let session = unlock(cli)?;
+    let mut session = unlock(cli)?;
+    // A scheduled backup missed while nothing was unlocked happens now.
+    let caught_up = session.run_due_backups(&mut |progress| out.progress(&progress))?;
+    if !caught_up.is_empty() && !out.is_json() {
+        eprintln!("made {} scheduled backup(s) that were due", caught_up.len());
+    }
     let user = session.user().clone();
     let failed = session.failed_unlocks().len();
     out.show(
@@ -190,6 +195,7 @@ pub fn status(cli: &Cli, out: &Output) -> Result<()> {
             "role": user.role,
             "failed_unlocks_since_last": failed,
             "warnings": session.warnings(),
+            "backups_made": caught_up.len(),
         }),
         |_| {
             let mut text = format!(

@@ -560,3 +560,34 @@ fn the_backup_agent_makes_scheduled_backups_and_can_do_nothing_else() {
         );
     }
 }
+
+/// A scheduled backup that nobody was unlocked for happens at the next unlock.
+#[test]
+fn a_missed_scheduled_backup_is_made_at_the_next_unlock() {
+    let vault = TestVault::new();
+    let destination = vault.root().join("usb");
+    std::fs::create_dir_all(&destination).expect("mkdir");
+    vault
+        .crm_as(
+            "olivia",
+            OWNER_PASSWORD,
+            &[
+                "backup",
+                "settings",
+                "--destination",
+                destination.to_str().expect("utf8"),
+                "--every-hours",
+                "1",
+            ],
+        )
+        .success();
+    let status = vault.crm_as("olivia", OWNER_PASSWORD, &["status", "--json"]);
+    status.success();
+    assert_eq!(status.json()["backups_made"], 1);
+    let again = vault.crm_as("olivia", OWNER_PASSWORD, &["status", "--json"]);
+    assert_eq!(
+        again.json()["backups_made"],
+        0,
+        "not due again within the hour"
+    );
+}
