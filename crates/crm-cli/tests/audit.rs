@@ -271,3 +271,81 @@ fn a_failed_unlock_burst_is_alerted_to_the_owner() {
     let after = vault.crm_as("olivia", OWNER_PASSWORD, &["alerts", "--json"]);
     assert_eq!(after.json().as_array().map(Vec::len), Some(0));
 }
+
+/// The breach-notification report: who saw or took a given record in a period.
+#[test]
+fn audit_who_names_everyone_who_viewed_or_exported_a_record() {
+    let vault = TestVault::new();
+    vault.add_user("mia", "Marketing", "mia-password-12");
+    let added = vault.crm_as(
+        "olivia",
+        OWNER_PASSWORD,
+        &[
+            "contact",
+            "add",
+            "--json",
+            "--set",
+            "last_name=Okafor",
+            "--set",
+            "emails=okafor@example.com",
+        ],
+    );
+    added.success();
+    let id = added.json()["id"].to_string();
+    let other = vault.crm_as(
+        "olivia",
+        OWNER_PASSWORD,
+        &["contact", "add", "--json", "--set", "last_name=Berg"],
+    );
+    other.success();
+    vault
+        .crm_as("olivia", OWNER_PASSWORD, &["contact", "show", &id])
+        .success();
+    vault
+        .crm_as(
+            "mia",
+            "mia-password-12",
+            &["export", "csv", "--entity", "contact"],
+        )
+        .success();
+    let who = vault.crm_as(
+        "olivia",
+        OWNER_PASSWORD,
+        &[
+            "audit",
+            "who",
+            "--target",
+            &format!("contact:{id}"),
+            "--json",
+        ],
+    );
+    who.success();
+    let entries = who.json();
+    let seen: Vec<(String, String)> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|entry| {
+            (
+                entry["user"].as_str().unwrap_or("").to_owned(),
+                entry["action"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(seen.contains(&("olivia".into(), "view".into())), "{seen:?}");
+    assert!(seen.contains(&("mia".into(), "export".into())), "{seen:?}");
+    let before = vault.crm_as(
+        "olivia",
+        OWNER_PASSWORD,
+        &[
+            "audit",
+            "who",
+            "--target",
+            &format!("contact:{id}"),
+            "--until",
+            "2000-01-01",
+            "--json",
+        ],
+    );
+    assert_eq!(before.json().as_array().map(Vec::len), Some(0));
+}

@@ -758,17 +758,20 @@ pub(crate) fn list(
         values.push(Box::new(entity.clone()));
         sql.push_str(&format!(" AND entity = ?{}", values.len()));
     }
+    // Entries naming many records (list views, exports) carry their ids in `detail.ids`, as a
+    // JSON array or as ranges ("1-300000,300002"); those are matched in Rust below.
     if let Some(record_id) = &filter.record_id {
         values.push(Box::new(record_id.clone()));
         sql.push_str(&format!(
-            " AND (record_id = ?{n} OR EXISTS (SELECT 1 FROM json_each(audit_log.detail, '$.ids') WHERE json_each.value = CAST(?{n} AS INTEGER) OR json_each.value = ?{n}))",
-            n = values.len()
+            " AND (record_id = ?{} OR json_extract(detail, '$.ids') IS NOT NULL)",
+            values.len()
         ));
     }
-    sql.push_str(&format!(
-        " ORDER BY seq DESC LIMIT {}",
-        filter.limit.unwrap_or(200)
-    ));
+    let limit = filter.limit.unwrap_or(200) as usize;
+    sql.push_str(" ORDER BY seq DESC");
+    if filter.record_id.is_none() {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
     let mut statement = conn.prepare(&sql)?;
     let params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|value| value.as_ref()).collect();
     let rows = statement.query_map(params.as_slice(), |row| {
@@ -793,7 +796,45 @@ pub(crate) fn list(
                 .unwrap_or(serde_json::Value::Null),
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    let mut entries = Vec::new();
+    for row in rows {
+        let entry = row?;
+        let keep = match &filter.record_id {
+            Some(wanted) => {
+                entry.record_id.as_deref() == Some(wanted) || ids_include(&entry.detail, wanted)
+            }
+            None => true,
+        };
+        if keep {
+            entries.push(entry);
+            if entries.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// Whether `detail.ids` (a JSON array of ids, or a range string "1-5,9") names `wanted`.
+fn ids_include(detail: &serde_json::Value, wanted: &str) -> bool {
+    let Ok(wanted) = wanted.parse::<i64>() else {
+        return false;
+    };
+    match detail.get("ids") {
+        Some(serde_json::Value::Array(ids)) => ids.iter().any(|id| id.as_i64() == Some(wanted)),
+        Some(serde_json::Value::String(ranges)) => ranges.split(',').any(|range| {
+            let mut bounds = range
+                .trim()
+                .splitn(2, '-')
+                .map(|bound| bound.trim().parse::<i64>());
+            match (bounds.next(), bounds.next()) {
+                (Some(Ok(first)), Some(Ok(last))) => (first..=last).contains(&wanted),
+                (Some(Ok(only)), None) => only == wanted,
+                _ => false,
+            }
+        }),
+        _ => false,
+    }
 }
 
 /// Removes entries older than `before`, keeping the chain verifiable with a checkpoint that
