@@ -207,22 +207,6 @@ fn parse_sets(sets: &[String]) -> Result<RecordInput> {
     Ok(input)
 }
 
-fn render_value(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| item.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
-    }
-}
-
 fn render_record(record: &RecordView) -> String {
     let mut text = format!(
         "{} #{} — {}\nowner: {}   updated: {}\n",
@@ -238,7 +222,7 @@ fn render_record(record: &RecordView) -> String {
     for field in &record.fields {
         let shown = match (&field.value, &field.masked) {
             (Some(value), _) => {
-                let mut shown = render_value(value);
+                let mut shown = crm_core::records::view::value_text(value);
                 if let Some(display) = &field.display {
                     shown = format!("{display} (#{shown})");
                 }

@@ -100,20 +100,7 @@ fn io(error: std::io::Error) -> Error {
 
 /// A visible value as one CSV cell (lists joined with ", ").
 fn cell(value: Option<&serde_json::Value>) -> String {
-    match value {
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::String(text)) => text.clone(),
-        Some(serde_json::Value::Array(items)) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| item.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        Some(other) => other.to_string(),
-    }
+    value.map(super::view::value_text).unwrap_or_default()
 }
 
 impl Session {

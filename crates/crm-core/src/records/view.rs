@@ -78,6 +78,25 @@ impl RecordView {
     }
 }
 
+/// A visible value as one line of text: lists joined with ", ", null as empty. Shared by the
+/// CLI, CSV export and the desktop app so a value reads the same everywhere.
+pub fn value_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| item.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
 /// The level the reader sees on a record, by ownership.
 pub(crate) fn allowed_level(role: &RoleDef, mine: bool) -> Level {
     if mine {
