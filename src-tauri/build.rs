@@ -1,0 +1,31 @@
+//! Declares the app's own commands so the ACL checks them: a window may call only what its
+//! capability file grants (`capabilities/main.json`).
+
+const COMMANDS: &[&str] = &[
+    "vault_status",
+    "password_strength",
+    "generate_key_file",
+    "create_vault",
+    "save_recovery_identity",
+    "confirm_recovery_saved",
+    "unlock_delay",
+    "unlock",
+    "session_info_now",
+    "lock",
+    "touch",
+    "role_names",
+    "list_users",
+    "set_user_role",
+    "add_user",
+    "reset_password",
+    "remove_user",
+    "rotate_data_key",
+];
+
+fn main() {
+    let attributes = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        panic!("tauri build configuration failed: {error:#}");
+    }
+}

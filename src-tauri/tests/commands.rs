@@ -1,0 +1,293 @@
+//! The desktop commands through Tauri's real IPC path (mock runtime, real ACL from the
+//! app's capability file, real vault on disk): first run, lock, unlock with a key file,
+//! role checks, error shape, auto-lock, the long-operation guard, and bindings drift.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
+
+struct Harness {
+    _app: App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+}
+
+fn harness(vault_dir: &Path, auto_lock: Duration) -> Harness {
+    let app = strongroom_desktop::builder(mock_builder(), vault_dir.to_path_buf(), auto_lock)
+        .build(tauri::generate_context!())
+        .expect("the app builds on the mock runtime");
+    strongroom_desktop::on_ready(app.handle());
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("the main window opens");
+    Harness { _app: app, window }
+}
+
+impl Harness {
+    /// Calls a command as the UI would (from the app's own origin).
+    fn call(&self, cmd: &str, body: Value) -> Result<Value, Value> {
+        get_ipc_response(
+            &self.window,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().expect("a valid URL"),
+                body: InvokeBody::Json(body),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.into(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().expect("a JSON response"))
+    }
+
+    fn ok(&self, cmd: &str, body: Value) -> Value {
+        match self.call(cmd, body) {
+            Ok(value) => value,
+            Err(error) => panic!("{cmd} failed: {error}"),
+        }
+    }
+
+    fn err(&self, cmd: &str, body: Value) -> Value {
+        match self.call(cmd, body) {
+            Ok(value) => panic!("{cmd} should have failed but returned {value}"),
+            Err(error) => error,
+        }
+    }
+}
+
+fn key_file(dir: &Path) -> PathBuf {
+    let path = dir.join("owner.key");
+    crm_core::secret::generate_key_file(&path).expect("a key file");
+    path
+}
+
+const OWNER_PASSWORD: &str = "correct horse battery staple 9";
+
+fn create_owner(h: &Harness, key: Option<&Path>) -> Value {
+    h.ok(
+        "create_vault",
+        json!({ "owner": "olivia", "password": OWNER_PASSWORD, "keyFile": key.map(|k| k.display().to_string()) }),
+    )
+}
+
+#[test]
+fn first_run_then_lock_then_unlock_with_key_file() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let vault = temp.path().join("vault");
+    let h = harness(&vault, Duration::from_secs(600));
+
+    let status = h.ok("vault_status", json!({}));
+    assert_eq!(status["exists"], false, "no vault yet: first-run screen");
+
+    let key = key_file(temp.path());
+    let created = create_owner(&h, Some(&key));
+    assert_eq!(created["session"]["role"], "Owner");
+    assert_eq!(created["session"]["can_manage_users"], true);
+    let identity = created["recovery_identity"]
+        .as_str()
+        .expect("identity text");
+    assert!(
+        identity.contains("AGE-SECRET-KEY-"),
+        "the identity is shown once"
+    );
+
+    // Saving the identity works until the owner confirms; then it is forgotten.
+    let saved = temp.path().join("recovery.txt");
+    h.ok(
+        "save_recovery_identity",
+        json!({ "path": saved.display().to_string() }),
+    );
+    let text = std::fs::read_to_string(&saved).expect("saved identity");
+    assert!(text.contains(identity.trim()));
+    h.ok("confirm_recovery_saved", json!({}));
+    let gone = h.err(
+        "save_recovery_identity",
+        json!({ "path": temp.path().join("again.txt").display().to_string() }),
+    );
+    assert_eq!(gone["code"], "not_found");
+
+    h.ok("lock", json!({}));
+    let status = h.ok("vault_status", json!({}));
+    assert_eq!(status["session"], Value::Null, "locked: no session");
+    assert_eq!(status["users"][0]["name"], "olivia");
+    assert_eq!(status["users"][0]["requires_key_file"], true);
+    assert_eq!(h.err("list_users", json!({}))["code"], "locked");
+
+    // Without the key file: a clear, coded error.
+    let missing = h.err(
+        "unlock",
+        json!({ "user": "olivia", "password": OWNER_PASSWORD, "keyFile": null }),
+    );
+    assert_eq!(missing["code"], "key_file_required");
+
+    let session = h.ok(
+        "unlock",
+        json!({ "user": "olivia", "password": OWNER_PASSWORD, "keyFile": key.display().to_string() }),
+    );
+    assert_eq!(session["user"], "olivia");
+    let users = h.ok("list_users", json!({}));
+    assert_eq!(users.as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn wrong_password_crosses_as_code_and_message_and_is_throttled() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    h.ok("confirm_recovery_saved", json!({}));
+    h.ok("lock", json!({}));
+
+    let mut last = Value::Null;
+    for _ in 0..6 {
+        last = h.err(
+            "unlock",
+            json!({ "user": "olivia", "password": "nope", "keyFile": null }),
+        );
+        if last["code"] == "throttled" {
+            break;
+        }
+        assert_eq!(last["code"], "wrong_credentials");
+        assert_eq!(last["message"], "wrong password or key file");
+    }
+    assert_eq!(last["code"], "throttled", "repeated failures are throttled");
+    assert!(last["retry_after_secs"].as_u64().unwrap_or(0) > 0);
+    let delay = h.ok("unlock_delay", json!({ "user": "olivia" }));
+    assert!(
+        delay.as_u64().unwrap_or(0) > 0,
+        "the unlock screen can show the wait"
+    );
+}
+
+#[test]
+fn sales_representative_cannot_manage_users() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    h.ok(
+        "add_user",
+        json!({ "name": "sam", "role": "Sales Representative", "password": "sam's own long password", "keyFile": null }),
+    );
+    h.ok("lock", json!({}));
+    let session = h.ok(
+        "unlock",
+        json!({ "user": "sam", "password": "sam's own long password", "keyFile": null }),
+    );
+    assert_eq!(
+        session["can_manage_users"], false,
+        "the UI hides owner settings"
+    );
+    // And the core refuses even if the UI were bypassed.
+    let refused = h.err(
+        "add_user",
+        json!({ "name": "eve", "role": "Owner", "password": "another long password", "keyFile": null }),
+    );
+    assert_eq!(refused["code"], "forbidden");
+    assert_eq!(
+        h.err("remove_user", json!({ "name": "olivia" }))["code"],
+        "forbidden"
+    );
+}
+
+#[test]
+fn owner_removes_a_user_with_key_rotation() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    h.ok(
+        "add_user",
+        json!({ "name": "sam", "role": "Sales Representative", "password": "sam's own long password", "keyFile": null }),
+    );
+    h.ok(
+        "reset_password",
+        json!({ "name": "sam", "password": "a brand new long password", "keyFile": null }),
+    );
+    h.ok("remove_user", json!({ "name": "sam" }));
+    let users = h.ok("list_users", json!({}));
+    assert_eq!(
+        users.as_array().map(Vec::len),
+        Some(1),
+        "only the owner is left"
+    );
+    h.ok("lock", json!({}));
+    let removed = h.err(
+        "unlock",
+        json!({ "user": "sam", "password": "a brand new long password", "keyFile": null }),
+    );
+    assert_eq!(removed["code"], "wrong_credentials");
+}
+
+#[test]
+fn a_long_operation_cannot_be_started_twice() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let state = h.window.state::<strongroom_desktop::state::AppState>();
+    let guard = state.start_long_operation().expect("nothing running yet");
+    assert_eq!(h.err("rotate_data_key", json!({}))["code"], "busy");
+    drop(guard);
+    h.ok("rotate_data_key", json!({}));
+}
+
+#[test]
+fn the_vault_locks_itself_after_the_idle_period() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(1));
+    create_owner(&h, None);
+    std::thread::sleep(Duration::from_millis(3500));
+    let status = h.ok("vault_status", json!({}));
+    assert_eq!(status["session"], Value::Null, "auto-locked");
+    assert_eq!(h.err("list_users", json!({}))["code"], "locked");
+}
+
+#[test]
+fn password_strength_is_the_core_estimate() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    assert_eq!(
+        h.ok("password_strength", json!({ "password": "abc" }))["verdict"],
+        "weak"
+    );
+    assert_eq!(
+        h.ok(
+            "password_strength",
+            json!({ "password": "Tr0ub4dor & horse staple!" })
+        )["verdict"],
+        "strong"
+    );
+}
+
+#[test]
+fn a_command_not_granted_by_the_capability_is_refused() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    // The shell plugin is not part of the app; fs commands are not granted.
+    assert!(
+        h.call("plugin:fs|read_file", json!({ "path": "/etc/passwd" }))
+            .is_err()
+    );
+}
+
+/// The committed TypeScript bindings match the Rust commands. Regenerate with
+/// `STRONGROOM_WRITE_BINDINGS=1 cargo test -p strongroom-desktop --test commands bindings`.
+#[test]
+fn typescript_bindings_are_current() {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(strongroom_desktop::BINDINGS_PATH);
+    if std::env::var_os("STRONGROOM_WRITE_BINDINGS").is_some() {
+        strongroom_desktop::export_bindings(&committed).expect("bindings written");
+        return;
+    }
+    let temp = tempfile::tempdir().expect("temp dir");
+    let fresh = temp.path().join("bindings.ts");
+    strongroom_desktop::export_bindings(&fresh).expect("bindings generated");
+    let fresh = std::fs::read_to_string(fresh).expect("fresh bindings");
+    let committed = std::fs::read_to_string(&committed).expect("committed bindings");
+    assert!(
+        fresh == committed,
+        "ui/src/lib/bindings.ts is stale: regenerate with STRONGROOM_WRITE_BINDINGS=1 cargo test -p strongroom-desktop --test commands bindings"
+    );
+}

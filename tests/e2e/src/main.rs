@@ -1,0 +1,294 @@
+//! End-to-end test of the desktop app in a real WebKitGTK window.
+//!
+//! Run by `scripts/e2e.sh` inside Xvfb: starts `tauri-driver` on its own ports (polling
+//! `/status` before creating a session), drives the release-like build of the app against a
+//! fresh vault in a temp dir, and saves a screenshot of each main screen to
+//! `docs/screenshots/`. Flow: first run with a key file → recovery identity confirmed →
+//! owner adds a Sales Representative → lock → wrong password (clear error) → unlock with the
+//! key file → lock → the Sales Representative signs in and has no owner settings.
+//!
+//! tauri-driver is stopped with SIGTERM (never SIGKILL: WebKitWebDriver would outlive it and
+//! hold its port).
+//!
+//! Usage: `strongroom-e2e APP_BINARY SCREENSHOT_DIR` (DISPLAY must be set).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+
+const OWNER: &str = "olivia";
+const OWNER_PASSWORD: &str = "Harbour lights at 6 o'clock";
+const REP: &str = "sam";
+const REP_PASSWORD: &str = "Sam sells 40 sea shells!";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// tauri-driver, stopped with SIGTERM on drop.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // SIGTERM lets tauri-driver stop WebKitWebDriver and the app it started.
+        let pid = self.0.id().to_string();
+        if let Err(error) = Command::new("kill").args(["-TERM", &pid]).status() {
+            eprintln!("e2e: could not send SIGTERM to tauri-driver: {error}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("e2e: tauri-driver did not stop within 10 s after SIGTERM");
+    }
+}
+
+fn free_port() -> Fallible<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_for_status(port: u16) -> Fallible<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let request = format!(
+                "GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let mut response = String::new();
+                let _ = stream.read_to_string(&mut response);
+                if response.starts_with("HTTP/1.1 200") {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("tauri-driver did not answer /status on port {port}").into())
+}
+
+struct Ui {
+    client: Client,
+    shots: PathBuf,
+}
+
+impl Ui {
+    async fn find(&self, css: &str) -> Fallible<Element> {
+        Ok(self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await?)
+    }
+
+    async fn type_into(&self, css: &str, text: &str) -> Fallible<()> {
+        let field = self.find(css).await?;
+        field.clear().await?;
+        field.send_keys(text).await?;
+        Ok(())
+    }
+
+    async fn click(&self, css: &str) -> Fallible<()> {
+        self.find(css).await?.click().await?;
+        Ok(())
+    }
+
+    async fn text(&self, css: &str) -> Fallible<String> {
+        Ok(self.find(css).await?.text().await?)
+    }
+
+    async fn absent(&self, css: &str) -> Fallible<bool> {
+        Ok(self.client.find_all(Locator::Css(css)).await?.is_empty())
+    }
+
+    /// Waits until an element's text contains `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) -> Fallible<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.text(css).await.unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{css} never showed {needle:?} (last: {text:?})").into());
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) -> Fallible<()> {
+        // Let transitions and fonts settle so the picture shows the finished screen.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let png = self.client.screenshot().await?;
+        std::fs::write(self.shots.join(format!("{name}.png")), png)?;
+        println!("e2e: screenshot {name}.png");
+        Ok(())
+    }
+
+    async fn unlock(&self, user: &str, password: &str, key_file: Option<&Path>) -> Fallible<()> {
+        self.find("[data-testid=unlock]").await?;
+        self.find("#user").await?.select_by_value(user).await?;
+        self.type_into("#password", password).await?;
+        if let Some(key) = key_file {
+            if self.absent("#key-file").await? {
+                self.click("button.link").await?;
+            }
+            self.type_into("#key-file", &key.display().to_string())
+                .await?;
+        }
+        self.click("#unlock").await?;
+        Ok(())
+    }
+}
+
+async fn flow(ui: &Ui, key_file: &Path) -> Fallible<()> {
+    // First run.
+    ui.find("[data-testid=first-run]").await?;
+    ui.type_into("#owner", OWNER).await?;
+    ui.type_into("#password", OWNER_PASSWORD).await?;
+    ui.type_into("#repeat", OWNER_PASSWORD).await?;
+    ui.wait_text("[data-testid=strength]", "bits").await?;
+    ui.click("#use-key-file").await?;
+    ui.type_into("#key-file", &key_file.display().to_string())
+        .await?;
+    ui.screenshot("01-first-run").await?;
+    ui.click("#create").await?;
+
+    // The recovery identity, shown once, with an explicit confirmation.
+    let identity = ui.text("#recovery-identity").await?;
+    assert!(
+        identity.contains("AGE-SECRET-KEY-"),
+        "recovery identity shown"
+    );
+    let finish = ui.find("#finish").await?;
+    assert!(
+        !finish.is_enabled().await?,
+        "Continue needs the confirmation"
+    );
+    ui.screenshot("02-recovery-identity").await?;
+    ui.click("#confirm-recovery").await?;
+    ui.click("#finish").await?;
+
+    // Overview, then owner settings → users: add a Sales Representative.
+    ui.wait_text("[data-testid=overview] h1", OWNER).await?;
+    ui.screenshot("03-overview-owner").await?;
+    ui.click("#nav-users").await?;
+    ui.find("[data-testid=users]").await?;
+    ui.click("#add-user").await?;
+    ui.type_into("#new-name", REP).await?;
+    ui.find("#new-role")
+        .await?
+        .select_by_value("Sales Representative")
+        .await?;
+    ui.type_into("#new-password", REP_PASSWORD).await?;
+    ui.type_into("#new-repeat", REP_PASSWORD).await?;
+    ui.screenshot("04-users-add").await?;
+    ui.click("#save-user").await?;
+    ui.wait_text(&format!("tr[data-user={REP}]"), "Sales Representative")
+        .await?;
+    ui.screenshot("05-users").await?;
+
+    // Lock; a wrong password gets a clear error; then unlock with the key file.
+    ui.click("#lock").await?;
+    ui.unlock(OWNER, "not my password", Some(key_file)).await?;
+    ui.wait_text("[data-testid=unlock-error]", "wrong password or key file")
+        .await?;
+    ui.screenshot("06-unlock-error").await?;
+    ui.unlock(OWNER, OWNER_PASSWORD, Some(key_file)).await?;
+    ui.wait_text("[data-testid=overview] h1", OWNER).await?;
+    ui.wait_text("[data-testid=failed-unlocks]", "1 failed unlock attempt")
+        .await?;
+
+    // The Sales Representative has no owner settings.
+    ui.click("#lock").await?;
+    ui.find("[data-testid=unlock]").await?;
+    ui.find("#user").await?.select_by_value(REP).await?;
+    ui.screenshot("07-unlock").await?;
+    ui.unlock(REP, REP_PASSWORD, None).await?;
+    ui.wait_text("[data-testid=signed-in-user]", REP).await?;
+    ui.wait_text("[data-testid=overview]", "Sales Representative")
+        .await?;
+    assert!(
+        ui.absent("#nav-users").await?,
+        "no Users entry for a Sales Representative"
+    );
+    ui.screenshot("08-overview-sales-rep").await?;
+
+    // Ctrl+L locks from anywhere.
+    ui.find("body").await?.send_keys("\u{E009}l").await?;
+    ui.find("[data-testid=unlock]").await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Fallible<()> {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(app), Some(shots)) = (args.next(), args.next()) else {
+        return Err("usage: strongroom-e2e APP_BINARY SCREENSHOT_DIR".into());
+    };
+    let app = std::fs::canonicalize(PathBuf::from(app))?;
+    let shots = PathBuf::from(shots);
+    std::fs::create_dir_all(&shots)?;
+
+    let temp = tempfile::tempdir()?;
+    let vault = temp.path().join("vault");
+    let key_file = temp.path().join("usb").join("olivia.key");
+    std::fs::create_dir_all(temp.path().join("usb"))?;
+    crm_core::secret::generate_key_file(&key_file)?;
+
+    let port = free_port()?;
+    let native_port = free_port()?;
+    let started = Instant::now();
+    let driver = Driver(
+        Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("STRONGROOM_VAULT", &vault)
+            .env("STRONGROOM_KDF", "floor")
+            .env("NO_AT_BRIDGE", "1")
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot start tauri-driver (scripts/setup.sh installs it): {e}")
+            })?,
+    );
+    wait_for_status(port).await?;
+
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "tauri:options".into(),
+        serde_json::json!({ "application": app, "args": [] }),
+    );
+    let client = ClientBuilder::native()
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await?;
+    let ui = Ui { client, shots };
+    let outcome = flow(&ui, &key_file).await;
+    if outcome.is_err() {
+        let failure = Ui {
+            client: ui.client.clone(),
+            shots: std::env::temp_dir(),
+        };
+        let _ = failure.screenshot("strongroom-e2e-failure").await;
+    }
+    let _ = ui.client.close().await;
+    drop(driver);
+    outcome?;
+    println!("e2e: passed in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
