@@ -31,7 +31,14 @@ fi
 # Front-end dependencies, exactly as locked.
 if [ -f ui/package-lock.json ]; then
   if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
-    echo "setup: installing front-end packages (npm ci)"
-    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+    echo "setup: installing front-end packages"
+    # `npm ci` is preferred. Where npm is configured with omit-lockfile-registry-resolved (as on
+    # the project's build machines), npm 11 records optional platform packages without versions
+    # and `npm ci` rejects its own lock file; `npm install` then installs the same locked
+    # versions, and the check below fails the run if it had to change the lock.
+    (cd ui && { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
+        || { cp package-lock.json /tmp/strongroom-lock.$$ \
+             && npm install --no-audit --no-fund --loglevel=error \
+             && cmp -s package-lock.json /tmp/strongroom-lock.$$; }; })
   fi
 fi
