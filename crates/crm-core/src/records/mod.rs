@@ -166,6 +166,18 @@ CREATE TABLE custom_values (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// Indexes for the list filters people use most (measured by `crm bench`): companies by
+/// industry and name, deals by stage and close date, and every list's default order.
+pub(crate) const LIST_INDEXES: &str = "
+CREATE INDEX companies_industry_name ON companies (industry COLLATE NOCASE, name COLLATE NOCASE);
+CREATE INDEX deals_stage_close ON deals (stage_id, expected_close);
+CREATE INDEX companies_updated ON companies (updated_at);
+CREATE INDEX contacts_updated ON contacts (updated_at);
+CREATE INDEX deals_updated ON deals (updated_at);
+CREATE INDEX activities_updated ON activities (updated_at);
+CREATE INDEX notes_updated ON notes (updated_at);
+";
+
 /// A field as it currently applies: the built-in definition with the owner's classification,
 /// or a custom field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -1023,7 +1035,14 @@ impl Session {
                         "sorting by custom fields is not supported".into(),
                     ));
                 }
-                format!("r.{} COLLATE NOCASE", field.name)
+                // Text sorts ignore case (and use the NOCASE indexes); dates and numbers sort as
+                // stored, so their indexes apply too.
+                match field.kind {
+                    Kind::Text | Kind::LongText | Kind::Choice => {
+                        format!("r.{} COLLATE NOCASE", field.name)
+                    }
+                    _ => format!("r.{}", field.name),
+                }
             }
         };
         let direction = if query.descending || query.sort.is_none() {

@@ -219,6 +219,9 @@ impl Session {
         let limit = limit.clamp(1, 200);
         let me = self.user().id;
         let mut ranked: Vec<(f64, Entity, i64)> = Vec::new();
+        // One or three typed characters match a large share of the index: take the newest
+        // matches instead of ranking them all, so search as you type stays fast.
+        let broad = text.chars().filter(|c| c.is_alphanumeric()).count() < 4;
         for entity in SEARCHED {
             let scope = role.scope(entity, Action::View);
             if scope == Scope::None {
@@ -226,11 +229,38 @@ impl Session {
             }
             let code = code(entity).unwrap_or_default();
             let (scope_sql, scope_values) = self.scope_condition(scope)?;
-            let mut passes = vec![(view::allowed_level(&role, true), "r.owner_id = ?")];
-            if scope != Scope::Own {
-                passes.push((view::allowed_level(&role, false), "r.owner_id <> ?"));
-            }
+            let own_level = view::allowed_level(&role, true);
+            let others_level = view::allowed_level(&role, false);
+            let passes: Vec<(Level, Option<&str>)> = if scope == Scope::Own {
+                vec![(own_level, Some("r.owner_id = ?"))]
+            } else if own_level == others_level {
+                vec![(own_level, None)]
+            } else {
+                vec![
+                    (own_level, Some("r.owner_id = ?")),
+                    (others_level, Some("r.owner_id <> ?")),
+                ]
+            };
             for (level, ownership) in passes {
+                let matched = format!("{} : ({expression})", columns_up_to(level));
+                let candidates = self.search_candidates(code, &matched, broad)?;
+                let unfiltered = ownership.is_none() && scope == Scope::All;
+                let kept = if unfiltered {
+                    candidates.clone()
+                } else {
+                    self.in_scope(entity, &candidates, ownership, &scope_sql, &scope_values)?
+                };
+                let exhausted = candidates.len() < CANDIDATES;
+                if kept.len() >= limit || exhausted {
+                    ranked.extend(
+                        kept.into_iter()
+                            .take(limit)
+                            .map(|(id, score)| (score, entity, id)),
+                    );
+                    continue;
+                }
+                // Most candidates were outside the reader's scope: ask the index and the table
+                // together (slower, but complete).
                 let sql = format!(
                     "SELECT s.rowid - ({code} << {ID_BITS}), bm25(search_index) AS rank
                      FROM search_index s JOIN {table} r ON r.id = s.rowid - ({code} << {ID_BITS})
@@ -239,11 +269,9 @@ impl Session {
                      ORDER BY rank LIMIT {limit}",
                     table = entity.table(),
                     next = code + 1,
+                    ownership = ownership.unwrap_or("? IS NOT NULL"),
                 );
-                let mut values = vec![
-                    SqlValue::Text(format!("{} : ({expression})", columns_up_to(level))),
-                    SqlValue::Integer(me),
-                ];
+                let mut values = vec![SqlValue::Text(matched), SqlValue::Integer(me)];
                 values.extend(scope_values.iter().cloned());
                 let mut statement = self.store().conn().prepare_cached(&sql)?;
                 let rows = statement.query_map(params_from_iter(values), |row| {
@@ -301,6 +329,64 @@ impl Session {
                 .detail("results", hits.len()),
         )?;
         Ok(hits)
+    }
+}
+
+/// How many matches the index alone hands over before the scope filter.
+const CANDIDATES: usize = 400;
+
+impl Session {
+    /// Best matches of one entity from the index alone (no record is read): ranked by BM25, or
+    /// newest first for broad queries. Returns (id, score) with higher scores better.
+    fn search_candidates(&self, code: i64, matched: &str, broad: bool) -> Result<Vec<(i64, f64)>> {
+        let order = if broad { "s.rowid DESC" } else { "rank" };
+        let sql = format!(
+            "SELECT s.rowid - ({code} << {ID_BITS}), bm25(search_index) AS rank FROM search_index s
+             WHERE search_index MATCH ?1 AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})
+             ORDER BY {order} LIMIT {CANDIDATES}",
+            next = code + 1,
+        );
+        let mut statement = self.store().conn().prepare_cached(&sql)?;
+        let rows = statement.query_map([matched], |row| {
+            Ok((row.get::<_, i64>(0)?, -row.get::<_, f64>(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The candidates that lie in the reader's scope (and ownership pass), order kept.
+    fn in_scope(
+        &self,
+        entity: Entity,
+        candidates: &[(i64, f64)],
+        ownership: Option<&str>,
+        scope_sql: &str,
+        scope_values: &[SqlValue],
+    ) -> Result<Vec<(i64, f64)>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.to_string()).collect();
+        let sql = format!(
+            "SELECT r.id FROM {} r WHERE r.id IN ({}) AND {} AND {scope_sql}",
+            entity.table(),
+            ids.join(", "),
+            ownership.unwrap_or("1 = ?"),
+        );
+        let mut values = vec![SqlValue::Integer(if ownership.is_some() {
+            self.user().id
+        } else {
+            1
+        })];
+        values.extend(scope_values.iter().cloned());
+        let mut statement = self.store().conn().prepare(&sql)?;
+        let allowed: std::collections::HashSet<i64> = statement
+            .query_map(params_from_iter(values), |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(candidates
+            .iter()
+            .copied()
+            .filter(|(id, _)| allowed.contains(id))
+            .collect())
     }
 }
 

@@ -126,7 +126,7 @@ impl Store {
             "PRAGMA temp_store = MEMORY;
              PRAGMA foreign_keys = ON;
              PRAGMA synchronous = FULL;
-             PRAGMA cache_size = -65536;",
+             PRAGMA cache_size = -262144;",
         )?;
         let mode: String = self
             .conn

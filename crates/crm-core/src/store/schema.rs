@@ -32,6 +32,7 @@ const ALL: &[&str] = &[
     crate::policy::MIGRATION,
     crate::records::MIGRATION,
     crate::records::search::MIGRATION,
+    crate::records::LIST_INDEXES,
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
