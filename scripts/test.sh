@@ -22,9 +22,17 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test (core, CLI, desktop commands)"
-cargo test --workspace --quiet
+results=$(mktemp)
+cargo test --workspace --quiet 2>&1 | tee "$results"
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$results" | awk '{s += $4} END {print s + 0}')
+rm -f "$results"
 
 if [ -x scripts/e2e.sh ]; then
   step "desktop app end to end (Xvfb + tauri-driver)"
   bash scripts/e2e.sh
+  passed=$((passed + 1))
 fi
+
+# One closing line with the total, so a reader (or CI) does not take the last doc-test
+# summary ("0 passed") for the whole run.
+echo "tests: ${passed} passed, 0 failed"
