@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rusqlite::params;
 
+use super::export::ExportFormat;
 use super::fields::{Entity, Kind, Level};
 use super::{ListQuery, effective_fields, search};
 use crate::error::{Error, Result};
@@ -165,14 +166,17 @@ fn role_strategy() -> impl Strategy<Value = RoleDef> {
     (
         level_strategy(),
         level_strategy(),
-        proptest::collection::vec(scope_strategy(), READABLE.len()),
+        proptest::collection::vec((scope_strategy(), scope_strategy()), READABLE.len()),
         any::<bool>(),
         any::<bool>(),
     )
         .prop_map(|(clearance, others, scopes, financial, reveal)| {
             let mut grants = BTreeMap::new();
-            for (entity, scope) in READABLE.iter().zip(scopes) {
-                grants.insert(*entity, BTreeMap::from([(Action::View, scope)]));
+            for (entity, (view, export)) in READABLE.iter().zip(scopes) {
+                grants.insert(
+                    *entity,
+                    BTreeMap::from([(Action::View, view), (Action::Export, export)]),
+                );
             }
             let mut rights = BTreeSet::new();
             if financial {
@@ -327,6 +331,20 @@ fn no_read_path_returns_a_value_above_clearance_or_outside_scope() -> Result<()>
             ) {
                 Ok(page) => assert_clean(&json(&page), &forbidden, "list")?,
                 Err(error) => assert_clean(&error.to_string(), &forbidden, "list error")?,
+            }
+            // export in every format the entity has
+            for format in [ExportFormat::Csv, ExportFormat::Json, ExportFormat::Vcard] {
+                if format == ExportFormat::Vcard && entity != Entity::Contact {
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                match fixture
+                    .probe
+                    .export(entity, format, &mut bytes, &mut |_| {})
+                {
+                    Ok(_) => assert_clean(&String::from_utf8_lossy(&bytes), &forbidden, "export")?,
+                    Err(error) => assert_clean(&error.to_string(), &forbidden, "export error")?,
+                }
             }
             // show, including records out of scope (must be "not found", naming nothing)
             for id in 1..=6 {
