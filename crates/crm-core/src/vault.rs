@@ -663,6 +663,20 @@ impl Session {
         Ok(value)
     }
 
+    /// [`Session::write`] for work that writes many rows in one transaction (an import): memory
+    /// stays bounded by a smaller page cache for its duration, whatever the size of the input.
+    pub fn write_bulk<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>, &mut AuditSink) -> Result<T>,
+    ) -> Result<T> {
+        self.store.set_cache_mib(crate::store::BULK_CACHE_MIB)?;
+        let result = self.write(work);
+        let restored = self.store.set_cache_mib(crate::store::PAGE_CACHE_MIB);
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
     /// Appends one event now, in its own transaction. Use it *before* handing out what the
     /// event describes (an export, a revealed value): if recording fails, refuse.
     pub fn record(&mut self, event: AuditEvent) -> Result<()> {

@@ -269,7 +269,7 @@ impl Session {
         let mut rng = StdRng::seed_from_u64(scale.seed);
         let now = chrono::Utc::now();
         let stamp = now.to_rfc3339();
-        self.write(|tx, audit| {
+        self.write_bulk(|tx, audit| {
             let first_company: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM companies", [], |row| row.get(0))?;
             let first_contact: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM contacts", [], |row| row.get(0))?;
             let first_deal: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM deals", [], |row| row.get(0))?;

@@ -1045,7 +1045,7 @@ impl Session {
         }
         let dry_run = options.dry_run;
         let mut intentional = false;
-        let result = self.write(|tx, audit| {
+        let result = self.write_bulk(|tx, audit| {
             let mut row = 1u64;
             let mut cells_text: Vec<String> = Vec::with_capacity(headers.len());
             loop {

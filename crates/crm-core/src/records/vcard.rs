@@ -137,7 +137,7 @@ impl Session {
         let mut reader = BufReader::with_capacity(64 * 1024, file);
         let dry_run = options.dry_run;
         let mut intentional = false;
-        let result = self.write(|tx, audit| {
+        let result = self.write_bulk(|tx, audit| {
             let mut card: Option<Card> = None;
             let mut card_no = 0u64;
             let mut card_ok = true;
