@@ -19,7 +19,7 @@ use crate::records::demo::DemoScale;
 use crate::records::fields::Entity;
 use crate::secret::Password;
 use crate::store::Store;
-use crate::vault::{NewUser, NewVault, Session, Vault, VaultPaths};
+use crate::vault::{NewUser, NewVault, Progress, Session, Vault, VaultPaths};
 
 const PASSWORD: &str = "bench-password-1";
 
@@ -473,7 +473,25 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
     log("backup + verify against a plain file copy");
     let backups = dir.join("backups");
     std::fs::create_dir_all(&backups).map_err(Error::io("bench backups"))?;
-    let (backup_time, _) = time(|| owner.backup_now(Some(&backups), &mut |_| {}))?;
+    // Each progress report starts a step: the time between reports is what each step took.
+    let mut steps: Vec<(String, Instant)> = Vec::new();
+    let (backup_time, _) = time(|| {
+        owner.backup_now(Some(&backups), &mut |progress: Progress| {
+            steps.push((progress.step, Instant::now()));
+        })
+    })?;
+    let finished = Instant::now();
+    let step_times: Vec<(String, f64)> = steps
+        .iter()
+        .enumerate()
+        .map(|(index, (step, started))| {
+            let ended = steps.get(index + 1).map_or(finished, |(_, at)| *at);
+            (
+                step.clone(),
+                ended.duration_since(*started).as_secs_f64() * 1000.0,
+            )
+        })
+        .collect();
     let copy_target = dir.join("copy-of-vault.db");
     let (copy_time, _) = time(|| {
         std::fs::copy(&paths.database, &copy_target).map_err(Error::io("copying"))?;
@@ -489,6 +507,15 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
         "MB/s",
         true,
     ));
+    for (step, millis) in step_times {
+        figures.push(figure(
+            &format!("  backup step: {step}"),
+            millis,
+            None,
+            "ms",
+            false,
+        ));
+    }
     if let Some(peak) = peak_memory_mib() {
         figures.push(figure(
             "peak memory of the bench process",

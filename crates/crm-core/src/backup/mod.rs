@@ -338,7 +338,7 @@ impl Session {
                 ))
             })?,
         };
-        let problems = archive::verify_dir(dir, &manifest, Some(&key));
+        let problems = archive::verify_dir(dir, &manifest, Some(&key), archive::Depth::Full);
         StatusFile::new(problems.clone()).write(dir)?;
         let passed = problems.is_empty();
         self.write(|tx, audit| {
@@ -638,7 +638,8 @@ impl Session {
             archive::write_file(&partial, MANIFEST_FILE, &manifest.to_json()?)?;
             crate::fault::point("backup:before-verify");
             report(progress, "verifying the backup", 2);
-            let problems = archive::verify_dir(&partial, &manifest, Some(&key));
+            let problems =
+                archive::verify_dir(&partial, &manifest, Some(&key), archive::Depth::Quick);
             StatusFile::new(problems.clone()).write(&partial)?;
             fsutil::sync_dir(&partial)?;
             Ok(Prepared {

@@ -83,7 +83,7 @@ pub(crate) fn restore_with_key(
     progress: ProgressFn<'_>,
 ) -> Result<Restored> {
     step(progress, "verifying the backup", 1);
-    let problems = archive::verify_dir(backup, &manifest, Some(key));
+    let problems = archive::verify_dir(backup, &manifest, Some(key), archive::Depth::Full);
     if !problems.is_empty() {
         return Err(Error::Backup(format!(
             "{} failed verification, nothing restored: {}",
