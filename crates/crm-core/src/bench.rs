@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::keyslot::{Credentials, KdfStrength, KeySlotFile};
 use crate::records::ListQuery;
 use crate::records::demo::DemoScale;
+use crate::records::export::ExportFormat;
 use crate::records::fields::Entity;
+use crate::records::import::ImportOptions;
 use crate::secret::Password;
 use crate::store::Store;
 use crate::vault::{NewUser, NewVault, Progress, Session, Vault, VaultPaths};
@@ -516,6 +518,45 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
             false,
         ));
     }
+
+    log("CSV export of every contact, then its import into a new vault");
+    let csv_path = dir.join("contacts.csv");
+    let (export_time, exported) = time(|| {
+        let file = std::fs::File::create(&csv_path).map_err(Error::io("creating the CSV"))?;
+        let mut out = std::io::BufWriter::new(file);
+        let report = owner.export(Entity::Contact, ExportFormat::Csv, &mut out, &mut |_| {})?;
+        std::io::Write::flush(&mut out).map_err(Error::io("writing the CSV"))?;
+        Ok(report.rows)
+    })?;
+    figures.push(figure(
+        "CSV export, contacts",
+        exported as f64 / export_time.as_secs_f64(),
+        None,
+        "rows/s",
+        true,
+    ));
+    let mut importer = Vault::create(
+        &dir.join("import-vault"),
+        NewVault {
+            owner: "owner".into(),
+            password: Password::new(PASSWORD),
+            key_file: None,
+            kdf: options.kdf,
+        },
+    )?
+    .session;
+    let (import_time, imported) = time(|| {
+        let report = importer.import_csv(&csv_path, &ImportOptions::default(), &mut |_| {})?;
+        Ok(report.created)
+    })?;
+    drop(importer);
+    figures.push(figure(
+        "CSV import into an empty vault (dedupe, validation, index)",
+        imported as f64 / import_time.as_secs_f64(),
+        None,
+        "rows/s",
+        true,
+    ));
     if let Some(peak) = peak_memory_mib() {
         figures.push(figure(
             "peak memory of the bench process",

@@ -114,11 +114,14 @@ pub(crate) fn put(
     let Some(rowid) = rowid(entity, id) else {
         return Ok(());
     };
-    tx.execute("DELETE FROM search_index WHERE rowid = ?1", [rowid])?;
-    tx.execute(
+    // Called once per row by imports and the demo generator: cached statements, not parsed
+    // SQL each time.
+    tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1")?
+        .execute([rowid])?;
+    tx.prepare_cached(
         "INSERT INTO search_index (rowid, l0, l1, l2, l3) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![rowid, texts[0], texts[1], texts[2], texts[3]],
-    )?;
+    )?
+    .execute(params![rowid, texts[0], texts[1], texts[2], texts[3]])?;
     Ok(())
 }
 

@@ -136,6 +136,9 @@ impl Store {
              PRAGMA synchronous = FULL;",
         )?;
         self.set_cache_mib(PAGE_CACHE_MIB)?;
+        // rusqlite keeps 16 by default; an import row alone uses more than that, and a
+        // statement evicted from the cache is parsed again on its next use.
+        self.conn.set_prepared_statement_cache_capacity(64);
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
