@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod key_file_memory;
 pub mod state;
 
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::vault::confirm_recovery_saved,
             commands::vault::unlock_delay,
             commands::vault::unlock::<tauri::Wry>,
+            commands::vault::remembered_key_file,
             commands::vault::session_info_now,
             commands::vault::lock,
             commands::vault::touch,

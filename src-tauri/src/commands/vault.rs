@@ -231,15 +231,26 @@ pub async fn unlock<R: Runtime>(
         let state = app.state::<AppState>();
         let vault = Vault::open(&state.vault_dir)?;
         let session = vault.unlock(&Credentials {
-            user,
+            user: user.clone(),
             password: Password::new(password),
-            key_file: key_file_digest(key_file)?,
+            key_file: key_file_digest(key_file.clone())?,
         })?;
+        if let Some(path) = key_file.filter(|path| !path.trim().is_empty()) {
+            crate::key_file_memory::remember(&state.vault_dir, &user, &path);
+        }
         let info = session_info(&state, &session)?;
         state.set_session(session);
         Ok(info)
     })
     .await
+}
+
+/// Where `user` last unlocked this vault with a key file from, if this OS account's keyring
+/// remembers it (the unlock screen offers it; the file itself is still needed).
+#[tauri::command]
+#[specta::specta]
+pub fn remembered_key_file(state: State<'_, AppState>, user: String) -> Option<String> {
+    crate::key_file_memory::recall(&state.vault_dir, &user)
 }
 
 /// The signed-in user's session view, re-read (after a role change, for example).

@@ -26,6 +26,11 @@ export const commands = {
 	unlockDelay: (user: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("unlock_delay", { user })),
 	/**  Unlocks the vault as `user`. */
 	unlock: (user: string, password: string, keyFile: string | null) => typedError<SessionInfo, CommandError_Serialize>(__TAURI_INVOKE("unlock", { user, password, keyFile })),
+	/**
+	 *  Where `user` last unlocked this vault with a key file from, if this OS account's keyring
+	 *  remembers it (the unlock screen offers it; the file itself is still needed).
+	 */
+	rememberedKeyFile: (user: string) => __TAURI_INVOKE<string | null>("remembered_key_file", { user }),
 	/**  The signed-in user's session view, re-read (after a role change, for example). */
 	sessionInfoNow: () => typedError<SessionInfo, CommandError_Serialize>(__TAURI_INVOKE("session_info_now")),
 	/**  Locks now: the session is dropped and its key zeroized. */
