@@ -20,6 +20,20 @@ const COMMANDS: &[&str] = &[
     "reset_password",
     "remove_user",
     "rotate_data_key",
+    "remembered_key_file",
+    "record_rights",
+    "form_fields",
+    "search_records",
+    "list_records",
+    "show_record",
+    "create_record",
+    "update_record",
+    "delete_record",
+    "reveal_field",
+    "pipeline_stages",
+    "dashboard",
+    "assignable_users",
+    "reassign_record",
 ];
 
 fn main() {

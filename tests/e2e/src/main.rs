@@ -5,7 +5,9 @@
 //! fresh vault in a temp dir, and saves a screenshot of each main screen to
 //! `docs/screenshots/`. Flow: first run with a key file → recovery identity confirmed →
 //! owner adds a Sales Representative → lock → wrong password (clear error) → unlock with the
-//! key file → lock → the Sales Representative signs in and has no owner settings.
+//! key file → the owner adds customers, searches, uses the pipeline and hands a contact to the
+//! representative (`work`) → lock → the Sales Representative signs in, has no owner settings
+//! and sees the contact without what the role may not see.
 //!
 //! tauri-driver is stopped with SIGTERM (never SIGKILL: WebKitWebDriver would outlive it and
 //! hold its port).
@@ -18,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
+
+mod work;
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -208,6 +212,7 @@ async fn flow(ui: &Ui, key_file: &Path) -> Fallible<()> {
     ui.wait_text("[data-testid=overview] h1", OWNER).await?;
     ui.wait_text("[data-testid=failed-unlocks]", "1 failed unlock attempt")
         .await?;
+    work::owner_adds_customers(ui).await?;
 
     // The Sales Representative has no owner settings.
     ui.click("#lock").await?;
@@ -223,6 +228,7 @@ async fn flow(ui: &Ui, key_file: &Path) -> Fallible<()> {
         "no Users entry for a Sales Representative"
     );
     ui.screenshot("08-overview-sales-rep").await?;
+    work::rep_sees_masked_fields(ui).await?;
 
     // Ctrl+L locks from anywhere.
     ui.find("body").await?.send_keys("\u{E009}l").await?;

@@ -54,6 +54,35 @@ export const commands = {
 	removeUser: (name: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("remove_user", { name })),
 	/**  Rotates the data key now (suspected compromise), streaming `ProgressEvent`s. */
 	rotateDataKey: () => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("rotate_data_key")),
+	/**  What the signed-in role may do with records. */
+	recordRights: () => typedError<RecordRights, CommandError_Serialize>(__TAURI_INVOKE("record_rights")),
+	/**  The fields the signed-in user may fill in on a new record of this kind. */
+	formFields: (entity: string) => typedError<FieldInfo[], CommandError_Serialize>(__TAURI_INVOKE("form_fields", { entity })),
+	/**  Search as you type over companies, contacts and deals. */
+	searchRecords: (text: string) => typedError<SearchResult_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("search_records", { text })),
+	/**  One page of a list. */
+	listRecords: (entity: string, filter: ListFilter_Deserialize) => typedError<RecordPage_Serialize, CommandError_Serialize>(__TAURI_INVOKE("list_records", { entity, filter })),
+	/**  One record. */
+	showRecord: (entity: string, id: RecordId) => typedError<RecordDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("show_record", { entity, id })),
+	/**  Creates a record owned by the signed-in user; returns its id. */
+	createRecord: (entity: string, values: FieldInput_Deserialize[]) => typedError<RecordId, CommandError_Serialize>(__TAURI_INVOKE("create_record", { entity, values })),
+	/**  Changes the given fields of a record (a `null` value clears one). */
+	updateRecord: (entity: string, id: RecordId, values: FieldInput_Deserialize[]) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("update_record", { entity, id, values })),
+	/**
+	 *  Deletes a record. `dependents` (`refuse`, `detach`, `delete`) says what happens to a
+	 *  company's contacts and deals or a contact's deals.
+	 */
+	deleteRecord: (entity: string, id: RecordId, dependents: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("delete_record", { entity, id, dependents })),
+	/**  Reveals one Highly Confidential value; the reason goes to the audit trail first. */
+	revealField: (entity: string, id: RecordId, field: string, reason: string) => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("reveal_field", { entity, id, field, reason })),
+	/**  The pipeline's stages, in order. */
+	pipelineStages: () => typedError<StageInfo[], CommandError_Serialize>(__TAURI_INVOKE("pipeline_stages")),
+	/**  Pipeline value by stage and this week's activities, within the reader's view. */
+	dashboard: () => typedError<DashboardView, CommandError_Serialize>(__TAURI_INVOKE("dashboard")),
+	/**  Users a record can be given to; empty for roles that cannot change owners. */
+	assignableUsers: () => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("assignable_users")),
+	/**  Gives a record to another user. */
+	reassignRecord: (entity: string, id: RecordId, user: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("reassign_record", { entity, id, user })),
 };
 
 /** Events */
@@ -96,6 +125,180 @@ export type CreatedVaultView = {
 	recovery_recipient: string,
 };
 
+/**  The dashboard's figures. */
+export type DashboardView = {
+	/**  Pipeline by stage, in order. */
+	pipeline: StageBar[],
+	/**  Currencies in the totals (more than one: mixed). */
+	currencies: string[],
+	/**  Monday to Sunday of this week. */
+	week: DayBar[],
+};
+
+/**  One day's bar of the signed-in user's week. */
+export type DayBar = {
+	/**  `YYYY-MM-DD`. */
+	day: string,
+	/**  Activities due. */
+	due: number,
+	/**  Of those, done. */
+	done: number,
+};
+
+/**  What the signed-in role may do with one kind of record. */
+export type EntityRights = {
+	/**  `company`, `contact`, `deal`, `activity`, `note`. */
+	entity: string,
+	/**  May view some records of this kind. */
+	view: boolean,
+	/**  May create them. */
+	create: boolean,
+	/**  May edit some of them. */
+	edit: boolean,
+	/**  May delete some of them. */
+	delete: boolean,
+};
+
+/**  A field definition for forms. */
+export type FieldInfo = {
+	/**  Field name. */
+	name: string,
+	/**  Label. */
+	label: string,
+	/**
+	 *  Value type (`text`, `long_text`, `emails`, `phones`, `date`, `money`, `choice`,
+	 *  `company_ref`, …).
+	 */
+	kind: string,
+	/**  Classification level label. */
+	level: string,
+	/**  Required on create. */
+	required: boolean,
+	/**  Allowed values for choices. */
+	choices: string[],
+};
+
+/**  A field value typed into a form: `None` clears the field on edit. */
+export type FieldInput = FieldInput_Serialize | FieldInput_Deserialize;
+
+/**  A field value typed into a form: `None` clears the field on edit. */
+export type FieldInput_Deserialize = {
+	/**  Field name. */
+	name: string,
+	/**  Text as typed (parsed by the field's type in crm-core). */
+	value?: string | null,
+};
+
+/**  A field value typed into a form: `None` clears the field on edit. */
+export type FieldInput_Serialize = {
+	/**  Field name. */
+	name: string,
+	/**  Text as typed (parsed by the field's type in crm-core). */
+	value: string | null,
+};
+
+/**  One field of a record as the reader may see it. */
+export type FieldValue = FieldValue_Serialize | FieldValue_Deserialize;
+
+/**  One field of a record as the reader may see it. */
+export type FieldValue_Deserialize = {
+	/**  Field name. */
+	name: string,
+	/**  Label. */
+	label: string,
+	/**  Value type (see [`FieldInfo::kind`]). */
+	kind: string,
+	/**  Classification level label. */
+	level: string,
+	/**  The value as display text, when visible. */
+	value?: string | null,
+	/**  The mask hint shown instead of a value above the reader's clearance. */
+	masked?: string | null,
+	/**  The reader may reveal it (with a reason). */
+	revealable: boolean,
+	/**  For references: the referenced record's id and name, when visible. */
+	link?: RecordLink | null,
+};
+
+/**  One field of a record as the reader may see it. */
+export type FieldValue_Serialize = {
+	/**  Field name. */
+	name: string,
+	/**  Label. */
+	label: string,
+	/**  Value type (see [`FieldInfo::kind`]). */
+	kind: string,
+	/**  Classification level label. */
+	level: string,
+	/**  The value as display text, when visible. */
+	value: string | null,
+	/**  The mask hint shown instead of a value above the reader's clearance. */
+	masked: string | null,
+	/**  The reader may reveal it (with a reason). */
+	revealable: boolean,
+	/**  For references: the referenced record's id and name, when visible. */
+	link: RecordLink | null,
+};
+
+/**  Filters and sorting for a list. */
+export type ListFilter = ListFilter_Serialize | ListFilter_Deserialize;
+
+/**  Filters and sorting for a list. */
+export type ListFilter_Deserialize = {
+	/**  Only records of this user name. */
+	owner?: string | null,
+	/**  Only deals in this stage. */
+	stage?: RecordId | null,
+	/**  Only records with this tag. */
+	tag?: string | null,
+	/**  Only records changed on or after this date (`YYYY-MM-DD`). */
+	updated_since?: string | null,
+	/**  Related to this company. */
+	company?: RecordId | null,
+	/**  Related to this contact. */
+	contact?: RecordId | null,
+	/**  Related to this deal. */
+	deal?: RecordId | null,
+	/**  Activities: done or open. */
+	done?: boolean | null,
+	/**  Sort field. */
+	sort?: string | null,
+	/**  Newest / largest first. */
+	descending: boolean,
+	/**  Page number from 1. */
+	page: number,
+	/**  Rows per page (at most 500). */
+	page_size: number,
+};
+
+/**  Filters and sorting for a list. */
+export type ListFilter_Serialize = {
+	/**  Only records of this user name. */
+	owner: string | null,
+	/**  Only deals in this stage. */
+	stage: RecordId | null,
+	/**  Only records with this tag. */
+	tag: string | null,
+	/**  Only records changed on or after this date (`YYYY-MM-DD`). */
+	updated_since: string | null,
+	/**  Related to this company. */
+	company: RecordId | null,
+	/**  Related to this contact. */
+	contact: RecordId | null,
+	/**  Related to this deal. */
+	deal: RecordId | null,
+	/**  Activities: done or open. */
+	done: boolean | null,
+	/**  Sort field. */
+	sort: string | null,
+	/**  Newest / largest first. */
+	descending: boolean,
+	/**  Page number from 1. */
+	page: number,
+	/**  Rows per page (at most 500). */
+	page_size: number,
+};
+
 /**  The vault locked itself after the idle period (or was locked elsewhere). */
 export type LockedEvent = {
 	/**  `idle` or `explicit`. */
@@ -112,6 +315,120 @@ export type ProgressEvent = {
 	done: number,
 	/**  Steps in all. */
 	total: number,
+};
+
+/**  One record as the reader may see it. */
+export type RecordDetail = RecordDetail_Serialize | RecordDetail_Deserialize;
+
+/**  One record as the reader may see it. */
+export type RecordDetail_Deserialize = {
+	/**  Record type. */
+	entity: string,
+	/**  Id. */
+	id: RecordId,
+	/**  Display name. */
+	title: string,
+	/**  Owner's user name. */
+	owner: string,
+	/**  The reader owns it. */
+	mine: boolean,
+	/**  Last changed (RFC 3339). */
+	updated_at: string,
+	/**  Tags. */
+	tags: string[],
+	/**  Fields present for this reader (hidden ones are absent). */
+	fields: FieldValue_Deserialize[],
+};
+
+/**  One record as the reader may see it. */
+export type RecordDetail_Serialize = {
+	/**  Record type. */
+	entity: string,
+	/**  Id. */
+	id: RecordId,
+	/**  Display name. */
+	title: string,
+	/**  Owner's user name. */
+	owner: string,
+	/**  The reader owns it. */
+	mine: boolean,
+	/**  Last changed (RFC 3339). */
+	updated_at: string,
+	/**  Tags. */
+	tags: string[],
+	/**  Fields present for this reader (hidden ones are absent). */
+	fields: FieldValue_Serialize[],
+};
+
+/**  A record id (a number in TypeScript; ids stay far below 2^53). */
+export type RecordId = number;
+
+/**  A reference to another record. */
+export type RecordLink = {
+	/**  Record type. */
+	entity: string,
+	/**  Id. */
+	id: RecordId,
+	/**  Display name. */
+	title: string,
+};
+
+/**  One page of a list. */
+export type RecordPage = RecordPage_Serialize | RecordPage_Deserialize;
+
+/**  One page of a list. */
+export type RecordPage_Deserialize = {
+	/**  Records on this page. */
+	records: RecordDetail_Deserialize[],
+	/**  Page number from 1. */
+	page: number,
+	/**  Whether another page follows. */
+	has_more: boolean,
+};
+
+/**  One page of a list. */
+export type RecordPage_Serialize = {
+	/**  Records on this page. */
+	records: RecordDetail_Serialize[],
+	/**  Page number from 1. */
+	page: number,
+	/**  Whether another page follows. */
+	has_more: boolean,
+};
+
+/**  The role's record rights, for showing only the buttons that will work. */
+export type RecordRights = {
+	/**  Per kind of record. */
+	entities: EntityRights[],
+	/**  May reveal Highly Confidential values (with a reason). */
+	reveal: boolean,
+};
+
+/**  One search result. */
+export type SearchResult = SearchResult_Serialize | SearchResult_Deserialize;
+
+/**  One search result. */
+export type SearchResult_Deserialize = {
+	/**  Record type. */
+	entity: string,
+	/**  Id. */
+	id: RecordId,
+	/**  Display name. */
+	title: string,
+	/**  Second line (company, email, stage…). */
+	subtitle?: string | null,
+};
+
+/**  One search result. */
+export type SearchResult_Serialize = {
+	/**  Record type. */
+	entity: string,
+	/**  Id. */
+	id: RecordId,
+	/**  Display name. */
+	title: string,
+	/**  Second line (company, email, stage…). */
+	subtitle: string | null,
 };
 
 /**  Who is signed in and what the shell lets them open. */
@@ -138,6 +455,30 @@ export type SignInUser = {
 	name: string,
 	/**  Whether a key file is required. */
 	requires_key_file: boolean,
+};
+
+/**  One stage's bar on the dashboard. */
+export type StageBar = {
+	/**  Stage name. */
+	name: string,
+	/**  Deals the reader may see in this stage. */
+	deals: number,
+	/**  Sum of the values the reader may see, in major units (for the bar's length). */
+	value: number | null,
+	/**  The same sum as display text (`12,500.00`). */
+	value_text: string,
+	/**  Deals counted whose value is above the reader's clearance. */
+	hidden_values: number,
+};
+
+/**  A pipeline stage. */
+export type StageInfo = {
+	/**  Id. */
+	id: RecordId,
+	/**  Name. */
+	name: string,
+	/**  Default probability (%). */
+	probability: number,
 };
 
 /**  A password strength estimate. */

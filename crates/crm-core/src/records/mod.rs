@@ -24,6 +24,7 @@ pub mod export;
 pub mod fields;
 pub mod import;
 pub mod search;
+pub mod summary;
 pub mod vcard;
 pub mod view;
 
@@ -662,6 +663,18 @@ impl Session {
         }
     }
 
+    /// The fields this user may fill in on a record of their own (a create form): at or below
+    /// their clearance, financial ones only with the view-financial right. `create` refuses
+    /// the others, so a form built from this never offers a field that would be refused.
+    pub fn writable_fields(&self, entity: Entity) -> Result<Vec<EffectiveField>> {
+        let role = self.role()?;
+        Ok(self
+            .fields(entity)?
+            .into_iter()
+            .filter(|field| view::visible(&role, field, role.clearance))
+            .collect())
+    }
+
     /// Creates a record owned by the signed-in user; returns its id.
     pub fn create(&mut self, entity: Entity, input: &RecordInput) -> Result<i64> {
         let (role, _) = self.require_scope(entity, Action::Create)?;
@@ -780,6 +793,79 @@ impl Session {
             }
             Ok(())
         })
+    }
+
+    /// Gives a record to another user (a manager hands a lead to a sales rep). Needs edit
+    /// scope on the record wider than `own`: who may only edit their own records cannot give
+    /// them away or take others'. The record moves to the new owner's team; audited.
+    pub fn reassign(&mut self, entity: Entity, id: i64, new_owner: &str) -> Result<()> {
+        let (role, scope) = self.require_scope(entity, Action::Edit)?;
+        self.require_in_scope(entity, id, scope)?;
+        if scope == Scope::Own {
+            return Err(Error::Forbidden(format!(
+                "the {} role edits only its own {}: it cannot change their owner",
+                role.name,
+                entity.table()
+            )));
+        }
+        use rusqlite::OptionalExtension;
+        let conn = self.store().conn();
+        let (owner_id, team_id): (i64, Option<i64>) = conn
+            .query_row(
+                "SELECT id, team_id FROM users WHERE name = ?1 AND removed_at IS NULL",
+                [new_owner],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::NotFound(format!("user {new_owner:?}")))?;
+        let before: String = conn.query_row(
+            &format!(
+                "SELECT u.name FROM {} r JOIN users u ON u.id = r.owner_id WHERE r.id = ?1",
+                entity.table()
+            ),
+            [id],
+            |row| row.get(0),
+        )?;
+        let user_id = self.user().id;
+        self.write(|tx, audit| {
+            tx.execute(
+                &format!(
+                    "UPDATE {} SET owner_id = ?1, team_id = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?5",
+                    entity.table()
+                ),
+                params![owner_id, team_id, Utc::now().to_rfc3339(), user_id, id],
+            )?;
+            audit.record(
+                AuditEvent::new(AuditAction::Update)
+                    .target(entity.name(), id)
+                    .field("owner", Level::Public.as_u8())
+                    .change(Some(before), Some(new_owner.to_owned())),
+            );
+            Ok(())
+        })
+    }
+
+    /// The names of active users, for choosing a record's new owner. Only for roles that may
+    /// reassign something (edit scope wider than `own` on any kind of record).
+    pub fn assignable_users(&self) -> Result<Vec<String>> {
+        let role = self.role()?;
+        let may_reassign = Entity::ALL
+            .into_iter()
+            .any(|entity| matches!(role.scope(entity, Action::Edit), Scope::Team | Scope::All));
+        if !may_reassign {
+            return Err(Error::Forbidden(format!(
+                "the {} role cannot change the owner of records",
+                role.name
+            )));
+        }
+        let mut statement = self
+            .store()
+            .conn()
+            .prepare("SELECT name FROM users WHERE removed_at IS NULL ORDER BY name")?;
+        let names = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(names)
     }
 
     /// Validates and converts input; refuses fields the role may not see (writing a field you
@@ -1384,3 +1470,5 @@ fn normalise_time(text: &str) -> Result<String> {
 
 #[cfg(test)]
 mod access_tests;
+#[cfg(test)]
+mod ownership_tests;

@@ -1,0 +1,69 @@
+//! Handing records to another user: who may, and what each side sees afterwards.
+
+use super::RecordInput;
+use super::fields::Entity;
+use crate::error::{Error, Result};
+use crate::keyslot::{Credentials, KdfStrength};
+use crate::secret::Password;
+use crate::vault::{NewUser, NewVault, Session, Vault};
+
+const PASSWORD: &str = "test-password-1";
+
+fn login(dir: &std::path::Path, user: &str) -> Result<Session> {
+    Vault::open(dir)?.unlock(&Credentials {
+        user: user.into(),
+        password: Password::new(PASSWORD),
+        key_file: None,
+    })
+}
+
+#[test]
+fn the_owner_hands_a_contact_to_a_rep_who_then_works_it_but_cannot_give_it_away() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+    let mut owner = Vault::create(
+        dir.path(),
+        NewVault {
+            owner: "olivia".into(),
+            password: Password::new(PASSWORD),
+            key_file: None,
+            kdf: KdfStrength::Floor,
+        },
+    )?
+    .session;
+    owner.set_kdf_strength(KdfStrength::Floor);
+    owner.add_user(NewUser {
+        name: "rita".into(),
+        role: "Sales Representative".into(),
+        password: Password::new(PASSWORD),
+        key_file: None,
+    })?;
+    let input: RecordInput = [
+        ("last_name", serde_json::json!("Berg")),
+        ("phones", serde_json::json!("+1 555 0199 123")),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    let id = owner.create(Entity::Contact, &input)?;
+    let mut rep = login(dir.path(), "rita")?;
+    assert!(matches!(
+        rep.show(Entity::Contact, id),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(rep.assignable_users(), Err(Error::Forbidden(_))));
+
+    assert!(matches!(
+        owner.reassign(Entity::Contact, id, "nobody"),
+        Err(Error::NotFound(_))
+    ));
+    owner.reassign(Entity::Contact, id, "rita")?;
+    assert_eq!(owner.assignable_users()?, ["olivia", "rita"]);
+    let seen = rep.show(Entity::Contact, id)?;
+    assert!(seen.mine);
+    assert_eq!(seen.owner, "rita");
+    assert!(matches!(
+        rep.reassign(Entity::Contact, id, "olivia"),
+        Err(Error::Forbidden(_))
+    ));
+    Ok(())
+}
