@@ -13,5 +13,5 @@ cp "$target_dir/release/crm" "src-tauri/binaries/crm-$triple"
 
 # The Tauri bundler builds the UI (beforeBuildCommand) and the release app with its assets
 # embedded; the extra config adds the CLI only here, so ordinary builds don't need it.
-(cd ui && npx tauri build --bundles deb --config ../installer/tauri.deb.json)
+ui/node_modules/.bin/tauri build --bundles deb --config installer/tauri.deb.json
 ls -l "$target_dir"/release/bundle/deb/*.deb
