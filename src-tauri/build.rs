@@ -34,6 +34,12 @@ const COMMANDS: &[&str] = &[
     "dashboard",
     "assignable_users",
     "reassign_record",
+    "role_catalog",
+    "list_roles",
+    "save_role",
+    "delete_role",
+    "field_levels",
+    "classify_field",
 ];
 
 fn main() {

@@ -61,6 +61,12 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::records::dashboard,
             commands::records::assignable_users,
             commands::records::reassign_record,
+            commands::settings::role_catalog,
+            commands::settings::list_roles,
+            commands::settings::save_role,
+            commands::settings::delete_role,
+            commands::settings::field_levels,
+            commands::settings::classify_field::<tauri::Wry>,
         ])
         .events(collect_events![
             commands::users::ProgressEvent,

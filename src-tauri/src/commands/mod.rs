@@ -2,6 +2,7 @@
 //! arguments, call crm-core with the open session, map the result to a serialisable view.
 
 pub mod records;
+pub mod settings;
 pub mod users;
 pub mod vault;
 

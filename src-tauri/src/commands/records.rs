@@ -114,6 +114,10 @@ pub struct RecordDetail {
     pub tags: Vec<String>,
     /// Fields present for this reader (hidden ones are absent).
     pub fields: Vec<FieldValue>,
+    /// The reader may edit it (set on a single record, false in lists).
+    pub may_edit: bool,
+    /// The reader may delete it (set on a single record, false in lists).
+    pub may_delete: bool,
 }
 
 /// One page of a list.
@@ -277,6 +281,8 @@ fn detail(record: RecordView, fields: &[EffectiveField]) -> RecordDetail {
         updated_at: record.updated_at,
         tags: record.tags,
         fields,
+        may_edit: false,
+        may_delete: false,
     }
 }
 
@@ -411,7 +417,10 @@ pub fn show_record(
     let entity = self::entity(&entity)?;
     state.with_session(|session| {
         let fields = session.fields(entity)?;
-        Ok(detail(session.show(entity, id.0)?, &fields))
+        let mut record = detail(session.show(entity, id.0)?, &fields);
+        record.may_edit = session.may(entity, id.0, Action::Edit)?;
+        record.may_delete = session.may(entity, id.0, Action::Delete)?;
+        Ok(record)
     })
 }
 

@@ -45,7 +45,7 @@ pub struct LockedEvent {
     pub reason: String,
 }
 
-fn emit_progress<R: Runtime>(
+pub(crate) fn emit_progress<R: Runtime>(
     app: &AppHandle<R>,
     operation: &str,
 ) -> impl FnMut(crm_core::Progress) + use<R> {

@@ -32,6 +32,10 @@ pub struct SessionInfo {
     pub can_manage_users: bool,
     /// May open the audit viewer.
     pub can_view_audit: bool,
+    /// May edit roles and field classification.
+    pub can_manage_roles: bool,
+    /// May make and verify backups.
+    pub can_run_backups: bool,
     /// Failed unlock attempts since this user's previous unlock (shown once after unlock).
     pub failed_unlocks: u32,
     /// Warnings about the vault (e.g. a repaired key-slot copy).
@@ -87,6 +91,8 @@ pub(crate) fn session_info(
         role: user.role.clone(),
         can_manage_users: role.has(Right::ManageUsers),
         can_view_audit: role.has(Right::ViewAudit),
+        can_manage_roles: role.has(Right::ManageRoles),
+        can_run_backups: role.has(Right::RunBackups),
         failed_unlocks: u32::try_from(session.failed_unlocks().len()).unwrap_or(u32::MAX),
         warnings: session.warnings().to_vec(),
         auto_lock_secs: u32::try_from(state.auto_lock_after.as_secs()).unwrap_or(u32::MAX),

@@ -6,8 +6,9 @@
 //! `docs/screenshots/`. Flow: first run with a key file → recovery identity confirmed →
 //! owner adds a Sales Representative → lock → wrong password (clear error) → unlock with the
 //! key file → the owner adds customers, searches, uses the pipeline and hands a contact to the
-//! representative (`work`) → lock → the Sales Representative signs in, has no owner settings
-//! and sees the contact without what the role may not see.
+//! representative (`work`), then lets Sales Representatives view every contact on the roles
+//! matrix (`admin`) → lock → the Sales Representative signs in, has no owner settings
+//! and sees the contact without what the role may not see, and the owner's contact masked.
 //!
 //! tauri-driver is stopped with SIGTERM (never SIGKILL: WebKitWebDriver would outlive it and
 //! hold its port).
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 
+mod admin;
 mod work;
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
@@ -213,6 +215,7 @@ async fn flow(ui: &Ui, key_file: &Path) -> Fallible<()> {
     ui.wait_text("[data-testid=failed-unlocks]", "1 failed unlock attempt")
         .await?;
     work::owner_adds_customers(ui).await?;
+    admin::owner_lets_sales_reps_view_all_contacts(ui).await?;
 
     // The Sales Representative has no owner settings.
     ui.click("#lock").await?;
@@ -229,6 +232,7 @@ async fn flow(ui: &Ui, key_file: &Path) -> Fallible<()> {
     );
     ui.screenshot("08-overview-sales-rep").await?;
     work::rep_sees_masked_fields(ui).await?;
+    work::rep_sees_others_contact_masked(ui).await?;
 
     // Ctrl+L locks from anywhere.
     ui.find("body").await?.send_keys("\u{E009}l").await?;

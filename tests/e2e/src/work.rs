@@ -8,6 +8,7 @@ use super::{Fallible, REP, Ui};
 
 const COMPANY: &str = "Northwind Traders";
 const CONTACT: &str = "Anna Berg";
+const OTHER_CONTACT: &str = "Ben Carter";
 
 impl Ui {
     /// Picks `title` in the reference picker `#f-{field}` after typing `typed`.
@@ -57,6 +58,18 @@ pub(crate) async fn owner_adds_customers(ui: &Ui) -> Fallible<()> {
         .await?;
     ui.click("#save-quick").await?;
     ui.wait_text("[data-testid=record-contact]", "Send the renewal offer")
+        .await?;
+
+    // A second contact the owner keeps.
+    ui.click("#nav-contact").await?;
+    ui.click("#new-contact").await?;
+    ui.type_into("#f-first_name", "Ben").await?;
+    ui.type_into("#f-last_name", "Carter").await?;
+    ui.type_into("#f-emails", "ben.carter@harbour.example")
+        .await?;
+    ui.type_into("#f-phones", "+44 20 7946 0958").await?;
+    ui.click("#save-record").await?;
+    ui.wait_text("[data-testid=record-title]", OTHER_CONTACT)
         .await?;
 
     // A deal for the pipeline and the dashboard.
@@ -145,8 +158,7 @@ async fn drag_deal_to_stage(ui: &Ui, stage: &str) -> Fallible<()> {
 pub(crate) async fn rep_sees_masked_fields(ui: &Ui) -> Fallible<()> {
     ui.click("#nav-contact").await?;
     ui.wait_text("[data-testid=list-contact]", CONTACT).await?;
-    ui.click("[data-testid=open-contact]").await?;
-    ui.wait_text("[data-testid=record-title]", CONTACT).await?;
+    open_by_search(ui, "anna", CONTACT).await?;
     // Own record at the rep's clearance: contact details visible. The company belongs to the
     // owner, outside the rep's scope: shown as not shared, never by name or id. The bank
     // account is financial data, which the role may not see: not there at all.
@@ -179,5 +191,42 @@ pub(crate) async fn rep_sees_masked_fields(ui: &Ui) -> Fallible<()> {
         .wait_text("[data-testid=search-results]", CONTACT)
         .await?;
     assert!(!found.contains(COMPANY), "results: {found:?}");
+    Ok(())
+}
+
+/// Opens a record through the search box.
+async fn open_by_search(ui: &Ui, typed: &str, title: &str) -> Fallible<()> {
+    ui.type_into("#global-search", typed).await?;
+    ui.wait_text("[data-testid=search-results]", title).await?;
+    ui.find("#global-search")
+        .await?
+        .send_keys("\u{E007}")
+        .await?;
+    ui.wait_text("[data-testid=record-title]", title).await?;
+    Ok(())
+}
+
+/// Run by the Sales Representative after the owner let the role view every contact: the
+/// owner's contact opens, with details above the role's clearance on others' records masked,
+/// and its hidden phone number finds nothing in search.
+pub(crate) async fn rep_sees_others_contact_masked(ui: &Ui) -> Fallible<()> {
+    open_by_search(ui, "carter", OTHER_CONTACT).await?;
+    let phones = ui.text("[data-testid=masked-phones]").await?;
+    assert!(phones.contains("•••• 0958"), "phones: {phones:?}");
+    let emails = ui.text("[data-testid=masked-emails]").await?;
+    assert!(
+        emails.contains("b•••@harbour.example"),
+        "emails: {emails:?}"
+    );
+    let page = ui.text("[data-testid=record-contact]").await?;
+    assert!(!page.contains("7946"), "the phone number stays hidden");
+    assert!(
+        ui.absent("#edit-record").await?,
+        "a rep edits only their own contacts"
+    );
+    ui.screenshot("17-contact-masked").await?;
+    ui.type_into("#global-search", "2079460958").await?;
+    ui.wait_text("[data-testid=search-results]", "No match")
+        .await?;
     Ok(())
 }

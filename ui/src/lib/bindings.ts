@@ -83,6 +83,21 @@ export const commands = {
 	assignableUsers: () => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("assignable_users")),
 	/**  Gives a record to another user. */
 	reassignRecord: (entity: string, id: RecordId, user: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("reassign_record", { entity, id, user })),
+	/**  Levels, entities, actions, scopes and rights, for the matrix. */
+	roleCatalog: () => __TAURI_INVOKE<RoleCatalog>("role_catalog"),
+	/**  Every role, templates first. */
+	listRoles: () => typedError<RoleForm[], CommandError_Serialize>(__TAURI_INVOKE("list_roles")),
+	/**  Saves a role (`create` for a new custom one); applies to open sessions at once. */
+	saveRole: (role: RoleForm, create: boolean) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("save_role", { role, create })),
+	/**  Deletes a custom role nobody holds. */
+	deleteRole: (name: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("delete_role", { name })),
+	/**  The fields of one kind of record with their classification. */
+	fieldLevels: (entity: string) => typedError<FieldLevel[], CommandError_Serialize>(__TAURI_INVOKE("field_levels", { entity })),
+	/**
+	 *  Reclassifies a field. The search index is rebuilt for that kind of record, so this is a
+	 *  long operation with progress events.
+	 */
+	classifyField: (entity: string, field: string, level: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("classify_field", { entity, field, level })),
 };
 
 /** Events */
@@ -197,6 +212,20 @@ export type FieldInput_Serialize = {
 	value: string | null,
 };
 
+/**  One field's classification. */
+export type FieldLevel = {
+	/**  Field name. */
+	name: string,
+	/**  Label. */
+	label: string,
+	/**  Current level. */
+	level: string,
+	/**  Financial data (hidden from roles without the view-financial right). */
+	financial: boolean,
+	/**  Owner-defined. */
+	custom: boolean,
+};
+
 /**  One field of a record as the reader may see it. */
 export type FieldValue = FieldValue_Serialize | FieldValue_Deserialize;
 
@@ -238,6 +267,14 @@ export type FieldValue_Serialize = {
 	revealable: boolean,
 	/**  For references: the referenced record's id and name, when visible. */
 	link: RecordLink | null,
+};
+
+/**  The scopes of one entity, one per action in catalog order. */
+export type GrantRow = {
+	/**  Entity name. */
+	entity: string,
+	/**  Scope names. */
+	scopes: string[],
 };
 
 /**  Filters and sorting for a list. */
@@ -338,6 +375,10 @@ export type RecordDetail_Deserialize = {
 	tags: string[],
 	/**  Fields present for this reader (hidden ones are absent). */
 	fields: FieldValue_Deserialize[],
+	/**  The reader may edit it (set on a single record, false in lists). */
+	may_edit: boolean,
+	/**  The reader may delete it (set on a single record, false in lists). */
+	may_delete: boolean,
 };
 
 /**  One record as the reader may see it. */
@@ -358,6 +399,10 @@ export type RecordDetail_Serialize = {
 	tags: string[],
 	/**  Fields present for this reader (hidden ones are absent). */
 	fields: FieldValue_Serialize[],
+	/**  The reader may edit it (set on a single record, false in lists). */
+	may_edit: boolean,
+	/**  The reader may delete it (set on a single record, false in lists). */
+	may_delete: boolean,
 };
 
 /**  A record id (a number in TypeScript; ids stay far below 2^53). */
@@ -404,6 +449,48 @@ export type RecordRights = {
 	reveal: boolean,
 };
 
+/**  A special right. */
+export type RightInfo = {
+	/**  Name (`manage_users`, …). */
+	name: string,
+	/**  What it allows. */
+	explanation: string,
+};
+
+/**  The vocabulary of the roles screen, from crm-core. */
+export type RoleCatalog = {
+	/**  Classification levels, lowest first. */
+	levels: string[],
+	/**  Kinds of record (matrix rows). */
+	entities: string[],
+	/**  Actions (matrix columns). */
+	actions: string[],
+	/**  Scopes, narrowest first. */
+	scopes: string[],
+	/**  Special rights with what each allows. */
+	rights: RightInfo[],
+};
+
+/**  A role as the roles screen shows and edits it. */
+export type RoleForm = {
+	/**  Name. */
+	name: string,
+	/**  What it is for. */
+	description: string,
+	/**  Highest level visible on the user's own records. */
+	clearance: string,
+	/**  Highest level visible on others' records. */
+	others_clearance: string,
+	/**  One row per entity: the scope of each action, in catalog order. */
+	grants: GrantRow[],
+	/**  Special rights held. */
+	rights: string[],
+	/**  A built-in template. */
+	builtin: boolean,
+	/**  Active users holding it (0 on input). */
+	users: number,
+};
+
 /**  One search result. */
 export type SearchResult = SearchResult_Serialize | SearchResult_Deserialize;
 
@@ -441,6 +528,10 @@ export type SessionInfo = {
 	can_manage_users: boolean,
 	/**  May open the audit viewer. */
 	can_view_audit: boolean,
+	/**  May edit roles and field classification. */
+	can_manage_roles: boolean,
+	/**  May make and verify backups. */
+	can_run_backups: boolean,
 	/**  Failed unlock attempts since this user's previous unlock (shown once after unlock). */
 	failed_unlocks: number,
 	/**  Warnings about the vault (e.g. a repaired key-slot copy). */

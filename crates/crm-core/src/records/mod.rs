@@ -608,6 +608,16 @@ impl Session {
         effective_fields(self.store().conn(), entity)
     }
 
+    /// Whether the signed-in user may take `action` on this record (for showing only the
+    /// buttons that will work; the action itself checks again).
+    pub fn may(&self, entity: Entity, id: i64, action: Action) -> Result<bool> {
+        let scope = self.role()?.scope(entity, action);
+        if scope == Scope::None {
+            return Ok(false);
+        }
+        self.record_in_scope(entity, id, scope)
+    }
+
     fn record_in_scope(&self, entity: Entity, id: i64, scope: Scope) -> Result<bool> {
         let (condition, params) = self.scope_condition(scope)?;
         let sql = format!(

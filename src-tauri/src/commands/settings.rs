@@ -1,0 +1,244 @@
+//! Owner settings: roles (the entity × action scope matrix, clearances, special rights) and
+//! field classification. crm-core checks the manage-roles right, refuses to grant what the
+//! editor does not hold, and records every change in the audit trail.
+
+use crm_core::policy::{Action, Right, RoleDef, Scope};
+use crm_core::records::fields::{Entity, Level};
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Manager, Runtime, State};
+
+use super::blocking;
+use super::users::emit_progress;
+use crate::error::{CommandError, CommandResult};
+use crate::state::AppState;
+
+/// The vocabulary of the roles screen, from crm-core.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct RoleCatalog {
+    /// Classification levels, lowest first.
+    pub levels: Vec<String>,
+    /// Kinds of record (matrix rows).
+    pub entities: Vec<String>,
+    /// Actions (matrix columns).
+    pub actions: Vec<String>,
+    /// Scopes, narrowest first.
+    pub scopes: Vec<String>,
+    /// Special rights with what each allows.
+    pub rights: Vec<RightInfo>,
+}
+
+/// A special right.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct RightInfo {
+    /// Name (`manage_users`, …).
+    pub name: String,
+    /// What it allows.
+    pub explanation: String,
+}
+
+/// A role as the roles screen shows and edits it.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+pub struct RoleForm {
+    /// Name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// Highest level visible on the user's own records.
+    pub clearance: String,
+    /// Highest level visible on others' records.
+    pub others_clearance: String,
+    /// One row per entity: the scope of each action, in catalog order.
+    pub grants: Vec<GrantRow>,
+    /// Special rights held.
+    pub rights: Vec<String>,
+    /// A built-in template.
+    pub builtin: bool,
+    /// Active users holding it (0 on input).
+    pub users: u32,
+}
+
+/// The scopes of one entity, one per action in catalog order.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+pub struct GrantRow {
+    /// Entity name.
+    pub entity: String,
+    /// Scope names.
+    pub scopes: Vec<String>,
+}
+
+/// One field's classification.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct FieldLevel {
+    /// Field name.
+    pub name: String,
+    /// Label.
+    pub label: String,
+    /// Current level.
+    pub level: String,
+    /// Financial data (hidden from roles without the view-financial right).
+    pub financial: bool,
+    /// Owner-defined.
+    pub custom: bool,
+}
+
+fn form(role: RoleDef, users: i64) -> RoleForm {
+    RoleForm {
+        grants: Entity::ALL
+            .into_iter()
+            .map(|entity| GrantRow {
+                entity: entity.name().into(),
+                scopes: Action::ALL
+                    .into_iter()
+                    .map(|action| role.scope(entity, action).name().into())
+                    .collect(),
+            })
+            .collect(),
+        rights: role
+            .rights
+            .iter()
+            .map(|right| right.name().into())
+            .collect(),
+        clearance: role.clearance.label().into(),
+        others_clearance: role.others_clearance.label().into(),
+        name: role.name,
+        description: role.description,
+        builtin: role.builtin,
+        users: u32::try_from(users).unwrap_or(u32::MAX),
+    }
+}
+
+fn definition(form: RoleForm) -> CommandResult<RoleDef> {
+    let mut grants = std::collections::BTreeMap::new();
+    for row in &form.grants {
+        let entity = Entity::parse(&row.entity)?;
+        if row.scopes.len() != Action::ALL.len() {
+            return Err(CommandError::new(
+                "invalid",
+                format!("{}: one scope per action is needed", row.entity),
+            ));
+        }
+        let mut actions = std::collections::BTreeMap::new();
+        for (action, scope) in Action::ALL.into_iter().zip(&row.scopes) {
+            let scope = Scope::parse(scope)?;
+            if scope != Scope::None {
+                actions.insert(action, scope);
+            }
+        }
+        grants.insert(entity, actions);
+    }
+    Ok(RoleDef {
+        name: form.name.trim().to_owned(),
+        description: form.description.trim().to_owned(),
+        clearance: Level::parse(&form.clearance)?,
+        others_clearance: Level::parse(&form.others_clearance)?,
+        grants,
+        rights: form
+            .rights
+            .iter()
+            .map(|name| Right::parse(name))
+            .collect::<crm_core::Result<_>>()?,
+        builtin: false,
+    })
+}
+
+/// Levels, entities, actions, scopes and rights, for the matrix.
+#[tauri::command]
+#[specta::specta]
+pub fn role_catalog() -> RoleCatalog {
+    RoleCatalog {
+        levels: Level::ALL
+            .iter()
+            .map(|level| level.label().into())
+            .collect(),
+        entities: Entity::ALL
+            .iter()
+            .map(|entity| entity.name().into())
+            .collect(),
+        actions: Action::ALL
+            .iter()
+            .map(|action| action.name().into())
+            .collect(),
+        scopes: [Scope::None, Scope::Own, Scope::Team, Scope::All]
+            .iter()
+            .map(|scope| scope.name().into())
+            .collect(),
+        rights: Right::ALL
+            .iter()
+            .map(|right| RightInfo {
+                name: right.name().into(),
+                explanation: right.explanation().into(),
+            })
+            .collect(),
+    }
+}
+
+/// Every role, templates first.
+#[tauri::command]
+#[specta::specta]
+pub fn list_roles(state: State<'_, AppState>) -> CommandResult<Vec<RoleForm>> {
+    state.with_session(|session| {
+        Ok(session
+            .list_roles()?
+            .into_iter()
+            .map(|summary| form(summary.role, summary.users))
+            .collect())
+    })
+}
+
+/// Saves a role (`create` for a new custom one); applies to open sessions at once.
+#[tauri::command]
+#[specta::specta]
+pub fn save_role(state: State<'_, AppState>, role: RoleForm, create: bool) -> CommandResult<()> {
+    let role = definition(role)?;
+    state.with_session(|session| Ok(session.save_role(&role, create)?))
+}
+
+/// Deletes a custom role nobody holds.
+#[tauri::command]
+#[specta::specta]
+pub fn delete_role(state: State<'_, AppState>, name: String) -> CommandResult<()> {
+    state.with_session(|session| Ok(session.delete_role(&name)?))
+}
+
+/// The fields of one kind of record with their classification.
+#[tauri::command]
+#[specta::specta]
+pub fn field_levels(state: State<'_, AppState>, entity: String) -> CommandResult<Vec<FieldLevel>> {
+    let entity = Entity::parse(&entity)?;
+    state.with_session(|session| {
+        Ok(session
+            .fields(entity)?
+            .into_iter()
+            .map(|field| FieldLevel {
+                name: field.name,
+                label: field.label,
+                level: field.level.label().into(),
+                financial: field.financial,
+                custom: field.custom_id.is_some(),
+            })
+            .collect())
+    })
+}
+
+/// Reclassifies a field. The search index is rebuilt for that kind of record, so this is a
+/// long operation with progress events.
+#[tauri::command]
+#[specta::specta]
+pub async fn classify_field<R: Runtime>(
+    app: AppHandle<R>,
+    entity: String,
+    field: String,
+    level: String,
+) -> CommandResult<()> {
+    let entity = Entity::parse(&entity)?;
+    let level = Level::parse(&level)?;
+    blocking(move || {
+        let state = app.state::<AppState>();
+        let _busy = state
+            .start_long_operation()
+            .ok_or_else(CommandError::busy)?;
+        let mut progress = emit_progress(&app, "classify");
+        state.with_session(|session| Ok(session.classify(entity, &field, level, &mut progress)?))
+    })
+    .await
+}
