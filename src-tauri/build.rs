@@ -40,6 +40,11 @@ const COMMANDS: &[&str] = &[
     "delete_role",
     "field_levels",
     "classify_field",
+    "backup_overview",
+    "save_backup_plan",
+    "backup_now",
+    "verify_backup",
+    "restore_backup",
 ];
 
 fn main() {

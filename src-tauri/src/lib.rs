@@ -67,6 +67,11 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::settings::delete_role,
             commands::settings::field_levels,
             commands::settings::classify_field::<tauri::Wry>,
+            commands::backup::backup_overview,
+            commands::backup::save_backup_plan,
+            commands::backup::backup_now::<tauri::Wry>,
+            commands::backup::verify_backup::<tauri::Wry>,
+            commands::backup::restore_backup::<tauri::Wry>,
         ])
         .events(collect_events![
             commands::users::ProgressEvent,

@@ -36,6 +36,8 @@ pub struct SessionInfo {
     pub can_manage_roles: bool,
     /// May make and verify backups.
     pub can_run_backups: bool,
+    /// May restore a backup into a new vault.
+    pub can_restore: bool,
     /// Failed unlock attempts since this user's previous unlock (shown once after unlock).
     pub failed_unlocks: u32,
     /// Warnings about the vault (e.g. a repaired key-slot copy).
@@ -93,6 +95,7 @@ pub(crate) fn session_info(
         can_view_audit: role.has(Right::ViewAudit),
         can_manage_roles: role.has(Right::ManageRoles),
         can_run_backups: role.has(Right::RunBackups),
+        can_restore: role.has(Right::Restore),
         failed_unlocks: u32::try_from(session.failed_unlocks().len()).unwrap_or(u32::MAX),
         warnings: session.warnings().to_vec(),
         auto_lock_secs: u32::try_from(state.auto_lock_after.as_secs()).unwrap_or(u32::MAX),

@@ -26,3 +26,56 @@ pub(crate) async fn owner_lets_sales_reps_view_all_contacts(ui: &Ui) -> Fallible
     ui.click("#nav-overview").await?;
     Ok(())
 }
+
+/// Run by the owner, signed in: backups go to `folder`; "Back up now" makes a verified backup;
+/// the restore wizard restores it, with the recovery identity from `identity_file`, into a new
+/// vault folder under `folder`, which then holds a complete vault.
+pub(crate) async fn owner_backs_up_and_restores(
+    ui: &Ui,
+    folder: &std::path::Path,
+    identity_file: &std::path::Path,
+) -> Fallible<()> {
+    let backups = folder.join("backups");
+    std::fs::create_dir_all(&backups)?;
+    let restored = folder.join("restored-vault");
+    ui.click("#nav-backups").await?;
+    ui.wait_text("[data-testid=backup-status]", "No verified backup yet")
+        .await?;
+    ui.type_into("#destination-0", &backups.display().to_string())
+        .await?;
+    ui.click("#save-plan").await?;
+    ui.wait_text("[data-testid=backup-notice]", "saved").await?;
+    ui.click("#backup-now").await?;
+    ui.wait_text("[data-testid=backup-notice]", "Backup made and verified")
+        .await?;
+    ui.wait_text("[data-testid=backup-list]", "verified")
+        .await?;
+    ui.wait_text("[data-testid=backup-status]", "Newest verified backup")
+        .await?;
+    ui.screenshot("22-backups").await?;
+
+    ui.click("[data-testid=backup-list] td.actions-cell button:nth-of-type(2)")
+        .await?;
+    ui.type_into("#identity-file", &identity_file.display().to_string())
+        .await?;
+    ui.type_into("#restore-to", &restored.display().to_string())
+        .await?;
+    ui.type_into("#restore-password", "Restored vault, new password 1")
+        .await?;
+    ui.type_into("#restore-repeat", "Restored vault, new password 1")
+        .await?;
+    ui.screenshot("23-restore").await?;
+    ui.click("#restore-start").await?;
+    ui.wait_text("[data-testid=restore-done]", "restored into")
+        .await?;
+    for file in ["vault.db", "keyslots.json"] {
+        assert!(
+            restored.join(file).is_file(),
+            "the restored vault has {file}"
+        );
+    }
+    ui.click("#confirm-restored-identity").await?;
+    ui.click("#finish-restore").await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}

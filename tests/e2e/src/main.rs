@@ -7,7 +7,8 @@
 //! owner adds a Sales Representative → lock → wrong password (clear error) → unlock with the
 //! key file → the owner adds customers, searches, uses the pipeline and hands a contact to the
 //! representative (`work`), then lets Sales Representatives view every contact on the roles
-//! matrix (`admin`) → lock → the Sales Representative signs in, has no owner settings
+//! matrix, backs up now and restores that backup into a new folder with the recovery identity
+//! (`admin`) → lock → the Sales Representative signs in, has no owner settings
 //! and sees the contact without what the role may not see, and the owner's contact masked.
 //!
 //! tauri-driver is stopped with SIGTERM (never SIGKILL: WebKitWebDriver would outlive it and
@@ -157,7 +158,7 @@ impl Ui {
     }
 }
 
-async fn flow(ui: &Ui, key_file: &Path) -> Fallible<()> {
+async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<()> {
     // First run.
     ui.find("[data-testid=first-run]").await?;
     ui.type_into("#owner", OWNER).await?;
@@ -176,6 +177,9 @@ async fn flow(ui: &Ui, key_file: &Path) -> Fallible<()> {
         identity.contains("AGE-SECRET-KEY-"),
         "recovery identity shown"
     );
+    // What the owner prints or saves: the restore step reads it back.
+    let identity_file = scratch.join("recovery-identity.txt");
+    std::fs::write(&identity_file, &identity)?;
     let finish = ui.find("#finish").await?;
     assert!(
         !finish.is_enabled().await?,
@@ -216,6 +220,7 @@ async fn flow(ui: &Ui, key_file: &Path) -> Fallible<()> {
         .await?;
     work::owner_adds_customers(ui).await?;
     admin::owner_lets_sales_reps_view_all_contacts(ui).await?;
+    admin::owner_backs_up_and_restores(ui, scratch, &identity_file).await?;
 
     // The Sales Representative has no owner settings.
     ui.click("#lock").await?;
@@ -288,7 +293,7 @@ async fn main() -> Fallible<()> {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await?;
     let ui = Ui { client, shots };
-    let outcome = flow(&ui, &key_file).await;
+    let outcome = flow(&ui, &key_file, temp.path()).await;
     if outcome.is_err() {
         let failure = Ui {
             client: ui.client.clone(),

@@ -98,6 +98,20 @@ export const commands = {
 	 *  long operation with progress events.
 	 */
 	classifyField: (entity: string, field: string, level: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("classify_field", { entity, field, level })),
+	/**  Status, plan and list. */
+	backupOverview: () => typedError<BackupOverview_Serialize, CommandError_Serialize>(__TAURI_INVOKE("backup_overview")),
+	/**  Saves the schedule, retention and destinations. */
+	saveBackupPlan: (plan: BackupPlan) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("save_backup_plan", { plan })),
+	/**  Makes and verifies a backup in every destination now (progress: `backup`). */
+	backupNow: () => typedError<BackupRow_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("backup_now")),
+	/**  Re-verifies one backup in full (progress-free; it reads the whole copy). */
+	verifyBackup: (path: string) => typedError<BackupRow_Serialize, CommandError_Serialize>(__TAURI_INVOKE("verify_backup", { path })),
+	/**
+	 *  Restores a backup into a new vault folder with the recovery identity from a file, giving
+	 *  the backup's owner a new password. The running app stays on its own vault; the new vault's
+	 *  recovery identity is held (like at first run) until the user saves it and confirms.
+	 */
+	restoreBackup: (backup: string, identityFile: string, to: string, password: string) => typedError<RestoreDone, CommandError_Serialize>(__TAURI_INVOKE("restore_backup", { backup, identityFile, to, password })),
 };
 
 /** Events */
@@ -107,6 +121,92 @@ export const events = {
 };
 
 /* Types */
+/**  The backups screen. */
+export type BackupOverview = BackupOverview_Serialize | BackupOverview_Deserialize;
+
+/**  The backups screen. */
+export type BackupOverview_Deserialize = {
+	/**  Schedule and destinations. */
+	plan: BackupPlan,
+	/**  Age of the newest verified backup in hours, if any. */
+	newest_verified_age_hours?: number | null,
+	/**  A scheduled backup is due now. */
+	due: boolean,
+	/**  Why the latest run failed, if it did. */
+	last_problem?: string | null,
+	/**  Backups in the destinations, oldest first. */
+	backups: BackupRow_Deserialize[],
+};
+
+/**  The backups screen. */
+export type BackupOverview_Serialize = {
+	/**  Schedule and destinations. */
+	plan: BackupPlan,
+	/**  Age of the newest verified backup in hours, if any. */
+	newest_verified_age_hours: number | null,
+	/**  A scheduled backup is due now. */
+	due: boolean,
+	/**  Why the latest run failed, if it did. */
+	last_problem: string | null,
+	/**  Backups in the destinations, oldest first. */
+	backups: BackupRow_Serialize[],
+};
+
+/**  The schedule and where backups go. */
+export type BackupPlan = {
+	/**  Destination folders (the first is the main one). */
+	destinations: string[],
+	/**  A backup is due when the newest verified one is older than this (0: no schedule). */
+	interval_hours: number,
+	/**  Restore drill interval in days (0: none). */
+	drill_interval_days: number,
+	/**  Keep the newest backup of each of the last N days. */
+	keep_daily: number,
+	/**  … of each of the last N weeks. */
+	keep_weekly: number,
+	/**  … of each of the last N months. */
+	keep_monthly: number,
+};
+
+/**  One backup in the list. */
+export type BackupRow = BackupRow_Serialize | BackupRow_Deserialize;
+
+/**  One backup in the list. */
+export type BackupRow_Deserialize = {
+	/**  Id (its folder name). */
+	id: string,
+	/**  Its folder. */
+	path: string,
+	/**  When the snapshot was taken (RFC 3339). */
+	created_at: string,
+	/**  Size of the encrypted copy in MB. */
+	size_mb: number | null,
+	/**  `verified`, `failed` or `unverified`. */
+	state: string,
+	/**  When it was last checked (RFC 3339). */
+	checked_at?: string | null,
+	/**  What failed. */
+	problems: string[],
+};
+
+/**  One backup in the list. */
+export type BackupRow_Serialize = {
+	/**  Id (its folder name). */
+	id: string,
+	/**  Its folder. */
+	path: string,
+	/**  When the snapshot was taken (RFC 3339). */
+	created_at: string,
+	/**  Size of the encrypted copy in MB. */
+	size_mb: number | null,
+	/**  `verified`, `failed` or `unverified`. */
+	state: string,
+	/**  When it was last checked (RFC 3339). */
+	checked_at: string | null,
+	/**  What failed. */
+	problems: string[],
+};
+
 /**  An error returned by a command. */
 export type CommandError = CommandError_Serialize | CommandError_Deserialize;
 
@@ -449,6 +549,18 @@ export type RecordRights = {
 	reveal: boolean,
 };
 
+/**  A finished restore. */
+export type RestoreDone = {
+	/**  The new vault's folder. */
+	dir: string,
+	/**  The backup restored. */
+	backup_id: string,
+	/**  The new vault's recovery identity, shown once (save it with `save_recovery_identity`). */
+	recovery_identity: string,
+	/**  The owner whose password was set. */
+	owner: string,
+};
+
 /**  A special right. */
 export type RightInfo = {
 	/**  Name (`manage_users`, …). */
@@ -532,6 +644,8 @@ export type SessionInfo = {
 	can_manage_roles: boolean,
 	/**  May make and verify backups. */
 	can_run_backups: boolean,
+	/**  May restore a backup into a new vault. */
+	can_restore: boolean,
 	/**  Failed unlock attempts since this user's previous unlock (shown once after unlock). */
 	failed_unlocks: number,
 	/**  Warnings about the vault (e.g. a repaired key-slot copy). */
