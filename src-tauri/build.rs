@@ -45,6 +45,13 @@ const COMMANDS: &[&str] = &[
     "backup_now",
     "verify_backup",
     "restore_backup",
+    "audit_actions",
+    "audit_entries",
+    "verify_audit_chain",
+    "access_review",
+    "sign_off_access_review",
+    "audit_alerts",
+    "acknowledge_alert",
 ];
 
 fn main() {

@@ -72,6 +72,13 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::backup::backup_now::<tauri::Wry>,
             commands::backup::verify_backup::<tauri::Wry>,
             commands::backup::restore_backup::<tauri::Wry>,
+            commands::audit::audit_actions,
+            commands::audit::audit_entries,
+            commands::audit::verify_audit_chain,
+            commands::audit::access_review,
+            commands::audit::sign_off_access_review,
+            commands::audit::audit_alerts,
+            commands::audit::acknowledge_alert,
         ])
         .events(collect_events![
             commands::users::ProgressEvent,

@@ -474,9 +474,8 @@ pub(crate) fn save(
         _ => {}
     }
     let mut stored = role.clone();
-    if create {
-        stored.builtin = false;
-    }
+    // Whether a role is a built-in template is the vault's fact, never the editor's input.
+    stored.builtin = !create && load(conn, &role.name)?.builtin;
     conn.execute(
         "INSERT INTO roles (name, definition) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET definition = excluded.definition",
@@ -624,6 +623,44 @@ pub fn access_control_doc() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_edited_template_stays_a_template_whatever_the_editor_sends() -> Result<()> {
+        use crate::keyslot::KdfStrength;
+        use crate::secret::Password;
+        use crate::vault::{NewVault, Vault};
+        let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+        let mut owner = Vault::create(
+            dir.path(),
+            NewVault {
+                owner: "olivia".into(),
+                password: Password::new("test-password-1"),
+                key_file: None,
+                kdf: KdfStrength::Floor,
+            },
+        )?
+        .session;
+        let find = |session: &crate::vault::Session, name: &str| -> Result<RoleDef> {
+            Ok(session
+                .list_roles()?
+                .into_iter()
+                .find(|summary| summary.role.name == name)
+                .map(|summary| summary.role)
+                .expect("role listed"))
+        };
+        let mut rep = find(&owner, "Sales Representative")?;
+        rep.builtin = false;
+        owner.save_role(&rep, false)?;
+        assert!(find(&owner, "Sales Representative")?.builtin);
+        let mut custom = rep.clone();
+        custom.name = "Field sales".into();
+        custom.builtin = true;
+        owner.save_role(&custom, true)?;
+        assert!(!find(&owner, "Field sales")?.builtin);
+        owner.save_role(&custom, false)?;
+        assert!(!find(&owner, "Field sales")?.builtin);
+        Ok(())
+    }
 
     #[test]
     fn access_control_doc_matches_the_code() {

@@ -1,6 +1,7 @@
 //! The commands the UI may call, one module per domain. Each is a thin adapter: parse the
 //! arguments, call crm-core with the open session, map the result to a serialisable view.
 
+pub mod audit;
 pub mod backup;
 pub mod records;
 pub mod settings;

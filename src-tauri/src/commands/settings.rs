@@ -137,6 +137,7 @@ fn definition(form: RoleForm) -> CommandResult<RoleDef> {
             .iter()
             .map(|name| Right::parse(name))
             .collect::<crm_core::Result<_>>()?,
+        // crm-core keeps the stored flag; an editor cannot turn a role into a template.
         builtin: false,
     })
 }

@@ -79,3 +79,23 @@ pub(crate) async fn owner_backs_up_and_restores(
     ui.click("#nav-overview").await?;
     Ok(())
 }
+
+/// Run by the owner, signed in: the audit trail lists what happened (the role change and the
+/// backup among it), the chain checks out, and the access review is signed off.
+pub(crate) async fn owner_reviews_the_audit_trail(ui: &Ui) -> Fallible<()> {
+    ui.click("#nav-audit").await?;
+    ui.wait_text("[data-testid=audit-entries]", "role_changed")
+        .await?;
+    ui.wait_text("[data-testid=audit-entries]", "backup")
+        .await?;
+    ui.click("#verify-chain").await?;
+    ui.wait_text("[data-testid=chain-result]", "Intact").await?;
+    ui.screenshot("24-audit").await?;
+    ui.click("#tab-review").await?;
+    ui.wait_text("[data-testid=access-review]", super::REP)
+        .await?;
+    ui.click("#sign-off").await?;
+    ui.wait_text("[data-testid=audit]", "signed off").await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}

@@ -8,7 +8,7 @@
 //! key file → the owner adds customers, searches, uses the pipeline and hands a contact to the
 //! representative (`work`), then lets Sales Representatives view every contact on the roles
 //! matrix, backs up now and restores that backup into a new folder with the recovery identity
-//! (`admin`) → lock → the Sales Representative signs in, has no owner settings
+//! and reviews the audit trail (`admin`) → lock → the Sales Representative signs in, has no owner settings
 //! and sees the contact without what the role may not see, and the owner's contact masked.
 //!
 //! tauri-driver is stopped with SIGTERM (never SIGKILL: WebKitWebDriver would outlive it and
@@ -221,6 +221,7 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<()> {
     work::owner_adds_customers(ui).await?;
     admin::owner_lets_sales_reps_view_all_contacts(ui).await?;
     admin::owner_backs_up_and_restores(ui, scratch, &identity_file).await?;
+    admin::owner_reviews_the_audit_trail(ui).await?;
 
     // The Sales Representative has no owner settings.
     ui.click("#lock").await?;

@@ -112,6 +112,20 @@ export const commands = {
 	 *  recovery identity is held (like at first run) until the user saves it and confirms.
 	 */
 	restoreBackup: (backup: string, identityFile: string, to: string, password: string) => typedError<RestoreDone, CommandError_Serialize>(__TAURI_INVOKE("restore_backup", { backup, identityFile, to, password })),
+	/**  Action names for the filter menu. */
+	auditActions: () => __TAURI_INVOKE<string[]>("audit_actions"),
+	/**  Entries matching the filters, newest first. */
+	auditEntries: (query: AuditQuery_Deserialize) => typedError<AuditRow_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("audit_entries", { query })),
+	/**  Checks the whole chain. */
+	verifyAuditChain: () => typedError<ChainCheck_Serialize, CommandError_Serialize>(__TAURI_INVOKE("verify_audit_chain")),
+	/**  The access review over the last `period_days`. */
+	accessReview: (periodDays: number) => typedError<ReviewView_Serialize, CommandError_Serialize>(__TAURI_INVOKE("access_review", { periodDays })),
+	/**  Signs the access review off (recorded in the trail). */
+	signOffAccessReview: (periodDays: number) => typedError<ReviewView_Serialize, CommandError_Serialize>(__TAURI_INVOKE("sign_off_access_review", { periodDays })),
+	/**  Unusual-activity alerts (`all`: acknowledged ones too). */
+	auditAlerts: (all: boolean) => typedError<AlertRow_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("audit_alerts", { all })),
+	/**  Acknowledges an alert (recorded in the trail). */
+	acknowledgeAlert: (id: AlertId) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("acknowledge_alert", { id })),
 };
 
 /** Events */
@@ -121,6 +135,138 @@ export const events = {
 };
 
 /* Types */
+/**  An alert id (a number in TypeScript). */
+export type AlertId = number;
+
+/**  An unusual-activity alert. */
+export type AlertRow = AlertRow_Serialize | AlertRow_Deserialize;
+
+/**  An unusual-activity alert. */
+export type AlertRow_Deserialize = {
+	/**  Id. */
+	id: number,
+	/**  When raised. */
+	at: string,
+	/**  Whose activity. */
+	user: string,
+	/**  What was unusual. */
+	kind: string,
+	/**  The hour it concerns. */
+	hour: string,
+	/**  How many events. */
+	count: number,
+	/**  The user's usual count for an hour. */
+	baseline: number | null,
+	/**  Who acknowledged it. */
+	acknowledged_by?: string | null,
+};
+
+/**  An unusual-activity alert. */
+export type AlertRow_Serialize = {
+	/**  Id. */
+	id: number,
+	/**  When raised. */
+	at: string,
+	/**  Whose activity. */
+	user: string,
+	/**  What was unusual. */
+	kind: string,
+	/**  The hour it concerns. */
+	hour: string,
+	/**  How many events. */
+	count: number,
+	/**  The user's usual count for an hour. */
+	baseline: number | null,
+	/**  Who acknowledged it. */
+	acknowledged_by: string | null,
+};
+
+/**  Filters of the audit viewer; empty means any. */
+export type AuditQuery = AuditQuery_Serialize | AuditQuery_Deserialize;
+
+/**  Filters of the audit viewer; empty means any. */
+export type AuditQuery_Deserialize = {
+	/**  Only this user's actions. */
+	user?: string | null,
+	/**  Only this action (stored name). */
+	action?: string | null,
+	/**  From this day (`YYYY-MM-DD`, UTC). */
+	since?: string | null,
+	/**  Up to and including this day. */
+	until?: string | null,
+	/**  At most this many entries (default 200). */
+	limit?: number | null,
+};
+
+/**  Filters of the audit viewer; empty means any. */
+export type AuditQuery_Serialize = {
+	/**  Only this user's actions. */
+	user: string | null,
+	/**  Only this action (stored name). */
+	action: string | null,
+	/**  From this day (`YYYY-MM-DD`, UTC). */
+	since: string | null,
+	/**  Up to and including this day. */
+	until: string | null,
+	/**  At most this many entries (default 200). */
+	limit: number | null,
+};
+
+/**  One entry as shown. */
+export type AuditRow = AuditRow_Serialize | AuditRow_Deserialize;
+
+/**  One entry as shown. */
+export type AuditRow_Deserialize = {
+	/**  Sequence number in the chain. */
+	seq: number,
+	/**  When (RFC 3339). */
+	at: string,
+	/**  Who. */
+	user?: string | null,
+	/**  Their role then. */
+	role?: string | null,
+	/**  Which computer. */
+	workstation: string,
+	/**  What. */
+	action: string,
+	/**  On which record (`contact 17`). */
+	target?: string | null,
+	/**  Which field. */
+	field?: string | null,
+	/**  Old value (masked above the viewer's clearance). */
+	old_value?: string | null,
+	/**  New value (masked above the viewer's clearance). */
+	new_value?: string | null,
+	/**  More detail as compact JSON. */
+	detail: string,
+};
+
+/**  One entry as shown. */
+export type AuditRow_Serialize = {
+	/**  Sequence number in the chain. */
+	seq: number,
+	/**  When (RFC 3339). */
+	at: string,
+	/**  Who. */
+	user: string | null,
+	/**  Their role then. */
+	role: string | null,
+	/**  Which computer. */
+	workstation: string,
+	/**  What. */
+	action: string,
+	/**  On which record (`contact 17`). */
+	target: string | null,
+	/**  Which field. */
+	field: string | null,
+	/**  Old value (masked above the viewer's clearance). */
+	old_value: string | null,
+	/**  New value (masked above the viewer's clearance). */
+	new_value: string | null,
+	/**  More detail as compact JSON. */
+	detail: string,
+};
+
 /**  The backups screen. */
 export type BackupOverview = BackupOverview_Serialize | BackupOverview_Deserialize;
 
@@ -205,6 +351,33 @@ export type BackupRow_Serialize = {
 	checked_at: string | null,
 	/**  What failed. */
 	problems: string[],
+};
+
+/**  The chain check. */
+export type ChainCheck = ChainCheck_Serialize | ChainCheck_Deserialize;
+
+/**  The chain check. */
+export type ChainCheck_Deserialize = {
+	/**  Entries checked. */
+	entries: number,
+	/**  No entry was changed, removed or inserted. */
+	intact: boolean,
+	/**  The first broken entry and why, if any. */
+	problem?: string | null,
+	/**  Agreement with the head file beside the database. */
+	head_file: string,
+};
+
+/**  The chain check. */
+export type ChainCheck_Serialize = {
+	/**  Entries checked. */
+	entries: number,
+	/**  No entry was changed, removed or inserted. */
+	intact: boolean,
+	/**  The first broken entry and why, if any. */
+	problem: string | null,
+	/**  Agreement with the head file beside the database. */
+	head_file: string,
 };
 
 /**  An error returned by a command. */
@@ -559,6 +732,68 @@ export type RestoreDone = {
 	recovery_identity: string,
 	/**  The owner whose password was set. */
 	owner: string,
+};
+
+/**  One user in the access review. */
+export type ReviewRow = ReviewRow_Serialize | ReviewRow_Deserialize;
+
+/**  One user in the access review. */
+export type ReviewRow_Deserialize = {
+	/**  User. */
+	user: string,
+	/**  Role. */
+	role: string,
+	/**  Special rights. */
+	rights: string[],
+	/**  Last unlock. */
+	last_unlock?: string | null,
+	/**  Records viewed in the period. */
+	records_viewed: number,
+	/**  Records exported in the period. */
+	records_exported: number,
+	/**  Rights held but not used in the period (candidates to remove). */
+	unused_rights: string[],
+};
+
+/**  One user in the access review. */
+export type ReviewRow_Serialize = {
+	/**  User. */
+	user: string,
+	/**  Role. */
+	role: string,
+	/**  Special rights. */
+	rights: string[],
+	/**  Last unlock. */
+	last_unlock: string | null,
+	/**  Records viewed in the period. */
+	records_viewed: number,
+	/**  Records exported in the period. */
+	records_exported: number,
+	/**  Rights held but not used in the period (candidates to remove). */
+	unused_rights: string[],
+};
+
+/**  The access review. */
+export type ReviewView = ReviewView_Serialize | ReviewView_Deserialize;
+
+/**  The access review. */
+export type ReviewView_Deserialize = {
+	/**  Days covered. */
+	period_days: number,
+	/**  Per user. */
+	users: ReviewRow_Deserialize[],
+	/**  Last sign-off: who and when. */
+	last_signed_off?: string | null,
+};
+
+/**  The access review. */
+export type ReviewView_Serialize = {
+	/**  Days covered. */
+	period_days: number,
+	/**  Per user. */
+	users: ReviewRow_Serialize[],
+	/**  Last sign-off: who and when. */
+	last_signed_off: string | null,
 };
 
 /**  A special right. */

@@ -163,6 +163,11 @@ impl Action {
             .map_or("unknown", |(_, name)| name)
     }
 
+    /// Every action's stored name (for filter menus).
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        ACTION_NAMES.iter().map(|(_, name)| *name)
+    }
+
     /// Parses a stored or typed name.
     pub fn parse(name: &str) -> Result<Self> {
         ACTION_NAMES

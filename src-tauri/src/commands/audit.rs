@@ -1,0 +1,285 @@
+//! The audit viewer: entries with filters (values masked to the viewer's clearance by
+//! crm-core), the chain verification, the periodic access review with its sign-off, and
+//! unusual-activity alerts. Every command needs the view-audit right in crm-core.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use crm_core::audit::{Action, AuditFilter};
+use serde::{Deserialize, Serialize};
+use specta_typescript::Number;
+use tauri::State;
+
+use crate::error::CommandResult;
+use crate::state::AppState;
+
+/// Filters of the audit viewer; empty means any.
+#[derive(Debug, Clone, Default, Deserialize, specta::Type)]
+pub struct AuditQuery {
+    /// Only this user's actions.
+    pub user: Option<String>,
+    /// Only this action (stored name).
+    pub action: Option<String>,
+    /// From this day (`YYYY-MM-DD`, UTC).
+    pub since: Option<String>,
+    /// Up to and including this day.
+    pub until: Option<String>,
+    /// At most this many entries (default 200).
+    pub limit: Option<u32>,
+}
+
+/// One entry as shown.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct AuditRow {
+    /// Sequence number in the chain.
+    #[specta(type = Number)]
+    pub seq: i64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub user: Option<String>,
+    /// Their role then.
+    pub role: Option<String>,
+    /// Which computer.
+    pub workstation: String,
+    /// What.
+    pub action: String,
+    /// On which record (`contact 17`).
+    pub target: Option<String>,
+    /// Which field.
+    pub field: Option<String>,
+    /// Old value (masked above the viewer's clearance).
+    pub old_value: Option<String>,
+    /// New value (masked above the viewer's clearance).
+    pub new_value: Option<String>,
+    /// More detail as compact JSON.
+    pub detail: String,
+}
+
+/// The chain check.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ChainCheck {
+    /// Entries checked.
+    #[specta(type = Number)]
+    pub entries: i64,
+    /// No entry was changed, removed or inserted.
+    pub intact: bool,
+    /// The first broken entry and why, if any.
+    pub problem: Option<String>,
+    /// Agreement with the head file beside the database.
+    pub head_file: String,
+}
+
+/// One user in the access review.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ReviewRow {
+    /// User.
+    pub user: String,
+    /// Role.
+    pub role: String,
+    /// Special rights.
+    pub rights: Vec<String>,
+    /// Last unlock.
+    pub last_unlock: Option<String>,
+    /// Records viewed in the period.
+    #[specta(type = Number)]
+    pub records_viewed: i64,
+    /// Records exported in the period.
+    #[specta(type = Number)]
+    pub records_exported: i64,
+    /// Rights held but not used in the period (candidates to remove).
+    pub unused_rights: Vec<String>,
+}
+
+/// The access review.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ReviewView {
+    /// Days covered.
+    #[specta(type = Number)]
+    pub period_days: i64,
+    /// Per user.
+    pub users: Vec<ReviewRow>,
+    /// Last sign-off: who and when.
+    pub last_signed_off: Option<String>,
+}
+
+/// An unusual-activity alert.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct AlertRow {
+    /// Id.
+    #[specta(type = Number)]
+    pub id: i64,
+    /// When raised.
+    pub at: String,
+    /// Whose activity.
+    pub user: String,
+    /// What was unusual.
+    pub kind: String,
+    /// The hour it concerns.
+    pub hour: String,
+    /// How many events.
+    #[specta(type = Number)]
+    pub count: i64,
+    /// The user's usual count for an hour.
+    pub baseline: f64,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+}
+
+fn day(text: Option<String>, end: bool) -> CommandResult<Option<chrono::DateTime<Utc>>> {
+    let Some(text) = text.filter(|text| !text.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| crm_core::Error::Invalid(format!("{text:?} is not a date (YYYY-MM-DD)")))?;
+    let date = if end {
+        date.succ_opt().unwrap_or(date)
+    } else {
+        date
+    };
+    Ok(date
+        .and_hms_opt(0, 0, 0)
+        .map(|at| Utc.from_utc_datetime(&at)))
+}
+
+/// Action names for the filter menu.
+#[tauri::command]
+#[specta::specta]
+pub fn audit_actions() -> Vec<String> {
+    Action::names().map(str::to_owned).collect()
+}
+
+/// Entries matching the filters, newest first.
+#[tauri::command]
+#[specta::specta]
+pub fn audit_entries(
+    state: State<'_, AppState>,
+    query: AuditQuery,
+) -> CommandResult<Vec<AuditRow>> {
+    let filter = AuditFilter {
+        user: query.user.filter(|user| !user.trim().is_empty()),
+        actions: match query.action.filter(|action| !action.is_empty()) {
+            Some(action) => vec![Action::parse(&action)?],
+            None => Vec::new(),
+        },
+        since: day(query.since, false)?,
+        until: day(query.until, true)?,
+        limit: Some(query.limit.unwrap_or(200).clamp(1, 2000)),
+        ..AuditFilter::default()
+    };
+    state.with_session(|session| {
+        Ok(session
+            .audit_list(&filter)?
+            .into_iter()
+            .map(|entry| AuditRow {
+                seq: entry.seq,
+                at: entry.at,
+                user: entry.user,
+                role: entry.role,
+                workstation: entry.workstation,
+                action: entry.action,
+                target: entry
+                    .entity
+                    .map(|entity| format!("{entity} {}", entry.record_id.unwrap_or_default())),
+                field: entry.field,
+                old_value: entry.old_value,
+                new_value: entry.new_value,
+                detail: if entry.detail.is_null() {
+                    String::new()
+                } else {
+                    entry.detail.to_string()
+                },
+            })
+            .collect())
+    })
+}
+
+/// Checks the whole chain.
+#[tauri::command]
+#[specta::specta]
+pub fn verify_audit_chain(state: State<'_, AppState>) -> CommandResult<ChainCheck> {
+    state.with_session(|session| {
+        let report = session.audit_verify()?;
+        Ok(ChainCheck {
+            entries: report.entries,
+            intact: report.intact,
+            problem: report
+                .first_bad
+                .map(|bad| format!("entry {}: {}", bad.seq, bad.reason)),
+            head_file: report.head_file,
+        })
+    })
+}
+
+fn review_view(review: crm_core::audit::review::AccessReview) -> ReviewView {
+    ReviewView {
+        period_days: review.period_days,
+        users: review
+            .users
+            .into_iter()
+            .map(|user| ReviewRow {
+                user: user.user,
+                role: user.role,
+                rights: user.rights,
+                last_unlock: user.last_unlock,
+                records_viewed: user.records_viewed,
+                records_exported: user.records_exported,
+                unused_rights: user.unused_rights,
+            })
+            .collect(),
+        last_signed_off: review.last_signed_off.map(|(by, at)| format!("{by}, {at}")),
+    }
+}
+
+/// The access review over the last `period_days`.
+#[tauri::command]
+#[specta::specta]
+pub fn access_review(state: State<'_, AppState>, period_days: u32) -> CommandResult<ReviewView> {
+    state.with_session(|session| Ok(review_view(session.access_review(i64::from(period_days))?)))
+}
+
+/// Signs the access review off (recorded in the trail).
+#[tauri::command]
+#[specta::specta]
+pub fn sign_off_access_review(
+    state: State<'_, AppState>,
+    period_days: u32,
+) -> CommandResult<ReviewView> {
+    state.with_session(|session| {
+        Ok(review_view(
+            session.sign_off_access_review(i64::from(period_days))?,
+        ))
+    })
+}
+
+/// Unusual-activity alerts (`all`: acknowledged ones too).
+#[tauri::command]
+#[specta::specta]
+pub fn audit_alerts(state: State<'_, AppState>, all: bool) -> CommandResult<Vec<AlertRow>> {
+    state.with_session(|session| {
+        Ok(session
+            .alerts(all)?
+            .into_iter()
+            .map(|alert| AlertRow {
+                id: alert.id,
+                at: alert.at,
+                user: alert.user,
+                kind: alert.kind,
+                hour: alert.hour,
+                count: alert.count,
+                baseline: alert.baseline,
+                acknowledged_by: alert.acknowledged_by,
+            })
+            .collect())
+    })
+}
+
+/// An alert id (a number in TypeScript).
+#[derive(Debug, Clone, Copy, Deserialize, specta::Type)]
+#[serde(transparent)]
+pub struct AlertId(#[specta(type = Number)] pub i64);
+
+/// Acknowledges an alert (recorded in the trail).
+#[tauri::command]
+#[specta::specta]
+pub fn acknowledge_alert(state: State<'_, AppState>, id: AlertId) -> CommandResult<()> {
+    state.with_session(|session| Ok(session.acknowledge_alert(id.0)?))
+}
