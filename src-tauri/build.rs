@@ -52,6 +52,8 @@ const COMMANDS: &[&str] = &[
     "sign_off_access_review",
     "audit_alerts",
     "acknowledge_alert",
+    "auto_lock_policy",
+    "set_auto_lock_policy",
 ];
 
 fn main() {

@@ -20,7 +20,7 @@ use tauri::{Manager, Runtime};
 use tauri_specta::{Event, collect_commands, collect_events};
 
 use crate::commands::users::LockedEvent;
-use crate::state::{AppState, DEFAULT_AUTO_LOCK};
+use crate::state::AppState;
 
 /// Where the generated TypeScript bindings live, relative to this crate.
 pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
@@ -67,6 +67,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::settings::delete_role,
             commands::settings::field_levels,
             commands::settings::classify_field::<tauri::Wry>,
+            commands::settings::auto_lock_policy,
+            commands::settings::set_auto_lock_policy,
             commands::backup::backup_overview,
             commands::backup::save_backup_plan,
             commands::backup::backup_now::<tauri::Wry>,
@@ -97,24 +99,24 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-/// The idle period: `STRONGROOM_AUTO_LOCK_SECS` (tests, kiosks) or the 10-minute default.
-pub fn auto_lock_period() -> Duration {
+/// An idle period fixed by `STRONGROOM_AUTO_LOCK_SECS` (tests, kiosks); otherwise the vault's
+/// own policy applies (owner settings → security).
+pub fn auto_lock_override() -> Option<Duration> {
     std::env::var("STRONGROOM_AUTO_LOCK_SECS")
         .ok()
         .and_then(|secs| secs.parse::<u64>().ok())
         .filter(|secs| *secs > 0)
         .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_AUTO_LOCK)
 }
 
 /// Registers the state, plugins and commands on a builder (the app and the tests share it).
 pub fn builder<R: Runtime>(
     builder: tauri::Builder<R>,
     vault_dir: PathBuf,
-    auto_lock_after: Duration,
+    auto_lock_override: Option<Duration>,
 ) -> tauri::Builder<R> {
     builder
-        .manage(AppState::new(vault_dir, auto_lock_after))
+        .manage(AppState::new(vault_dir, auto_lock_override))
         .invoke_handler(specta_builder::<R>().invoke_handler())
         .setup(|app| {
             on_ready(app.handle());
@@ -160,7 +162,7 @@ fn start_idle_timer<R: Runtime>(app: tauri::AppHandle<R>) {
 pub fn run() -> Result<(), String> {
     crm_core::process::harden();
     let vault_dir = crm_core::default_vault_dir().map_err(|error| error.to_string())?;
-    builder(tauri::Builder::default(), vault_dir, auto_lock_period())
+    builder(tauri::Builder::default(), vault_dir, auto_lock_override())
         .plugin(tauri_plugin_dialog::init())
         .run(tauri::generate_context!())
         .map_err(|error| format!("the desktop app failed: {error}"))

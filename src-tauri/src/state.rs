@@ -13,8 +13,9 @@ use crm_core::{RecoveryIdentity, Session};
 
 use crate::error::{CommandError, CommandResult};
 
-/// The default idle period before the vault locks itself.
-pub const DEFAULT_AUTO_LOCK: Duration = Duration::from_secs(10 * 60);
+/// The idle period before the vault's own policy is known (it is read at each unlock).
+pub const DEFAULT_AUTO_LOCK: Duration =
+    Duration::from_secs(crm_core::settings::DEFAULT_AUTO_LOCK_MINUTES as u64 * 60);
 
 /// Locked or unlocked.
 #[derive(Debug, Default)]
@@ -31,8 +32,10 @@ pub enum Lock {
 pub struct AppState {
     /// The vault directory this window works on.
     pub vault_dir: PathBuf,
-    /// Idle period before auto-lock.
-    pub auto_lock_after: Duration,
+    /// An idle period fixed by the environment (tests, kiosks), overriding the vault's policy.
+    auto_lock_override: Option<Duration>,
+    /// The vault's auto-lock policy, as read at the last unlock or change.
+    auto_lock_policy: Mutex<Duration>,
     lock: Mutex<Lock>,
     last_activity: Mutex<Instant>,
     /// The recovery identity of a vault created in this run, until the owner confirms it
@@ -43,10 +46,11 @@ pub struct AppState {
 
 impl AppState {
     /// State for the vault in `vault_dir`, locked.
-    pub fn new(vault_dir: PathBuf, auto_lock_after: Duration) -> Self {
+    pub fn new(vault_dir: PathBuf, auto_lock_override: Option<Duration>) -> Self {
         Self {
             vault_dir,
-            auto_lock_after,
+            auto_lock_override,
+            auto_lock_policy: Mutex::new(DEFAULT_AUTO_LOCK),
             lock: Mutex::new(Lock::Locked),
             last_activity: Mutex::new(Instant::now()),
             recovery: Mutex::new(None),
@@ -77,8 +81,32 @@ impl AppState {
         }
     }
 
-    /// Installs a freshly opened session (replacing and locking any previous one).
+    /// Idle period before auto-lock: the environment's override, else the vault's policy.
+    pub fn auto_lock_after(&self) -> Duration {
+        self.auto_lock_override.unwrap_or_else(|| {
+            *self
+                .auto_lock_policy
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+        })
+    }
+
+    /// Applies the vault's auto-lock policy (minutes).
+    pub fn set_auto_lock_policy(&self, minutes: u32) {
+        *self
+            .auto_lock_policy
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) =
+            Duration::from_secs(u64::from(minutes) * 60);
+    }
+
+    /// Installs a freshly opened session (replacing and locking any previous one) and applies
+    /// the vault's auto-lock policy.
     pub fn set_session(&self, session: Session) {
+        match session.auto_lock_minutes() {
+            Ok(minutes) => self.set_auto_lock_policy(minutes),
+            Err(error) => tracing::warn!("could not read the auto-lock policy: {error}"),
+        }
         let previous = std::mem::replace(&mut *self.lock_state(), Lock::Unlocked(session.into()));
         if let Lock::Unlocked(old) = previous {
             old.lock();
@@ -121,7 +149,7 @@ impl AppState {
     /// Locks if unlocked and idle for longer than the auto-lock period. Returns whether it
     /// locked.
     pub fn auto_lock_if_idle(&self) -> bool {
-        if self.idle_for() < self.auto_lock_after {
+        if self.idle_for() < self.auto_lock_after() {
             return false;
         }
         self.lock_now(true)

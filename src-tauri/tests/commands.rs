@@ -17,7 +17,7 @@ struct Harness {
 }
 
 fn harness(vault_dir: &Path, auto_lock: Duration) -> Harness {
-    let app = strongroom_desktop::builder(mock_builder(), vault_dir.to_path_buf(), auto_lock)
+    let app = strongroom_desktop::builder(mock_builder(), vault_dir.to_path_buf(), Some(auto_lock))
         .build(tauri::generate_context!())
         .expect("the app builds on the mock runtime");
     strongroom_desktop::on_ready(app.handle());

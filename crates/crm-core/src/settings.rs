@@ -171,3 +171,106 @@ impl Session {
         })
     }
 }
+
+/// The idle period before the desktop app locks itself, until the owner sets another.
+pub const DEFAULT_AUTO_LOCK_MINUTES: u32 = 10;
+
+/// The range an owner may choose: long enough to read, short enough to matter.
+pub const AUTO_LOCK_MINUTES: std::ops::RangeInclusive<u32> = 1..=240;
+
+impl Session {
+    /// The security policy's auto-lock period in minutes (any session reads it: the app
+    /// applies it to whoever is signed in).
+    pub fn auto_lock_minutes(&self) -> Result<u32> {
+        let stored: Option<String> = self
+            .store()
+            .conn()
+            .query_row(
+                "SELECT value FROM vault_meta WHERE key = 'auto_lock_minutes'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(stored
+            .and_then(|text| text.parse().ok())
+            .filter(|minutes| AUTO_LOCK_MINUTES.contains(minutes))
+            .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES))
+    }
+
+    /// Sets the auto-lock period for everyone (manage-roles right: it is security policy).
+    pub fn set_auto_lock_minutes(&mut self, minutes: u32) -> Result<()> {
+        self.require_right(Right::ManageRoles)?;
+        if !AUTO_LOCK_MINUTES.contains(&minutes) {
+            return Err(Error::Invalid(format!(
+                "auto-lock must be between {} and {} minutes",
+                AUTO_LOCK_MINUTES.start(),
+                AUTO_LOCK_MINUTES.end()
+            )));
+        }
+        let before = self.auto_lock_minutes()?;
+        self.write(|tx, audit| {
+            tx.execute(
+                "INSERT INTO vault_meta (key, value) VALUES ('auto_lock_minutes', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![minutes.to_string()],
+            )?;
+            audit.record(
+                AuditEvent::new(AuditAction::PolicyChanged)
+                    .target("policy", "auto_lock_minutes")
+                    .change(Some(before.to_string()), Some(minutes.to_string())),
+            );
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyslot::{Credentials, KdfStrength};
+    use crate::secret::Password;
+    use crate::vault::{NewUser, NewVault, Vault};
+
+    #[test]
+    fn the_owner_sets_the_auto_lock_period_for_everyone_within_bounds() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+        let mut owner = Vault::create(
+            dir.path(),
+            NewVault {
+                owner: "olivia".into(),
+                password: Password::new("test-password-1"),
+                key_file: None,
+                kdf: KdfStrength::Floor,
+            },
+        )?
+        .session;
+        owner.set_kdf_strength(KdfStrength::Floor);
+        owner.add_user(NewUser {
+            name: "rita".into(),
+            role: "Sales Representative".into(),
+            password: Password::new("test-password-1"),
+            key_file: None,
+        })?;
+        assert_eq!(owner.auto_lock_minutes()?, DEFAULT_AUTO_LOCK_MINUTES);
+        assert!(matches!(
+            owner.set_auto_lock_minutes(0),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            owner.set_auto_lock_minutes(241),
+            Err(Error::Invalid(_))
+        ));
+        owner.set_auto_lock_minutes(5)?;
+        let mut rep = Vault::open(dir.path())?.unlock(&Credentials {
+            user: "rita".into(),
+            password: Password::new("test-password-1"),
+            key_file: None,
+        })?;
+        assert_eq!(rep.auto_lock_minutes()?, 5);
+        assert!(matches!(
+            rep.set_auto_lock_minutes(60),
+            Err(Error::Forbidden(_))
+        ));
+        Ok(())
+    }
+}

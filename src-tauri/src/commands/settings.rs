@@ -243,3 +243,48 @@ pub async fn classify_field<R: Runtime>(
     })
     .await
 }
+
+/// The security policy's auto-lock period.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct AutoLockPolicy {
+    /// Minutes without activity before the app locks itself (the vault's policy).
+    pub minutes: u32,
+    /// Allowed range.
+    pub min_minutes: u32,
+    /// Allowed range.
+    pub max_minutes: u32,
+    /// Set when this computer overrides the policy (`STRONGROOM_AUTO_LOCK_SECS`).
+    pub overridden_secs: Option<u32>,
+}
+
+fn auto_lock_view(state: &AppState, minutes: u32) -> AutoLockPolicy {
+    let range = crm_core::settings::AUTO_LOCK_MINUTES;
+    let effective = state.auto_lock_after().as_secs();
+    AutoLockPolicy {
+        minutes,
+        min_minutes: *range.start(),
+        max_minutes: *range.end(),
+        overridden_secs: (effective != u64::from(minutes) * 60)
+            .then(|| u32::try_from(effective).unwrap_or(u32::MAX)),
+    }
+}
+
+/// The auto-lock policy.
+#[tauri::command]
+#[specta::specta]
+pub fn auto_lock_policy(state: State<'_, AppState>) -> CommandResult<AutoLockPolicy> {
+    let minutes = state.with_session(|session| Ok(session.auto_lock_minutes()?))?;
+    Ok(auto_lock_view(&state, minutes))
+}
+
+/// Sets the auto-lock period for everyone; applies to this window at once.
+#[tauri::command]
+#[specta::specta]
+pub fn set_auto_lock_policy(
+    state: State<'_, AppState>,
+    minutes: u32,
+) -> CommandResult<AutoLockPolicy> {
+    state.with_session(|session| Ok(session.set_auto_lock_minutes(minutes)?))?;
+    state.set_auto_lock_policy(minutes);
+    Ok(auto_lock_view(&state, minutes))
+}

@@ -98,7 +98,7 @@ pub(crate) fn session_info(
         can_restore: role.has(Right::Restore),
         failed_unlocks: u32::try_from(session.failed_unlocks().len()).unwrap_or(u32::MAX),
         warnings: session.warnings().to_vec(),
-        auto_lock_secs: u32::try_from(state.auto_lock_after.as_secs()).unwrap_or(u32::MAX),
+        auto_lock_secs: u32::try_from(state.auto_lock_after().as_secs()).unwrap_or(u32::MAX),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Owner settings beyond users: the owner widens the Sales Representative role on the roles
-//! matrix (contacts: view all), which the representative's next session shows; the field
-//! classification screen is shown.
+//! matrix (contacts: view all), which the representative's next session shows, and sets the
+//! auto-lock policy; the field classification screen, backups with a restore, and the audit
+//! trail follow.
 
 use super::{Fallible, Ui};
 
@@ -17,6 +18,11 @@ pub(crate) async fn owner_lets_sales_reps_view_all_contacts(ui: &Ui) -> Fallible
         .await?;
     ui.click("#save-role").await?;
     ui.wait_text("[data-testid=role-saved]", "Sales Representative")
+        .await?;
+    // Security policy: the app locks after 15 minutes without activity, for everyone.
+    ui.type_into("#auto-lock-minutes", "15").await?;
+    ui.click("#save-auto-lock").await?;
+    ui.wait_text("[data-testid=security-policy]", "after 15 min")
         .await?;
     ui.screenshot("20-roles").await?;
     ui.click("#nav-fields").await?;

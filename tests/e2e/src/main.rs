@@ -232,6 +232,9 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<()> {
     ui.wait_text("[data-testid=signed-in-user]", REP).await?;
     ui.wait_text("[data-testid=overview]", "Sales Representative")
         .await?;
+    // The owner's auto-lock policy applies to this session too.
+    ui.wait_text("[data-testid=overview]", "after 15 min")
+        .await?;
     assert!(
         ui.absent("#nav-users").await?,
         "no Users entry for a Sales Representative"

@@ -98,6 +98,10 @@ export const commands = {
 	 *  long operation with progress events.
 	 */
 	classifyField: (entity: string, field: string, level: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("classify_field", { entity, field, level })),
+	/**  The auto-lock policy. */
+	autoLockPolicy: () => typedError<AutoLockPolicy_Serialize, CommandError_Serialize>(__TAURI_INVOKE("auto_lock_policy")),
+	/**  Sets the auto-lock period for everyone; applies to this window at once. */
+	setAutoLockPolicy: (minutes: number) => typedError<AutoLockPolicy_Serialize, CommandError_Serialize>(__TAURI_INVOKE("set_auto_lock_policy", { minutes })),
 	/**  Status, plan and list. */
 	backupOverview: () => typedError<BackupOverview_Serialize, CommandError_Serialize>(__TAURI_INVOKE("backup_overview")),
 	/**  Saves the schedule, retention and destinations. */
@@ -265,6 +269,33 @@ export type AuditRow_Serialize = {
 	new_value: string | null,
 	/**  More detail as compact JSON. */
 	detail: string,
+};
+
+/**  The security policy's auto-lock period. */
+export type AutoLockPolicy = AutoLockPolicy_Serialize | AutoLockPolicy_Deserialize;
+
+/**  The security policy's auto-lock period. */
+export type AutoLockPolicy_Deserialize = {
+	/**  Minutes without activity before the app locks itself (the vault's policy). */
+	minutes: number,
+	/**  Allowed range. */
+	min_minutes: number,
+	/**  Allowed range. */
+	max_minutes: number,
+	/**  Set when this computer overrides the policy (`STRONGROOM_AUTO_LOCK_SECS`). */
+	overridden_secs?: number | null,
+};
+
+/**  The security policy's auto-lock period. */
+export type AutoLockPolicy_Serialize = {
+	/**  Minutes without activity before the app locks itself (the vault's policy). */
+	minutes: number,
+	/**  Allowed range. */
+	min_minutes: number,
+	/**  Allowed range. */
+	max_minutes: number,
+	/**  Set when this computer overrides the policy (`STRONGROOM_AUTO_LOCK_SECS`). */
+	overridden_secs: number | null,
 };
 
 /**  The backups screen. */
