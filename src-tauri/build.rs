@@ -54,6 +54,7 @@ const COMMANDS: &[&str] = &[
     "acknowledge_alert",
     "auto_lock_policy",
     "set_auto_lock_policy",
+    "import_contacts",
 ];
 
 fn main() {

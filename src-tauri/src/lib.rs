@@ -69,6 +69,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::settings::classify_field::<tauri::Wry>,
             commands::settings::auto_lock_policy,
             commands::settings::set_auto_lock_policy,
+            commands::transfer::import_contacts::<tauri::Wry>,
             commands::backup::backup_overview,
             commands::backup::save_backup_plan,
             commands::backup::backup_now::<tauri::Wry>,

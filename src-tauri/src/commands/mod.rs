@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup;
 pub mod records;
 pub mod settings;
+pub mod transfer;
 pub mod users;
 pub mod vault;
 

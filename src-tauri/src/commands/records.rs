@@ -34,6 +34,8 @@ pub struct EntityRights {
     pub edit: bool,
     /// May delete some of them.
     pub delete: bool,
+    /// May import them from files.
+    pub import: bool,
 }
 
 /// The role's record rights, for showing only the buttons that will work.
@@ -321,6 +323,7 @@ pub fn record_rights(state: State<'_, AppState>) -> CommandResult<RecordRights> 
                 create: allowed(Action::Create),
                 edit: allowed(Action::Edit),
                 delete: allowed(Action::Delete),
+                import: allowed(Action::Import),
             }
         })
         .collect();

@@ -5,11 +5,12 @@
 //! fresh vault in a temp dir, and saves a screenshot of each main screen to
 //! `docs/screenshots/`. Flow: first run with a key file → recovery identity confirmed →
 //! owner adds a Sales Representative → lock → wrong password (clear error) → unlock with the
-//! key file → the owner adds customers, searches, uses the pipeline and hands a contact to the
-//! representative (`work`), then lets Sales Representatives view every contact on the roles
-//! matrix, backs up now and restores that backup into a new folder with the recovery identity
-//! and reviews the audit trail (`admin`) → lock → the Sales Representative signs in, has no owner settings
-//! and sees the contact without what the role may not see, and the owner's contact masked.
+//! key file → the owner adds customers, imports a CSV, searches, uses the pipeline and hands a
+//! contact to the representative (`work`), then lets Sales Representatives view every contact
+//! on the roles matrix, sets the auto-lock policy, backs up now and restores that backup into a
+//! new folder with the recovery identity, and reviews the audit trail (`admin`) → lock → the
+//! Sales Representative signs in, has no owner settings, sees their contact without what the
+//! role may not see and the owner's contact masked.
 //!
 //! tauri-driver is stopped with SIGTERM (never SIGKILL: WebKitWebDriver would outlive it and
 //! hold its port).
@@ -219,6 +220,7 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<()> {
     ui.wait_text("[data-testid=failed-unlocks]", "1 failed unlock attempt")
         .await?;
     work::owner_adds_customers(ui).await?;
+    work::owner_imports_contacts(ui, scratch).await?;
     admin::owner_lets_sales_reps_view_all_contacts(ui).await?;
     admin::owner_backs_up_and_restores(ui, scratch, &identity_file).await?;
     admin::owner_reviews_the_audit_trail(ui).await?;

@@ -230,3 +230,44 @@ pub(crate) async fn rep_sees_others_contact_masked(ui: &Ui) -> Fallible<()> {
         .await?;
     Ok(())
 }
+
+/// Run by the owner: a Google-Contacts-style CSV with one bad row is checked (the report names
+/// the row and column); the import is all or nothing, so the row is fixed, checked again and
+/// the file imported.
+pub(crate) async fn owner_imports_contacts(ui: &Ui, scratch: &std::path::Path) -> Fallible<()> {
+    let file = scratch.join("contacts-export.csv");
+    std::fs::write(
+        &file,
+        "Given Name,Family Name,E-mail 1 - Value,Phone 1 - Value,Organization 1 - Name\n\
+         Carla,Diaz,carla.diaz@example.org,+34 600 111 222,Harbour Foods\n\
+         Dan,Evans,not-an-email,+44 7700 900123,Harbour Foods\n\
+         Erin,Fox,erin.fox@example.org,,\n",
+    )?;
+    ui.click("#nav-contact").await?;
+    ui.click("#import-contacts").await?;
+    ui.type_into("#import-path", &file.display().to_string())
+        .await?;
+    ui.click("#import-check").await?;
+    let report = ui
+        .wait_text("[data-testid=import-report]", "Would create")
+        .await?;
+    assert!(report.contains("row 3"), "the bad row is named: {report}");
+    ui.screenshot("18-import-check").await?;
+    // All or nothing: the row is fixed in the file, checked again, then imported.
+    let fixed = std::fs::read_to_string(&file)?.replace("not-an-email", "dan.evans@example.org");
+    std::fs::write(&file, fixed)?;
+    ui.click("#import-check").await?;
+    ui.wait_text("[data-testid=import-report]", "reject 0")
+        .await?;
+    ui.click("#import-commit").await?;
+    ui.wait_text("[data-testid=import-report]", "Created")
+        .await?;
+    ui.wait_text("[data-testid=list-contact]", "Carla Diaz")
+        .await?;
+    ui.wait_text("[data-testid=list-contact]", "Erin Fox")
+        .await?;
+    ui.wait_text("[data-testid=list-contact]", "Dan Evans")
+        .await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}

@@ -102,6 +102,11 @@ export const commands = {
 	autoLockPolicy: () => typedError<AutoLockPolicy_Serialize, CommandError_Serialize>(__TAURI_INVOKE("auto_lock_policy")),
 	/**  Sets the auto-lock period for everyone; applies to this window at once. */
 	setAutoLockPolicy: (minutes: number) => typedError<AutoLockPolicy_Serialize, CommandError_Serialize>(__TAURI_INVOKE("set_auto_lock_policy", { minutes })),
+	/**
+	 *  Imports contacts from `path` (`.vcf` / `.vcard` as vCard, anything else as CSV);
+	 *  `dry_run` only reports. Progress events: `import`.
+	 */
+	importContacts: (path: string, dryRun: boolean) => typedError<ImportSummary, CommandError_Serialize>(__TAURI_INVOKE("import_contacts", { path, dryRun })),
 	/**  Status, plan and list. */
 	backupOverview: () => typedError<BackupOverview_Serialize, CommandError_Serialize>(__TAURI_INVOKE("backup_overview")),
 	/**  Saves the schedule, retention and destinations. */
@@ -476,6 +481,8 @@ export type EntityRights = {
 	edit: boolean,
 	/**  May delete some of them. */
 	delete: boolean,
+	/**  May import them from files. */
+	import: boolean,
 };
 
 /**  A field definition for forms. */
@@ -579,6 +586,34 @@ export type GrantRow = {
 	entity: string,
 	/**  Scope names. */
 	scopes: string[],
+};
+
+/**  What an import did, or would do. */
+export type ImportSummary = {
+	/**  Only checked, nothing written. */
+	dry_run: boolean,
+	/**  The changes were committed. */
+	committed: boolean,
+	/**  The recognised layout (`hubspot`, `google`, …) and encoding. */
+	source: string,
+	/**  Column → field, as applied. */
+	mapping: string[],
+	/**  Columns nobody maps. */
+	ignored_columns: string[],
+	/**  Data rows read. */
+	rows: number,
+	/**  Contacts created (or that would be). */
+	created: number,
+	/**  Contacts updated (or that would be). */
+	updated: number,
+	/**  Rows rejected. */
+	rejected: number,
+	/**  Companies created for company names. */
+	companies_created: number,
+	/**  The first rejections: `row 7, Email: not an email address`. */
+	problems: string[],
+	/**  More rejections than listed. */
+	more_problems: boolean,
 };
 
 /**  Filters and sorting for a list. */
