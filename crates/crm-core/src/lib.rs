@@ -41,6 +41,8 @@ pub mod records;
 pub mod secret;
 pub mod settings;
 mod store;
+#[cfg(test)]
+mod test_support;
 pub mod throttle;
 pub mod vault;
 

@@ -626,20 +626,8 @@ mod tests {
 
     #[test]
     fn an_edited_template_stays_a_template_whatever_the_editor_sends() -> Result<()> {
-        use crate::keyslot::KdfStrength;
-        use crate::secret::Password;
-        use crate::vault::{NewVault, Vault};
         let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
-        let mut owner = Vault::create(
-            dir.path(),
-            NewVault {
-                owner: "olivia".into(),
-                password: Password::new("test-password-1"),
-                key_file: None,
-                kdf: KdfStrength::Floor,
-            },
-        )?
-        .session;
+        let mut owner = crate::test_support::owner_vault(dir.path())?;
         let find = |session: &crate::vault::Session, name: &str| -> Result<RoleDef> {
             Ok(session
                 .list_roles()?

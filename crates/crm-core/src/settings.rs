@@ -227,30 +227,13 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyslot::{Credentials, KdfStrength};
-    use crate::secret::Password;
-    use crate::vault::{NewUser, NewVault, Vault};
+    use crate::test_support::{add_user, login, owner_vault};
 
     #[test]
     fn the_owner_sets_the_auto_lock_period_for_everyone_within_bounds() -> Result<()> {
         let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
-        let mut owner = Vault::create(
-            dir.path(),
-            NewVault {
-                owner: "olivia".into(),
-                password: Password::new("test-password-1"),
-                key_file: None,
-                kdf: KdfStrength::Floor,
-            },
-        )?
-        .session;
-        owner.set_kdf_strength(KdfStrength::Floor);
-        owner.add_user(NewUser {
-            name: "rita".into(),
-            role: "Sales Representative".into(),
-            password: Password::new("test-password-1"),
-            key_file: None,
-        })?;
+        let mut owner = owner_vault(dir.path())?;
+        add_user(&mut owner, "rita", "Sales Representative")?;
         assert_eq!(owner.auto_lock_minutes()?, DEFAULT_AUTO_LOCK_MINUTES);
         assert!(matches!(
             owner.set_auto_lock_minutes(0),
@@ -261,11 +244,7 @@ mod tests {
             Err(Error::Invalid(_))
         ));
         owner.set_auto_lock_minutes(5)?;
-        let mut rep = Vault::open(dir.path())?.unlock(&Credentials {
-            user: "rita".into(),
-            password: Password::new("test-password-1"),
-            key_file: None,
-        })?;
+        let mut rep = login(dir.path(), "rita")?;
         assert_eq!(rep.auto_lock_minutes()?, 5);
         assert!(matches!(
             rep.set_auto_lock_minutes(60),

@@ -3,40 +3,13 @@
 use super::RecordInput;
 use super::fields::Entity;
 use crate::error::{Error, Result};
-use crate::keyslot::{Credentials, KdfStrength};
-use crate::secret::Password;
-use crate::vault::{NewUser, NewVault, Session, Vault};
-
-const PASSWORD: &str = "test-password-1";
-
-fn login(dir: &std::path::Path, user: &str) -> Result<Session> {
-    Vault::open(dir)?.unlock(&Credentials {
-        user: user.into(),
-        password: Password::new(PASSWORD),
-        key_file: None,
-    })
-}
+use crate::test_support::{add_user, login, owner_vault};
 
 #[test]
 fn the_owner_hands_a_contact_to_a_rep_who_then_works_it_but_cannot_give_it_away() -> Result<()> {
     let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
-    let mut owner = Vault::create(
-        dir.path(),
-        NewVault {
-            owner: "olivia".into(),
-            password: Password::new(PASSWORD),
-            key_file: None,
-            kdf: KdfStrength::Floor,
-        },
-    )?
-    .session;
-    owner.set_kdf_strength(KdfStrength::Floor);
-    owner.add_user(NewUser {
-        name: "rita".into(),
-        role: "Sales Representative".into(),
-        password: Password::new(PASSWORD),
-        key_file: None,
-    })?;
+    let mut owner = owner_vault(dir.path())?;
+    add_user(&mut owner, "rita", "Sales Representative")?;
     let input: RecordInput = [
         ("last_name", serde_json::json!("Berg")),
         ("phones", serde_json::json!("+1 555 0199 123")),

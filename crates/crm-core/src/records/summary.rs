@@ -200,13 +200,9 @@ fn number_placeholders(sql: &str, first: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyslot::{Credentials, KdfStrength};
     use crate::records::RecordInput;
     use crate::records::fields::Level;
-    use crate::secret::Password;
-    use crate::vault::{NewUser, NewVault, Vault};
-
-    const PASSWORD: &str = "test-password-1";
+    use crate::test_support::{add_user, login, owner_vault};
 
     fn deal(session: &mut Session, title: &str, value: &str, stage: i64) -> Result<i64> {
         let input: RecordInput = [
@@ -224,30 +220,11 @@ mod tests {
     #[test]
     fn totals_count_only_deals_in_scope_and_values_the_reader_may_see() -> Result<()> {
         let dir = tempfile::tempdir().map_err(crate::error::Error::io("tempdir"))?;
-        let mut owner = Vault::create(
-            dir.path(),
-            NewVault {
-                owner: "olivia".into(),
-                password: Password::new(PASSWORD),
-                key_file: None,
-                kdf: KdfStrength::Floor,
-            },
-        )?
-        .session;
-        owner.set_kdf_strength(KdfStrength::Floor);
-        owner.add_user(NewUser {
-            name: "rita".into(),
-            role: "Sales Representative".into(),
-            password: Password::new(PASSWORD),
-            key_file: None,
-        })?;
+        let mut owner = owner_vault(dir.path())?;
+        add_user(&mut owner, "rita", "Sales Representative")?;
         let first = owner.pipeline()?[0].id;
         deal(&mut owner, "Owner deal", "1000.00", first)?;
-        let mut rep = Vault::open(dir.path())?.unlock(&Credentials {
-            user: "rita".into(),
-            password: Password::new(PASSWORD),
-            key_file: None,
-        })?;
+        let mut rep = login(dir.path(), "rita")?;
         deal(&mut rep, "Rep deal", "250.50", first)?;
         let today = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
 
