@@ -233,9 +233,6 @@ impl StatusFile {
     }
 }
 
-/// Checks a backup directory against its manifest. With the key, the copy is opened and
-/// checked in full; without it only the file digests can be compared. Returns the problems
-/// found (empty: verified), each naming the file or the check.
 /// How deep a verification looks inside the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Depth {
@@ -247,6 +244,9 @@ pub(crate) enum Depth {
     Full,
 }
 
+/// Checks a backup directory against its manifest. With the key, the copy is opened and
+/// checked at `depth`; without it only the file digests can be compared. Returns the problems
+/// found (empty: verified), each naming the file or the check.
 pub(crate) fn verify_dir(
     dir: &Path,
     manifest: &Manifest,

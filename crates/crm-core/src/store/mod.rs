@@ -13,6 +13,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, ffi::ErrorCode};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::secret::DataKey;
 
 /// Page cache for interactive work: at a million contacts the search index and list
 /// indexes stay hot (docs/performance.md).
@@ -21,8 +23,6 @@ pub(crate) const PAGE_CACHE_MIB: i64 = 256;
 /// Page cache while one transaction writes many rows (import): the dirty pages spill to the
 /// encrypted WAL instead of growing memory with the size of the file.
 pub(crate) const BULK_CACHE_MIB: i64 = 32;
-use crate::fsutil;
-use crate::secret::DataKey;
 
 pub(crate) use schema::SCHEMA_VERSION;
 
@@ -216,8 +216,8 @@ impl Store {
     ///
     /// The copy is page by page (SQLite's online backup API in one step): SQLCipher decrypts
     /// each page with the live key and encrypts it with `key`. Unlike `sqlcipher_export`, which
-    /// re-inserts every row and rebuilds every index, the b-trees are copied as they are;
-    /// measured 6–10× faster (docs/performance.md).
+    /// re-inserts every row and rebuilds every index, the b-trees are copied as they are
+    /// (figures in docs/performance.md).
     pub(crate) fn export_copy<T>(
         &self,
         target: &Path,
