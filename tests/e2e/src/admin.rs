@@ -30,6 +30,8 @@ pub(crate) async fn owner_lets_sales_reps_view_all_contacts(ui: &Ui) -> Fallible
         .await?;
     ui.screenshot("21-fields").await?;
     ui.click("#nav-overview").await?;
+    ui.wait_text("[data-testid=overview]", "after 15 min")
+        .await?;
     Ok(())
 }
 
