@@ -1090,7 +1090,7 @@ impl Session {
             }
             if let Some(before) = &query.due_before {
                 conditions.push("r.due_at IS NOT NULL AND r.due_at <= ?".into());
-                values.push(SqlValue::Text(normalise_time(before)?));
+                values.push(SqlValue::Text(as_stored_due_time(&normalise_time(before)?)));
             }
         }
         for (name, value) in &query.filters {
@@ -1476,6 +1476,18 @@ fn normalise_time(text: &str) -> Result<String> {
                 "{text:?} is not a date (YYYY-MM-DD) or time (RFC 3339)"
             ))
         })
+}
+
+/// `due_at` is stored as `2026-11-24T09:00:00Z` (see `parse_value`), and compared as text: a
+/// bound must be written the same way, or a task due exactly at the bound (`…+00:00` sorts
+/// before `…Z`) would be left out.
+fn as_stored_due_time(normalised: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(normalised)
+        .map(|at| {
+            at.with_timezone(&Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_else(|_| normalised.to_owned())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! Handing records to another user: who may, and what each side sees afterwards.
+//! Handing records to another user: who may, and what each side sees afterwards; and the
+//! signed-in user's task list.
 
-use super::RecordInput;
 use super::fields::Entity;
+use super::{ListQuery, RecordInput};
 use crate::error::{Error, Result};
 use crate::test_support::{add_user, login, owner_vault};
 
@@ -38,5 +39,46 @@ fn the_owner_hands_a_contact_to_a_rep_who_then_works_it_but_cannot_give_it_away(
         rep.reassign(Entity::Contact, id, "olivia"),
         Err(Error::Forbidden(_))
     ));
+    Ok(())
+}
+
+#[test]
+fn a_task_due_exactly_at_the_bound_is_in_the_due_list() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+    let mut owner = owner_vault(dir.path())?;
+    let input: RecordInput = [
+        ("kind", serde_json::json!("task")),
+        ("subject", serde_json::json!("Call back")),
+        ("due_at", serde_json::json!("2026-11-24 09:00")),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    let id = owner.create(Entity::Activity, &input)?;
+    for bound in ["2026-11-24T09:00:00Z", "2026-11-24T10:00:00+01:00"] {
+        let page = owner.list(
+            Entity::Activity,
+            &ListQuery {
+                due_before: Some(bound.into()),
+                ..ListQuery::default()
+            },
+        )?;
+        assert_eq!(
+            page.records
+                .iter()
+                .map(|record| record.id)
+                .collect::<Vec<_>>(),
+            [id],
+            "due before {bound}"
+        );
+    }
+    let page = owner.list(
+        Entity::Activity,
+        &ListQuery {
+            due_before: Some("2026-11-24T08:59:59Z".into()),
+            ..ListQuery::default()
+        },
+    )?;
+    assert!(page.records.is_empty());
     Ok(())
 }
