@@ -120,10 +120,12 @@ impl Session {
     ) -> Result<Vec<Linked>> {
         let mut found = Vec::new();
         for (child, column) in links(entity) {
+            // Scope conditions are NULL, not false, on a record without a team: coalesce.
             let (view_sql, view_values) = self.scope_condition(role.scope(*child, Action::View))?;
             let (act_sql, act_values) = self.scope_condition(role.scope(*child, action))?;
             let sql = format!(
-                "SELECT r.id, r.owner_id, ({view_sql}), ({act_sql}) FROM {} r WHERE r.{column} = ?
+                "SELECT r.id, r.owner_id, coalesce(({view_sql}), 0), coalesce(({act_sql}), 0)
+                 FROM {} r WHERE r.{column} = ?
                  ORDER BY r.id",
                 child.table()
             );
@@ -447,6 +449,28 @@ mod tests {
                 "{table}"
             );
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_team_scoped_delete_handles_linked_records_that_belong_to_no_team() -> Result<()> {
+        // Regression: the team scope condition is NULL (not false) on a record without a
+        // team, which once failed the whole delete with a database error.
+        let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+        let mut owner = owner_vault(dir.path())?;
+        add_user(&mut owner, "mia", "Sales Manager")?;
+        owner.set_user_team("mia", Some("north"))?;
+        let mut mia = login(dir.path(), "mia")?;
+        let company = mia.create(Entity::Company, &input(&[("name", "Acme")]))?;
+        let link = company.to_string();
+        owner.create(
+            Entity::Contact,
+            &input(&[("last_name", "Teamless"), ("company_id", &link)]),
+        )?;
+        let refused = mia.delete(Entity::Company, company, Dependents::Detach);
+        assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+        let refused = mia.delete(Entity::Company, company, Dependents::Refuse);
+        assert!(matches!(refused, Err(Error::Invalid(_))), "{refused:?}");
         Ok(())
     }
 

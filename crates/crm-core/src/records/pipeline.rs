@@ -489,7 +489,7 @@ impl Session {
             let mut values = scope_values.clone();
             values.push(stage.id.into());
             let mut statement = self.store().conn().prepare(&format!(
-                "SELECT r.id, r.owner_id, ({scope_sql}) FROM deals r WHERE r.stage_id = ? ORDER BY r.id"
+                "SELECT r.id, r.owner_id, coalesce(({scope_sql}), 0) FROM deals r WHERE r.stage_id = ? ORDER BY r.id"
             ))?;
             let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
                 Ok((
