@@ -237,7 +237,10 @@ impl Session {
             .cloned()
             .ok_or_else(|| {
                 let names: Vec<&str> = stages.iter().map(|stage| stage.name.as_str()).collect();
-                Error::NotFound(format!("stage {text:?} (stages: {})", names.join(", ")))
+                Error::Invalid(format!(
+                    "no stage {text:?}; the stages are: {}",
+                    names.join(", ")
+                ))
             })
     }
 
