@@ -3,8 +3,10 @@
 
 use clap::{Args, Subcommand};
 use crm_core::policy::{Action, Right, RoleDef, Scope};
+use crm_core::records::custom_fields::{self, CustomFieldChange, CustomFieldSpec};
 use crm_core::records::demo::DemoScale;
 use crm_core::records::fields::{Entity, Level};
+use crm_core::records::pipeline::{Outcome, plan_from_text};
 use crm_core::records::{Dependents, ListQuery, RecordInput, RecordView};
 use crm_core::{Error, Result};
 
@@ -35,11 +37,13 @@ pub enum RecordCommand {
         #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
         set: Vec<String>,
     },
-    /// Delete a record; a company's contacts and deals need --dependents
+    /// Delete a record; linked records (a company's contacts, deals, activities and notes; a
+    /// contact's deals, activities and notes; a deal's activities and notes) need --dependents
     Delete {
         /// Record id
         id: i64,
-        /// What to do with linked contacts and deals: detach them or delete them too
+        /// What to do with linked records: detach them (keep them, unlinked) or delete them too
+        /// (with what is linked to deleted contacts and deals in turn)
         #[arg(long, value_parser = ["detach", "delete"])]
         dependents: Option<String>,
     },
@@ -50,6 +54,35 @@ pub enum RecordCommand {
         /// Tags
         #[arg(required = true)]
         tags: Vec<String>,
+    },
+    /// Remove tags from a record
+    Untag {
+        /// Record id
+        id: i64,
+        /// Tags
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+    /// The tags in use on records you can see, with how many carry each
+    Tags,
+    /// Put a record in a team (managers; the team must exist, see `crm user set-team`)
+    SetTeam {
+        /// Record id
+        id: i64,
+        /// Team name
+        #[arg(required_unless_present = "none", conflicts_with = "none")]
+        team: Option<String>,
+        /// Take the record out of any team
+        #[arg(long)]
+        none: bool,
+    },
+    /// Give a record to another user (managers)
+    SetOwner {
+        /// Record id
+        id: i64,
+        /// The new owner's user name
+        #[arg(value_name = "USER")]
+        new_owner: String,
     },
 }
 
@@ -179,17 +212,94 @@ pub enum FieldCommand {
         /// Classification level
         #[arg(long, default_value = "internal")]
         level: String,
+        /// Financial data: hidden from roles without the view_financial right
+        #[arg(long)]
+        financial: bool,
+    },
+    /// Change a custom field's label, choices or financial mark (its level: `field classify`)
+    Edit {
+        /// company, contact, deal, activity or note
+        entity: String,
+        /// Field name
+        name: String,
+        /// New label
+        #[arg(long)]
+        label: Option<String>,
+        /// The new list of choices (repeatable; replaces the list; a choice records still hold
+        /// cannot go)
+        #[arg(long = "choice")]
+        choices: Vec<String>,
+        /// Mark the field financial
+        #[arg(long, conflicts_with = "not_financial")]
+        financial: bool,
+        /// Remove the financial mark
+        #[arg(long)]
+        not_financial: bool,
+    },
+    /// Delete a custom field with every value stored in it (recorded in the audit trail)
+    Delete {
+        /// company, contact, deal, activity or note
+        entity: String,
+        /// Field name
+        name: String,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
-    /// The pipeline's stages
+    /// The pipeline's stages: id, name, default probability, outcome
     Show,
-    /// Replace the stages (comma-separated, in order; deals must not sit in removed stages)
+    /// Replace the stage list: NAME[:PROBABILITY[:OUTCOME]], comma-separated, in order
     SetStages {
-        /// e.g. "Lead,Qualified,Proposal,Won,Lost"
+        /// e.g. "Lead:10, Qualified:30, Proposal:50, Won:100:won, Lost:0:lost"; a current
+        /// stage named again keeps its deals
         stages: String,
+        /// Move deals out of stages left out into this stage (id or name)
+        #[arg(long, value_name = "STAGE")]
+        move_deals_to: Option<String>,
+    },
+    /// Add a stage
+    AddStage {
+        /// Stage name
+        name: String,
+        /// Default probability in percent (0–100)
+        #[arg(long, default_value_t = 0)]
+        probability: i64,
+        /// open, won or lost
+        #[arg(long, default_value = "open")]
+        outcome: String,
+        /// Position from 1 (default: last)
+        #[arg(long)]
+        position: Option<usize>,
+    },
+    /// Rename a stage; its deals stay in it
+    RenameStage {
+        /// Stage id or name
+        stage: String,
+        /// New name
+        name: String,
+    },
+    /// Change a stage's probability, outcome or position
+    EditStage {
+        /// Stage id or name
+        stage: String,
+        /// Default probability in percent (0–100)
+        #[arg(long)]
+        probability: Option<i64>,
+        /// open, won or lost
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Position from 1
+        #[arg(long)]
+        position: Option<usize>,
+    },
+    /// Remove a stage: refused while deals sit in it, unless --move-deals-to says where
+    RemoveStage {
+        /// Stage id or name
+        stage: String,
+        /// Move its deals to this stage (id or name)
+        #[arg(long, value_name = "STAGE")]
+        move_deals_to: Option<String>,
     },
 }
 
@@ -207,14 +317,28 @@ fn parse_sets(sets: &[String]) -> Result<RecordInput> {
     Ok(input)
 }
 
+/// `2026-11-24T09:00:00…` as `2026-11-24 09:00`.
+fn short_time(time: &str) -> String {
+    time.get(..16).unwrap_or(time).replace('T', " ")
+}
+
 fn render_record(record: &RecordView) -> String {
+    let by = |who: &Option<String>| {
+        who.as_ref()
+            .map(|name| format!(" by {name}"))
+            .unwrap_or_default()
+    };
     let mut text = format!(
-        "{} #{} — {}\nowner: {}   updated: {}\n",
+        "{} #{} — {}\nowner: {}   team: {}\ncreated: {}{}   updated: {}{}\n",
         record.entity.name(),
         record.id,
         record.title,
         record.owner,
-        record.updated_at.get(..19).unwrap_or(&record.updated_at)
+        record.team.as_deref().unwrap_or("—"),
+        short_time(&record.created_at),
+        by(&record.created_by),
+        short_time(&record.updated_at),
+        by(&record.updated_by),
     );
     if !record.tags.is_empty() {
         text.push_str(&format!("tags: {}\n", record.tags.join(", ")));
@@ -316,6 +440,36 @@ pub fn record(cli: &Cli, entity: Entity, command: &RecordCommand, out: &Output) 
         RecordCommand::Tag { id, tags } => {
             session.tag(entity, *id, tags)?;
             out.done(&format!("tagged {} #{id}", entity.name()));
+        }
+        RecordCommand::Untag { id, tags } => {
+            session.untag(entity, *id, tags)?;
+            out.done(&format!("untagged {} #{id}", entity.name()));
+        }
+        RecordCommand::Tags => {
+            let tags = session.tags(entity)?;
+            out.show(&tags, |tags| {
+                if tags.is_empty() {
+                    return "no tags".to_owned();
+                }
+                tags.iter()
+                    .map(|tag| format!("{:>7}  {}", tag.records, tag.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        RecordCommand::SetTeam { id, team, .. } => {
+            session.set_team(entity, *id, team.as_deref())?;
+            out.done(&match team {
+                Some(team) => format!("{} #{id} is now in team {team}", entity.name()),
+                None => format!("{} #{id} is in no team", entity.name()),
+            });
+        }
+        RecordCommand::SetOwner { id, new_owner } => {
+            session.reassign(entity, *id, new_owner)?;
+            out.done(&format!(
+                "{} #{id} now belongs to {new_owner}",
+                entity.name()
+            ));
         }
     }
     Ok(())
@@ -574,10 +728,53 @@ pub fn field(cli: &Cli, command: &FieldCommand, out: &Output) -> Result<()> {
             kind,
             choices,
             level,
+            financial,
         } => {
             let entity = Entity::parse(entity)?;
-            session.add_custom_field(entity, name, label, kind, choices, Level::parse(level)?)?;
+            let spec = CustomFieldSpec {
+                name: name.clone(),
+                label: label.clone(),
+                kind: custom_fields::parse_kind(kind)?,
+                choices: choices.clone(),
+                level: Level::parse(level)?,
+                financial: *financial,
+            };
+            session.add_custom_field(entity, &spec)?;
             out.done(&format!("added custom field {}.{name}", entity.name()));
+        }
+        FieldCommand::Edit {
+            entity,
+            name,
+            label,
+            choices,
+            financial,
+            not_financial,
+        } => {
+            let entity = Entity::parse(entity)?;
+            let change = CustomFieldChange {
+                label: label.clone(),
+                choices: (!choices.is_empty()).then(|| choices.clone()),
+                financial: match (financial, not_financial) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+            };
+            session.change_custom_field(entity, name, &change)?;
+            out.done(&format!("changed custom field {}.{name}", entity.name()));
+        }
+        FieldCommand::Delete { entity, name } => {
+            let entity = Entity::parse(entity)?;
+            let values = session.delete_custom_field(entity, name)?;
+            out.show(
+                &serde_json::json!({ "ok": true, "field": name, "values_deleted": values }),
+                |_| {
+                    format!(
+                        "deleted custom field {}.{name} and its {values} value(s)",
+                        entity.name()
+                    )
+                },
+            );
         }
     }
     Ok(())
@@ -599,12 +796,51 @@ pub fn reveal(
 
 pub fn pipeline(cli: &Cli, command: &PipelineCommand, out: &Output) -> Result<()> {
     let mut session = unlock(cli)?;
-    if let PipelineCommand::SetStages { stages } = command {
-        let names: Vec<String> = stages
-            .split(',')
-            .map(|name| name.trim().to_owned())
-            .collect();
-        session.set_stages(&names)?;
+    let stage_id = |session: &crm_core::Session, text: &Option<String>| -> Result<Option<i64>> {
+        text.as_deref()
+            .map(|text| session.find_stage(text).map(|stage| stage.id))
+            .transpose()
+    };
+    match command {
+        PipelineCommand::Show => {}
+        PipelineCommand::SetStages {
+            stages,
+            move_deals_to,
+        } => {
+            let plan = plan_from_text(&session.pipeline()?, stages)?;
+            let target = stage_id(&session, move_deals_to)?;
+            session.set_stages(&plan, target)?;
+        }
+        PipelineCommand::AddStage {
+            name,
+            probability,
+            outcome,
+            position,
+        } => {
+            session.add_stage(name, *probability, Outcome::parse(outcome)?, *position)?;
+        }
+        PipelineCommand::RenameStage { stage, name } => {
+            let id = session.find_stage(stage)?.id;
+            session.rename_stage(id, name)?;
+        }
+        PipelineCommand::EditStage {
+            stage,
+            probability,
+            outcome,
+            position,
+        } => {
+            let id = session.find_stage(stage)?.id;
+            let outcome = outcome.as_deref().map(Outcome::parse).transpose()?;
+            session.edit_stage(id, *probability, outcome, *position)?;
+        }
+        PipelineCommand::RemoveStage {
+            stage,
+            move_deals_to,
+        } => {
+            let id = session.find_stage(stage)?.id;
+            let target = stage_id(&session, move_deals_to)?;
+            session.remove_stage(id, target)?;
+        }
     }
     let stages = session.pipeline()?;
     out.show(&stages, |stages| {
@@ -612,8 +848,11 @@ pub fn pipeline(cli: &Cli, command: &PipelineCommand, out: &Output) -> Result<()
             .iter()
             .map(|stage| {
                 format!(
-                    "{:>4}  {:<16} {:>3}%  {}",
-                    stage.id, stage.name, stage.probability, stage.outcome
+                    "{:>4}  {:<24} {:>3}%  {}",
+                    stage.id,
+                    stage.name,
+                    stage.probability,
+                    stage.outcome.name()
                 )
             })
             .collect::<Vec<_>>()

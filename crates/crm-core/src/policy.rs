@@ -541,10 +541,20 @@ pub fn access_control_doc() -> String {
          - Above clearance, phones and ids show `•••• 1234` (last four, only when the value has at\n\
            least eight characters) and emails `j•••@example.com`; other fields are absent.\n\
          - **Highly Confidential** values show `••••`; roles with the `reveal` right reveal one value\n\
-           at a time with a reason, recorded in the audit trail.\n\
+           at a time with a reason, recorded in the audit trail. Only Highly Confidential values are\n\
+           revealed: anything lower is shown or hidden by clearance alone.\n\
+         - **Tags** are Internal: they show, filter and search where the reader sees a record's\n\
+           Internal fields. A record's owner, team, times and who created and last changed it show\n\
+           with every record the reader may view.\n\
          - Search only matches index columns at or below what the reader may see on each record;\n\
-           filtering or sorting on a field above clearance is refused. Records outside the scope are\n\
-           \"not found\".\n\n## Roles\n\n",
+           filtering or sorting on a field above clearance is refused (the due and done filters of\n\
+           activities follow their fields, the tag filter the tags' level). Records outside the\n\
+           scope are \"not found\".\n\
+         - Changes reach every record they touch: deleting a record with linked records needs edit\n\
+           scope (to detach) or delete scope (to delete) on each of them, and a refusal counts only\n\
+           the linked records the user may view.\n\
+         - Nobody reclassifies, relabels or deletes a field they cannot see at its current level, or\n\
+           classifies one above their own clearance.\n\n## Roles\n\n",
     );
     doc.push_str("| role | clearance (own) | clearance (others') | rights |\n|---|---|---|---|\n");
     for role in templates() {

@@ -36,10 +36,10 @@ const PERSONAL: &str =
      phones = NULL, address = NULL, birthday = NULL, notes = NULL, consent = NULL,
      bank_account = NULL, email_key = NULL, do_not_contact = 1";
 
-fn erase_rows(tx: &rusqlite::Transaction<'_>, contact_id: i64) -> Result<bool> {
+fn erase_rows(tx: &rusqlite::Transaction<'_>, contact_id: i64, by: i64) -> Result<bool> {
     let changed = tx.execute(
-        &format!("UPDATE contacts SET {PERSONAL}, updated_at = ?1 WHERE id = ?2"),
-        rusqlite::params![Utc::now().to_rfc3339(), contact_id],
+        &format!("UPDATE contacts SET {PERSONAL}, updated_at = ?1, updated_by = ?2 WHERE id = ?3"),
+        rusqlite::params![Utc::now().to_rfc3339(), by, contact_id],
     )?;
     if changed == 0 {
         return Ok(false);
@@ -48,7 +48,15 @@ fn erase_rows(tx: &rusqlite::Transaction<'_>, contact_id: i64) -> Result<bool> {
         "DELETE FROM custom_values WHERE entity = 'contact' AND record_id = ?1",
         [contact_id],
     )?;
-    tx.execute("DELETE FROM notes WHERE contact_id = ?1", [contact_id])?;
+    // The notes go whole, with their own custom values and tags.
+    let notes: Vec<i64> = tx
+        .prepare("SELECT id FROM notes WHERE contact_id = ?1")?
+        .query_map([contact_id], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for note in notes {
+        super::delete_row(tx, Entity::Note, note)?;
+    }
+    super::remove_unused_tags(tx)?;
     tx.execute(
         "UPDATE activities SET notes = NULL WHERE contact_id = ?1",
         [contact_id],
@@ -94,8 +102,9 @@ impl Session {
                 "give a reason for the erasure (at least 5 characters)".into(),
             ));
         }
+        let me = self.user().id;
         let erased = self.write(|tx, audit| {
-            if !erase_rows(tx, contact_id)? {
+            if !erase_rows(tx, contact_id, me)? {
                 return Err(Error::NotFound(format!("contact {contact_id}")));
             }
             audit.record(
@@ -117,10 +126,11 @@ impl Session {
         self.require_right(Right::Restore)?;
         let log = read_log(from_dir)?;
         let own_dir = self.paths().dir.clone();
+        let me = self.user().id;
         let mut applied = 0;
         for erasure in &log {
             let done = self.write(|tx, audit| {
-                let done = erase_rows(tx, erasure.contact_id)?;
+                let done = erase_rows(tx, erasure.contact_id, me)?;
                 if done {
                     audit.record(
                         AuditEvent::new(AuditAction::Erase)

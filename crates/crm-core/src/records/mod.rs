@@ -5,26 +5,33 @@
 //!
 //! | call | what |
 //! |---|---|
-//! | `create(entity, input)` / `update(entity, id, input)` / `delete(entity, id, dependents)` | write, field by field, audited old → new |
+//! | `create(entity, input)` / `update(entity, id, input)` | write, field by field, audited old → new |
+//! | `delete(entity, id, dependents)` | delete, deciding what happens to linked records ([`delete`]) |
 //! | `show(entity, id)` | one [`RecordView`], fields masked or absent per the role |
 //! | `list(entity, &ListQuery)` | a [`Page`] of views with filters, sorting and paging |
-//! | `search(text, limit)` | ranked [`SearchHit`]s over companies, contacts and deals |
+//! | `search(text, limit)` | ranked [`search::SearchHit`]s over companies, contacts and deals |
 //! | `reveal(entity, id, field, reason)` | one Highly Confidential value, audited |
-//! | `related(entity, id)` | activities, notes and deals of a record |
-//! | `fields(entity)` | the effective field list with levels (for forms and settings) |
-//! | `pipeline()` / `move_deal(id, stage)` | stages and the board |
+//! | `reassign(entity, id, user)` / `set_team(entity, id, team)` | a record's owner and team |
+//! | `tag` / `untag` / `tags(entity)` | tags ([`tags`]) |
+//! | `fields(entity)` / `classify` / custom fields | the field list with levels ([`custom_fields`]) |
+//! | `pipeline()` / `set_stages` / `add_stage` / … | configurable stages ([`pipeline`]); a deal moves with `update` of `stage_id` |
+//! | `dashboard(today)` | pipeline totals and the week ([`summary`]) |
 //! | `import_csv` / `import_vcard` / `export` | files, through the same view |
 //!
 //! Every field is described once in [`fields`]; the role view in [`view`] is the only place that
 //! decides what leaves the core.
 
+pub mod custom_fields;
+pub mod delete;
 pub mod demo;
 pub mod erase;
 pub mod export;
 pub mod fields;
 pub mod import;
+pub mod pipeline;
 pub mod search;
 pub mod summary;
+pub mod tags;
 pub mod vcard;
 pub mod view;
 
@@ -40,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::policy::{Action, Right, RoleDef, Scope};
 use crate::vault::Session;
 use fields::{Entity, FieldDef, Kind, Level, MaskStyle};
+pub use pipeline::{Outcome, Stage, StagePlan};
 pub use view::{FieldView, RecordView};
 
 /// Schema of the customer base, appended to the store's migrations.
@@ -270,7 +278,7 @@ pub(crate) fn effective_fields(
         list.push(EffectiveField {
             name,
             label,
-            kind: custom_kind(&kind)?,
+            kind: custom_fields::parse_kind(&kind)?,
             level: Level::from_u8(level)?,
             financial,
             searchable: false,
@@ -283,26 +291,12 @@ pub(crate) fn effective_fields(
     Ok(list)
 }
 
-fn custom_kind(name: &str) -> Result<Kind> {
-    Ok(match name {
-        "text" => Kind::Text,
-        "number" => Kind::Number,
-        "date" => Kind::Date,
-        "choice" => Kind::Choice,
-        "money" => Kind::Money,
-        other => {
-            return Err(Error::Invalid(format!(
-                "unknown custom field type {other:?}"
-            )));
-        }
-    })
-}
-
 /// Field values for a create or update: field name → value (text is parsed by the field's type;
 /// `null` clears a field).
 pub type RecordInput = BTreeMap<String, serde_json::Value>;
 
-/// What to do with a company's contacts and deals (or a contact's deals) when it is deleted.
+/// What to do with a record's linked records when it is deleted: a company's contacts, deals,
+/// activities and notes; a contact's deals, activities and notes; a deal's activities and notes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dependents {
@@ -310,7 +304,7 @@ pub enum Dependents {
     Refuse,
     /// Keep them, unlinked.
     Detach,
-    /// Delete them too.
+    /// Delete them too, with what is linked to the deleted contacts and deals in turn.
     Delete,
 }
 
@@ -545,21 +539,6 @@ pub struct Page {
     pub page_size: u32,
     /// Whether another page follows.
     pub has_more: bool,
-}
-
-/// A stage of the pipeline.
-#[derive(Debug, Clone, Serialize)]
-pub struct Stage {
-    /// Id.
-    pub id: i64,
-    /// Name.
-    pub name: String,
-    /// Order.
-    pub position: i64,
-    /// Default probability.
-    pub probability: i64,
-    /// `open`, `won` or `lost`.
-    pub outcome: String,
 }
 
 impl Session {
@@ -855,6 +834,59 @@ impl Session {
         })
     }
 
+    /// Puts a record in a team, or in none (`None`). Like [`Session::reassign`], this needs
+    /// edit scope on the record wider than `own`; the team must exist (teams are made by
+    /// putting users in them). Audited as a `team` update.
+    pub fn set_team(&mut self, entity: Entity, id: i64, team: Option<&str>) -> Result<()> {
+        let (role, scope) = self.require_scope(entity, Action::Edit)?;
+        self.require_in_scope(entity, id, scope)?;
+        if scope == Scope::Own {
+            return Err(Error::Forbidden(format!(
+                "the {} role edits only its own {}: it cannot change their team",
+                role.name,
+                entity.table()
+            )));
+        }
+        use rusqlite::OptionalExtension;
+        let conn = self.store().conn();
+        let team = team.map(str::trim).filter(|team| !team.is_empty());
+        let team_id: Option<i64> = match team {
+            Some(name) => Some(
+                conn.query_row("SELECT id FROM teams WHERE name = ?1", [name], |row| {
+                    row.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| Error::NotFound(format!("team {name:?}")))?,
+            ),
+            None => None,
+        };
+        let before: Option<String> = conn.query_row(
+            &format!(
+                "SELECT t.name FROM {} r LEFT JOIN teams t ON t.id = r.team_id WHERE r.id = ?1",
+                entity.table()
+            ),
+            [id],
+            |row| row.get(0),
+        )?;
+        let user_id = self.user().id;
+        self.write(|tx, audit| {
+            tx.execute(
+                &format!(
+                    "UPDATE {} SET team_id = ?1, updated_at = ?2, updated_by = ?3 WHERE id = ?4",
+                    entity.table()
+                ),
+                params![team_id, Utc::now().to_rfc3339(), user_id, id],
+            )?;
+            audit.record(
+                AuditEvent::new(AuditAction::Update)
+                    .target(entity.name(), id)
+                    .field("team", Level::Public.as_u8())
+                    .change(before, team.map(str::to_owned)),
+            );
+            Ok(())
+        })
+    }
+
     /// The names of active users, for choosing a record's new owner. Only for roles that may
     /// reassign something (edit scope wider than `own` on any kind of record).
     pub fn assignable_users(&self) -> Result<Vec<String>> {
@@ -929,71 +961,6 @@ impl Session {
             }
         }
         Ok((builtin, custom))
-    }
-
-    /// Deletes a record. A company with contacts or deals, or a contact with deals, is refused
-    /// unless `dependents` says to detach or delete them.
-    pub fn delete(&mut self, entity: Entity, id: i64, dependents: Dependents) -> Result<()> {
-        let (_, scope) = self.require_scope(entity, Action::Delete)?;
-        self.require_in_scope(entity, id, scope)?;
-        let children: &[(&str, &str)] = match entity {
-            Entity::Company => &[("contacts", "company_id"), ("deals", "company_id")],
-            Entity::Contact => &[("deals", "contact_id")],
-            _ => &[],
-        };
-        let mut counts = Vec::new();
-        for (table, column) in children {
-            let count: i64 = self.store().conn().query_row(
-                &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
-                [id],
-                |row| row.get(0),
-            )?;
-            if count > 0 {
-                counts.push((*table, *column, count));
-            }
-        }
-        if !counts.is_empty() && dependents == Dependents::Refuse {
-            let described: Vec<String> = counts
-                .iter()
-                .map(|(table, _, count)| format!("{count} {table}"))
-                .collect();
-            return Err(Error::Invalid(format!(
-                "{} {id} still has {}: choose to detach them or delete them too",
-                entity.name(),
-                described.join(" and ")
-            )));
-        }
-        self.write(|tx, audit| {
-            for (table, column, _) in &counts {
-                match dependents {
-                    Dependents::Detach => {
-                        tx.execute(
-                            &format!("UPDATE {table} SET {column} = NULL WHERE {column} = ?1"),
-                            [id],
-                        )?;
-                    }
-                    Dependents::Delete => {
-                        let child = Entity::parse(table)?;
-                        let ids: Vec<i64> = tx
-                            .prepare(&format!("SELECT id FROM {table} WHERE {column} = ?1"))?
-                            .query_map([id], |row| row.get(0))?
-                            .collect::<rusqlite::Result<_>>()?;
-                        for child_id in ids {
-                            delete_row(tx, child, child_id)?;
-                            audit.record(
-                                AuditEvent::new(AuditAction::Delete)
-                                    .target(child.name(), child_id)
-                                    .detail("with", format!("{}:{id}", entity.name())),
-                            );
-                        }
-                    }
-                    Dependents::Refuse => {}
-                }
-            }
-            delete_row(tx, entity, id)?;
-            audit.record(AuditEvent::new(AuditAction::Delete).target(entity.name(), id));
-            Ok(())
-        })
     }
 
     /// One record, as the role may see it. Viewing a record with visible Confidential fields is
@@ -1071,6 +1038,11 @@ impl Session {
             }
         }
         if let Some(tag) = &query.tag {
+            if filter_level < view::TAGS_LEVEL {
+                return Err(Error::Forbidden(
+                    "you cannot filter on tags: they are above your clearance".into(),
+                ));
+            }
             conditions.push(
                 "EXISTS (SELECT 1 FROM record_tags t JOIN tags g ON g.id = t.tag_id
                  WHERE t.entity = ? AND t.record_id = r.id AND g.name = ?)"
@@ -1079,16 +1051,25 @@ impl Session {
             values.push(SqlValue::Text(entity.name().into()));
             values.push(SqlValue::Text(tag.clone()));
         }
+        // Record times are shown with every record the reader may view, whatever the levels
+        // of its fields, so filtering on them tells nothing a list would not.
         if let Some(since) = &query.updated_since {
             conditions.push("r.updated_at >= ?".into());
             values.push(SqlValue::Text(normalise_time(since)?));
         }
+        if (query.done.is_some() || query.due_before.is_some()) && entity != Entity::Activity {
+            return Err(Error::Invalid(
+                "only activities have a due time and a done flag".into(),
+            ));
+        }
         if entity == Entity::Activity {
             if let Some(done) = query.done {
+                visible("done")?;
                 conditions.push("coalesce(r.done, 0) = ?".into());
                 values.push(SqlValue::Integer(i64::from(done)));
             }
             if let Some(before) = &query.due_before {
+                visible("due_at")?;
                 conditions.push("r.due_at IS NOT NULL AND r.due_at <= ?".into());
                 values.push(SqlValue::Text(as_stored_due_time(&normalise_time(before)?)));
             }
@@ -1104,7 +1085,12 @@ impl Session {
                     ));
                     values.push(SqlValue::Text(stored.text.unwrap_or_default()));
                 }
-                None if matches!(field.kind, Kind::Emails | Kind::Phones) => {
+                None if field.kind == Kind::Phones => {
+                    let (condition, bound) = phone_filter(&field.name, value)?;
+                    conditions.push(condition);
+                    values.extend(bound.map(SqlValue::Text));
+                }
+                None if field.kind == Kind::Emails => {
                     conditions.push(format!("r.{} LIKE ?", field.name));
                     values.push(SqlValue::Text(format!(
                         "%{}%",
@@ -1126,18 +1112,22 @@ impl Session {
             Some("created_at") => "r.created_at".to_owned(),
             Some(name) => {
                 let field = visible(name)?;
-                if field.custom_id.is_some() {
-                    return Err(Error::Invalid(
-                        "sorting by custom fields is not supported".into(),
-                    ));
-                }
                 // Text sorts ignore case (and use the NOCASE indexes); dates and numbers sort as
-                // stored, so their indexes apply too.
-                match field.kind {
-                    Kind::Text | Kind::LongText | Kind::Choice => {
-                        format!("r.{} COLLATE NOCASE", field.name)
+                // stored, so their indexes apply too. Custom values are stored as text: numbers
+                // and amounts sort by their value, the rest as text.
+                let column = match field.custom_id {
+                    Some(field_id) => format!(
+                        "(SELECT v.value FROM custom_values v WHERE v.entity = '{}' AND v.record_id = r.id AND v.field_id = {field_id})",
+                        entity.name()
+                    ),
+                    None => format!("r.{}", field.name),
+                };
+                match (field.kind, field.custom_id) {
+                    (Kind::Number | Kind::Money, Some(_)) => format!("CAST({column} AS REAL)"),
+                    (Kind::Text | Kind::LongText | Kind::Choice, _) => {
+                        format!("{column} COLLATE NOCASE")
                     }
-                    _ => format!("r.{}", field.name),
+                    _ => column,
                 }
             }
         };
@@ -1183,7 +1173,9 @@ impl Session {
     }
 
     /// Reveals one Highly Confidential value: needs the reveal right, the record in view scope,
-    /// and a reason. The reveal is written to the audit trail before the value is returned.
+    /// a reason, and a field classified Highly Confidential (anything lower is shown or hidden
+    /// by clearance alone, never revealed). The reveal is written to the audit trail before the
+    /// value is returned.
     pub fn reveal(
         &mut self,
         entity: Entity,
@@ -1204,6 +1196,13 @@ impl Session {
             .iter()
             .find(|field| field.name == field_name)
             .ok_or_else(|| Error::Invalid(format!("unknown field {field_name:?}")))?;
+        if field.level != Level::HighlyConfidential {
+            return Err(Error::Invalid(format!(
+                "only Highly Confidential values are revealed; {} is {}",
+                field.label,
+                field.level.label()
+            )));
+        }
         if field.financial && !role.has(Right::ViewFinancial) {
             return Err(Error::Forbidden(
                 "financial fields need the view-financial right".into(),
@@ -1224,100 +1223,9 @@ impl Session {
         Ok(value)
     }
 
-    /// Adds tags to a record (needs edit scope on it).
-    pub fn tag(&mut self, entity: Entity, id: i64, tags: &[String]) -> Result<()> {
-        let (_, scope) = self.require_scope(entity, Action::Edit)?;
-        self.require_in_scope(entity, id, scope)?;
-        self.write(|tx, audit| {
-            for tag in tags {
-                let tag = tag.trim();
-                if tag.is_empty() || tag.chars().count() > 40 {
-                    return Err(Error::Invalid("a tag is 1 to 40 characters".into()));
-                }
-                tx.execute("INSERT OR IGNORE INTO tags (name) VALUES (?1)", [tag])?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO record_tags (entity, record_id, tag_id)
-                     SELECT ?1, ?2, id FROM tags WHERE name = ?3",
-                    params![entity.name(), id, tag],
-                )?;
-                audit.record(
-                    AuditEvent::new(AuditAction::Update)
-                        .target(entity.name(), id)
-                        .field("tags", 1)
-                        .change(None, Some(tag.to_owned())),
-                );
-            }
-            search::reindex(tx, entity, id)
-        })
-    }
-
-    /// The pipeline's stages in order.
-    pub fn pipeline(&self) -> Result<Vec<Stage>> {
-        let mut statement = self.store().conn().prepare(
-            "SELECT id, name, position, probability, outcome FROM stages WHERE pipeline_id = 1 ORDER BY position",
-        )?;
-        let stages = statement
-            .query_map([], |row| {
-                Ok(Stage {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    position: row.get(2)?,
-                    probability: row.get(3)?,
-                    outcome: row.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(stages)
-    }
-
-    /// Replaces the pipeline's stage names (owner only), keeping deals on stages that remain.
-    pub fn set_stages(&mut self, names: &[String]) -> Result<()> {
-        self.require_right(Right::ManageRoles)?;
-        if names.len() < 2 || names.iter().any(|name| name.trim().is_empty()) {
-            return Err(Error::Invalid(
-                "a pipeline needs at least two named stages".into(),
-            ));
-        }
-        let old: Vec<String> = self
-            .pipeline()?
-            .into_iter()
-            .map(|stage| stage.name)
-            .collect();
-        self.write(|tx, audit| {
-            for (position, name) in names.iter().enumerate() {
-                let outcome = match name.to_ascii_lowercase().as_str() {
-                    "won" => "won",
-                    "lost" => "lost",
-                    _ => "open",
-                };
-                tx.execute(
-                    "INSERT INTO stages (pipeline_id, name, position, outcome) VALUES (1, ?1, ?2, ?3)
-                     ON CONFLICT (pipeline_id, name) DO UPDATE SET position = excluded.position",
-                    params![name.trim(), position as i64 + 1, outcome],
-                )?;
-            }
-            let in_use: i64 = tx.query_row(
-                &format!(
-                    "SELECT count(*) FROM deals WHERE stage_id IN (SELECT id FROM stages WHERE name NOT IN ({}))",
-                    vec!["?"; names.len()].join(", ")
-                ),
-                params_from_iter(names.iter()),
-                |row| row.get(0),
-            )?;
-            if in_use > 0 {
-                return Err(Error::Invalid(format!("{in_use} deal(s) are in stages you removed; move them first")));
-            }
-            tx.execute(
-                &format!("DELETE FROM stages WHERE name NOT IN ({})", vec!["?"; names.len()].join(", ")),
-                params_from_iter(names.iter()),
-            )?;
-            audit.record(AuditEvent::new(AuditAction::PolicyChanged).field("pipeline", 0).change(Some(old.join(" > ")), Some(names.join(" > "))));
-            Ok(())
-        })
-    }
-
-    /// Reclassifies a field (owner or role manager); the search index of that entity is
-    /// rebuilt so search follows the new level at once.
+    /// Reclassifies a field (owner or role manager who can see the field as it is now, and
+    /// only up to their own clearance); the search index of that entity is rebuilt so search
+    /// follows the new level at once.
     pub fn classify(
         &mut self,
         entity: Entity,
@@ -1337,6 +1245,8 @@ impl Session {
             .find(|field| field.name == field_name)
             .ok_or_else(|| Error::Invalid(format!("unknown field {field_name:?}")))?
             .clone();
+        // Lowering a field you cannot see would be a way to read it.
+        custom_fields::require_visible_to_editor(&role, &field)?;
         self.write(|tx, audit| {
             match field.custom_id {
                 Some(id) => {
@@ -1361,50 +1271,6 @@ impl Session {
                     .target("field", format!("{}.{field_name}", entity.name()))
                     .change(Some(field.level.label().into()), Some(level.label().into())),
             );
-            Ok(())
-        })
-    }
-
-    /// Adds a custom field (owner or role manager).
-    pub fn add_custom_field(
-        &mut self,
-        entity: Entity,
-        name: &str,
-        label: &str,
-        kind: &str,
-        choices: &[String],
-        level: Level,
-    ) -> Result<()> {
-        let role = self.require_right(Right::ManageRoles)?;
-        custom_kind(kind)?;
-        if level > role.clearance {
-            return Err(Error::Forbidden(
-                "you cannot classify a field above your own clearance".into(),
-            ));
-        }
-        let valid = !name.is_empty()
-            && name.len() <= 40
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid || fields::builtin(entity, name).is_some() {
-            return Err(Error::Invalid(format!(
-                "{name:?}: a custom field name is lowercase letters, digits and _ and not a built-in field"
-            )));
-        }
-        if kind == "choice" && choices.is_empty() {
-            return Err(Error::Invalid("a choice field needs its choices".into()));
-        }
-        let choices_json = serde_json::to_string(choices).unwrap_or_else(|_| "[]".into());
-        self.write(|tx, audit| {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO custom_fields (entity, name, label, kind, choices, level) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![entity.name(), name, label, kind, choices_json, level.as_u8()],
-            )?;
-            if inserted == 0 {
-                return Err(Error::AlreadyExists(format!("field {name}")));
-            }
-            audit.record(AuditEvent::new(AuditAction::PolicyChanged).target("field", format!("{}.{name}", entity.name())).detail("added", kind).detail("level", level.label()));
             Ok(())
         })
     }
@@ -1443,6 +1309,8 @@ fn set_custom(
     Ok(())
 }
 
+/// Deletes one record row with its custom values, tag links and search entry. Callers make
+/// sure nothing points at it any more (see [`delete`]).
 fn delete_row(tx: &rusqlite::Transaction<'_>, entity: Entity, id: i64) -> Result<()> {
     tx.execute(
         "DELETE FROM custom_values WHERE entity = ?1 AND record_id = ?2",
@@ -1456,6 +1324,45 @@ fn delete_row(tx: &rusqlite::Transaction<'_>, entity: Entity, id: i64) -> Result
     tx.execute(
         &format!("DELETE FROM {} WHERE id = ?1", entity.table()),
         [id],
+    )?;
+    Ok(())
+}
+
+/// A list filter on a phone field, matching numbers written in any format, as search does:
+/// digits only, extensions (`x12`) ignored, and a national trunk `0` or an international
+/// country code on either side does not prevent a match. A stored number matches when its
+/// digits end with the filter's (leading zeros aside), or when the filter's digits end with the
+/// stored number's (leading zeros aside, at least seven digits) — so `+44 20 7946 0018`,
+/// `020 7946 0018` and `7946 0018` find each other. Returns the condition (on alias `r`, with
+/// two `?`) and its two values.
+fn phone_filter(column: &str, value: &str) -> Result<(String, [String; 2])> {
+    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0');
+    if significant.len() < 3 {
+        return Err(Error::Invalid(
+            "a phone filter needs at least three digits".into(),
+        ));
+    }
+    // The number part of a stored item, without its extension, reduced to digits and without
+    // leading zeros: phones hold only digits and ` +-()./` before any `x` (see `parse_value`).
+    let number = "CASE WHEN instr(p.value, 'x') > 0 THEN substr(p.value, 1, instr(p.value, 'x') - 1) ELSE p.value END";
+    let mut stored = number.to_owned();
+    for symbol in [" ", "+", "-", "(", ")", ".", "/"] {
+        stored = format!("replace({stored}, '{symbol}', '')");
+    }
+    let stored = format!("ltrim({stored}, '0')");
+    let condition = format!(
+        "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(r.{column}) THEN r.{column} ELSE '[]' END) p
+         WHERE {stored} LIKE '%' || ? OR (length({stored}) >= 7 AND ? LIKE '%' || {stored}))"
+    );
+    Ok((condition, [significant.to_owned(), digits]))
+}
+
+/// Deletes tags no record carries any more, so a deleted record's tag names do not linger.
+fn remove_unused_tags(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    tx.execute(
+        "DELETE FROM tags WHERE NOT EXISTS (SELECT 1 FROM record_tags t WHERE t.tag_id = tags.id)",
+        [],
     )?;
     Ok(())
 }

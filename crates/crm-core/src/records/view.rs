@@ -51,10 +51,16 @@ pub struct RecordView {
     pub owner: String,
     /// Whether the reader owns it.
     pub mine: bool,
+    /// The team it belongs to, if any.
+    pub team: Option<String>,
     /// Created (RFC 3339).
     pub created_at: String,
+    /// Who created it (a user name; none for records made before this was kept).
+    pub created_by: Option<String>,
     /// Last changed (RFC 3339).
     pub updated_at: String,
+    /// Who changed it last.
+    pub updated_by: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Fields, in registry order; fields that are neither visible nor hinted are absent.
@@ -96,6 +102,10 @@ pub fn value_text(value: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// The level of a record's tags: they show, filter and search where the reader sees the
+/// record's Internal fields.
+pub(crate) const TAGS_LEVEL: Level = Level::Internal;
 
 /// The level the reader sees on a record, by ownership.
 pub(crate) fn allowed_level(role: &RoleDef, mine: bool) -> Level {
@@ -176,6 +186,9 @@ fn masked_hint(field: &EffectiveField, raw: &str) -> Option<String> {
     }
 }
 
+/// Where field values start in the row `load` selects (after id, owner, times, team, authors).
+const FIRST_FIELD_COLUMN: usize = 8;
+
 /// Loads records matching `condition` (on alias `r`) and builds their views for `role`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn load(
@@ -199,8 +212,15 @@ pub(crate) fn load(
         .iter()
         .map(|field| format!("r.{}", field.name))
         .collect();
-    let sql = format!(
-        "SELECT r.id, r.owner_id, u.name, r.created_at, r.updated_at{}{} FROM {} r JOIN users u ON u.id = r.owner_id
+    // Owner, team, times and who made and last changed the record are shown with every
+    // record the reader may view: they say who works it, not what it holds.
+    let sql =
+        format!(
+        "SELECT r.id, r.owner_id, u.name, r.created_at, r.updated_at, tm.name, cu.name, uu.name{}{}
+         FROM {} r JOIN users u ON u.id = r.owner_id
+         LEFT JOIN teams tm ON tm.id = r.team_id
+         LEFT JOIN users cu ON cu.id = r.created_by
+         LEFT JOIN users uu ON uu.id = r.updated_by
          WHERE {condition} {} LIMIT {limit} OFFSET {offset}",
         if columns.is_empty() { "" } else { ", " },
         columns.join(", "),
@@ -217,7 +237,7 @@ pub(crate) fn load(
         let allowed = allowed_level(role, mine);
         let mut views = Vec::with_capacity(fields.len());
         for (index, field) in builtin.iter().enumerate() {
-            let raw = sql_to_text(row.get_ref(5 + index)?);
+            let raw = sql_to_text(row.get_ref(FIRST_FIELD_COLUMN + index)?);
             if let Some(view) = field_view(role, field, allowed, raw.as_deref()) {
                 views.push(view);
             }
@@ -228,8 +248,11 @@ pub(crate) fn load(
             title: String::new(),
             owner: row.get(2)?,
             mine,
+            team: row.get(5)?,
             created_at: row.get(3)?,
+            created_by: row.get(6)?,
             updated_at: row.get(4)?,
+            updated_by: row.get(7)?,
             tags: Vec::new(),
             fields: views,
         });
@@ -328,7 +351,7 @@ fn attach_custom_and_tags(
             }
         }
     }
-    // Tags are Internal: visible to anyone who sees Internal fields of the record.
+    // Tags show where the reader sees the record's Internal fields (`TAGS_LEVEL`).
     let mut statement = conn.prepare(&format!(
         "SELECT t.record_id, g.name FROM record_tags t JOIN tags g ON g.id = t.tag_id
          WHERE t.entity = ?1 AND t.record_id IN ({id_list}) ORDER BY g.name"
@@ -342,7 +365,7 @@ fn attach_custom_and_tags(
         tags.entry(id).or_default().push(name);
     }
     for record in records.iter_mut() {
-        if allowed_level(role, record.mine) >= Level::Internal {
+        if allowed_level(role, record.mine) >= TAGS_LEVEL {
             record.tags = tags.remove(&record.id).unwrap_or_default();
         }
     }
