@@ -282,19 +282,23 @@ pub fn alerts(cli: &Cli, args: &AlertsArgs, out: &Output) -> Result<()> {
     Ok(())
 }
 
-/// One line per alert, for `crm alerts` and `crm status`.
+/// One line per alert, for `crm alerts` and `crm status`. Alerts about the vault rather than a
+/// person's activity (user `-`: the head file, backups) have no count or baseline to show.
 pub fn render_alerts(alerts: &[Alert]) -> String {
     let mut text = String::new();
     for alert in alerts {
+        let what = if alert.user == "-" {
+            alert.kind.clone()
+        } else {
+            format!(
+                "{}: {} {} events in the hour {}:00 (usually {:.0})",
+                alert.user, alert.count, alert.kind, alert.hour, alert.baseline
+            )
+        };
         text.push_str(&format!(
-            "#{} {} {}: {} {} events in the hour {}:00 (usually {:.0}){}\n",
+            "#{} {} {what}{}\n",
             alert.id,
             alert.at.get(..19).unwrap_or(&alert.at),
-            alert.user,
-            alert.count,
-            alert.kind,
-            alert.hour,
-            alert.baseline,
             alert
                 .acknowledged_by
                 .as_ref()
@@ -313,7 +317,11 @@ pub fn alert_notice(alerts: &[Alert]) -> Option<String> {
     }
     let mut kinds: Vec<String> = Vec::new();
     for alert in alerts {
-        let kind = format!("{} by {}", alert.kind, alert.user);
+        let kind = if alert.user == "-" {
+            alert.kind.clone()
+        } else {
+            format!("{} by {}", alert.kind, alert.user)
+        };
         if !kinds.contains(&kind) {
             kinds.push(kind);
         }

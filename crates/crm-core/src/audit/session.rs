@@ -170,8 +170,8 @@ impl Session {
             report.warnings.insert(
                 0,
                 "audit-head.json was missing when this session unlocked (an alert was raised and \
-                 it was written again): truncation or an older database could only be detected \
-                 through the backups compared below"
+                 it was written again): an older database put back can then be detected only \
+                 through the backups compared"
                     .to_owned(),
             );
         }
