@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
-use crm_core::audit::{Action, AuditEntry, AuditFilter};
+use crm_core::audit::alerts::Alert;
+use crm_core::audit::{Action, AuditEntry, AuditFilter, VerifyReport};
 use crm_core::{Error, Result};
 
 use crate::Cli;
@@ -169,16 +170,7 @@ pub fn audit(cli: &Cli, command: &AuditCommand, out: &Output) -> Result<()> {
         }
         AuditCommand::Verify => {
             let report = session.audit_verify()?;
-            out.show(&report, |report| match &report.first_bad {
-                None => format!(
-                    "audit trail intact: {} entries; head file {}",
-                    report.entries, report.head_file
-                ),
-                Some(bad) => format!(
-                    "AUDIT TRAIL BROKEN at entry {}: {}\n(head file: {})",
-                    bad.seq, bad.reason, report.head_file
-                ),
-            });
+            out.show(&report, render_verify);
             if !report.intact {
                 return Err(Error::Invalid("the audit trail failed verification".into()));
             }
@@ -212,6 +204,24 @@ pub fn audit(cli: &Cli, command: &AuditCommand, out: &Output) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn render_verify(report: &VerifyReport) -> String {
+    let mut text = match &report.first_bad {
+        None => format!(
+            "audit trail intact: {} entries, {} retention checkpoint(s)",
+            report.entries, report.checkpoints
+        ),
+        Some(bad) => format!("AUDIT TRAIL BROKEN at entry {}: {}", bad.seq, bad.reason),
+    };
+    text.push_str(&format!(
+        "\nhead file: {}\nbackups: {}",
+        report.head_file, report.backups
+    ));
+    for warning in &report.warnings {
+        text.push_str(&format!("\nWARNING: {warning}"));
+    }
+    text
 }
 
 pub fn review(cli: &Cli, command: &ReviewCommand, out: &Output) -> Result<()> {
@@ -264,27 +274,61 @@ pub fn alerts(cli: &Cli, args: &AlertsArgs, out: &Output) -> Result<()> {
     let alerts = session.alerts(args.all)?;
     out.show(&alerts, |alerts| {
         if alerts.is_empty() {
-            return "no unusual activity".to_owned();
+            "no unusual activity".to_owned()
+        } else {
+            render_alerts(alerts)
         }
-        let mut text = String::new();
-        for alert in alerts {
-            text.push_str(&format!(
-                "#{} {} {}: {} {} events in the hour {}:00 (usually {:.0}){}\n",
-                alert.id,
-                alert.at.get(..19).unwrap_or(&alert.at),
-                alert.user,
-                alert.count,
-                alert.kind,
-                alert.hour,
-                alert.baseline,
-                alert
-                    .acknowledged_by
-                    .as_ref()
-                    .map(|by| format!(" — acknowledged by {by}"))
-                    .unwrap_or_default()
-            ));
-        }
-        text
     });
     Ok(())
+}
+
+/// One line per alert, for `crm alerts` and `crm status`. Alerts about the vault rather than a
+/// person's activity (user `-`: the head file, backups) have no count or baseline to show.
+pub fn render_alerts(alerts: &[Alert]) -> String {
+    let mut text = String::new();
+    for alert in alerts {
+        let what = if alert.user == "-" {
+            alert.kind.clone()
+        } else {
+            format!(
+                "{}: {} {} events in the hour {}:00 (usually {:.0})",
+                alert.user, alert.count, alert.kind, alert.hour, alert.baseline
+            )
+        };
+        text.push_str(&format!(
+            "#{} {} {what}{}\n",
+            alert.id,
+            alert.at.get(..19).unwrap_or(&alert.at),
+            alert
+                .acknowledged_by
+                .as_ref()
+                .map(|by| format!(" — acknowledged by {by}"))
+                .unwrap_or_default()
+        ));
+    }
+    text
+}
+
+/// The line every unlocking command prints (on stderr) while alerts wait for someone who
+/// reads the trail: how many, and what they are about.
+pub fn alert_notice(alerts: &[Alert]) -> Option<String> {
+    if alerts.is_empty() {
+        return None;
+    }
+    let mut kinds: Vec<String> = Vec::new();
+    for alert in alerts {
+        let kind = if alert.user == "-" {
+            alert.kind.clone()
+        } else {
+            format!("{} by {}", alert.kind, alert.user)
+        };
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Some(format!(
+        "alert: {} unacknowledged unusual-activity alert(s) ({}): see `crm alerts`",
+        alerts.len(),
+        kinds.join(", ")
+    ))
 }

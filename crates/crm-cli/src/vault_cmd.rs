@@ -185,8 +185,10 @@ pub fn status(cli: &Cli, out: &Output) -> Result<()> {
     if !caught_up.is_empty() && !out.is_json() {
         eprintln!("made {} scheduled backup(s) that were due", caught_up.len());
     }
-    let user = session.user().clone();
+    let mut user = session.user().clone();
+    user.role = session.role()?.name; // the role held now, should it have changed meanwhile
     let failed = session.failed_unlocks().len();
+    let alerts = session.alerts_to_show()?;
     out.show(
         &serde_json::json!({
             "vault": session.paths().dir,
@@ -196,6 +198,7 @@ pub fn status(cli: &Cli, out: &Output) -> Result<()> {
             "failed_unlocks_since_last": failed,
             "warnings": session.warnings(),
             "backups_made": caught_up.len(),
+            "alerts": alerts,
         }),
         |_| {
             let mut text = format!(
@@ -207,6 +210,13 @@ pub fn status(cli: &Cli, out: &Output) -> Result<()> {
             if failed > 0 {
                 text.push_str(&format!(
                     "\n{failed} failed unlock attempt(s) since the last successful unlock"
+                ));
+            }
+            if !alerts.is_empty() {
+                text.push_str(&format!(
+                    "\n\nUnusual activity ({} alert(s); `crm alerts --ack ID` once handled):\n{}",
+                    alerts.len(),
+                    crate::audit_cmd::render_alerts(&alerts)
                 ));
             }
             text

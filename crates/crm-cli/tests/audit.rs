@@ -349,3 +349,331 @@ fn audit_who_names_everyone_who_viewed_or_exported_a_record() {
     );
     assert_eq!(before.json().as_array().map(Vec::len), Some(0));
 }
+
+/// Wipes the whole trail behind one checkpoint row, as an insider with stock SQLCipher would
+/// (the data key in hand, not the chain key's use), and returns the forged row's first entry.
+fn wipe_behind_a_forged_checkpoint(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        "DROP TRIGGER audit_log_no_delete;
+         INSERT INTO audit_checkpoints (at, by_user, first_seq, last_seq, last_mac, entries, mac)
+         SELECT '2026-01-01T00:00:00+00:00', 'olivia', 1, max(seq),
+                (SELECT mac FROM audit_log ORDER BY seq DESC LIMIT 1), count(*),
+                'ab3f9c2e1d0b7a6958473625140f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2c3'
+         FROM audit_log;
+         DELETE FROM audit_log;",
+    )
+    .expect("forge");
+}
+
+#[test]
+fn a_checkpoint_forged_with_stock_sqlcipher_is_named_by_verify() {
+    let vault = TestVault::new();
+    vault.add_user("sam", "Sales Representative", "sam-password-1");
+    {
+        let conn = stock_connection(&vault);
+        wipe_behind_a_forged_checkpoint(&conn);
+        let update = conn.execute("UPDATE audit_checkpoints SET by_user = 'mallory'", []);
+        assert!(
+            update
+                .expect_err("checkpoints are append-only")
+                .to_string()
+                .contains("append-only")
+        );
+        let delete = conn.execute("DELETE FROM audit_checkpoints", []);
+        assert!(
+            delete
+                .expect_err("checkpoints are append-only")
+                .to_string()
+                .contains("append-only")
+        );
+    }
+    let report = verify(&vault);
+    report.failure();
+    let json = report.json();
+    assert_eq!(json["intact"], false, "{json}");
+    assert_eq!(json["first_bad"]["seq"], 1, "{json}");
+    assert!(
+        json["first_bad"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("retention checkpoint 1"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_deleted_head_file_is_reported_raised_as_an_alert_and_written_again() {
+    let vault = TestVault::new();
+    let head_file = vault.dir().join("audit-head.json");
+    std::fs::remove_file(&head_file).expect("delete the head file");
+    let report = verify(&vault);
+    report.success();
+    assert!(
+        report.stderr.contains("audit-head.json was missing"),
+        "unlock warns: {}",
+        report.stderr
+    );
+    let json = report.json();
+    assert!(
+        json["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|warning| warning
+                .as_str()
+                .is_some_and(|text| text.contains("audit-head.json was missing"))),
+        "{json}"
+    );
+    assert!(head_file.exists(), "unlock writes the head file again");
+    let alerts = vault.crm_as("olivia", OWNER_PASSWORD, &["alerts", "--json"]);
+    alerts.success();
+    assert!(
+        alerts
+            .json()
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .any(|alert| alert["kind"] == "audit_head_missing"),
+        "{}",
+        alerts.stdout
+    );
+}
+
+/// Deleting the head file together with putting an older database back: the newer backup's
+/// manifest still names an entry the old trail never had.
+#[test]
+fn an_older_database_put_back_without_its_head_file_is_detected_through_a_newer_backup() {
+    let vault = TestVault::new();
+    let backups = vault.root().join("backups");
+    std::fs::create_dir_all(&backups).expect("destination");
+    vault
+        .crm_as(
+            "olivia",
+            OWNER_PASSWORD,
+            &[
+                "backup",
+                "settings",
+                "--destination",
+                backups.to_str().expect("utf8"),
+            ],
+        )
+        .success();
+    let database = vault.dir().join("vault.db");
+    let old_copy = std::fs::read(&database).expect("copy");
+    vault.add_user("sam", "Sales Representative", "sam-password-1");
+    vault
+        .crm_as("olivia", OWNER_PASSWORD, &["backup", "now"])
+        .success();
+    std::fs::write(&database, old_copy).expect("put the old copy back");
+    std::fs::remove_file(vault.dir().join("audit-head.json")).expect("delete the head file");
+
+    let report = verify(&vault);
+    report.failure();
+    let json = report.json();
+    assert_eq!(json["intact"], false, "{json}");
+    let backups_text = json["backups"].as_str().expect("backups");
+    assert!(
+        backups_text.contains("an older database was put back"),
+        "{json}"
+    );
+    assert!(
+        json["first_bad"]["reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("backup "),
+        "{json}"
+    );
+}
+
+#[test]
+fn alerts_are_shown_at_every_unlock_and_in_status_to_roles_that_read_the_trail() {
+    let vault = TestVault::new();
+    vault.add_user("sam", "Sales Representative", "sam-password-1");
+    for _ in 0..5 {
+        vault
+            .crm_as("mallory", "guess-password-1", &["status"])
+            .failure();
+    }
+    let status = vault.crm_as("olivia", OWNER_PASSWORD, &["status", "--json"]);
+    status.success();
+    let json = status.json();
+    let alerts = json["alerts"].as_array().expect("alerts");
+    assert_eq!(alerts.len(), 1, "{json}");
+    assert_eq!(alerts[0]["kind"], "unlock_failed");
+    assert_eq!(alerts[0]["user"], "mallory");
+    assert!(
+        status.stderr.contains(
+            "alert: 1 unacknowledged unusual-activity alert(s) (unlock_failed by mallory)"
+        ),
+        "{}",
+        status.stderr
+    );
+    let text = vault.crm_as("olivia", OWNER_PASSWORD, &["status"]);
+    assert!(
+        text.stdout.contains("Unusual activity (1 alert(s)"),
+        "{}",
+        text.stdout
+    );
+
+    let rep = vault.crm_as("sam", "sam-password-1", &["status", "--json"]);
+    rep.success();
+    assert_eq!(rep.json()["alerts"].as_array().map(Vec::len), Some(0));
+    assert!(!rep.stderr.contains("alert"), "{}", rep.stderr);
+
+    let id = alerts[0]["id"].to_string();
+    vault
+        .crm_as("olivia", OWNER_PASSWORD, &["alerts", "--ack", &id])
+        .success();
+    let after = vault.crm_as("olivia", OWNER_PASSWORD, &["status", "--json"]);
+    assert_eq!(after.json()["alerts"].as_array().map(Vec::len), Some(0));
+    assert!(!after.stderr.contains("alert"), "{}", after.stderr);
+}
+
+/// Values in the trail are masked to the reader's view of the field now: its current level
+/// and its financial flag, as on the record itself.
+#[test]
+fn audit_list_never_shows_a_value_above_the_readers_current_view_of_its_field() {
+    let vault = TestVault::new();
+    let owner = |args: &[&str]| {
+        let run = vault.crm_as("olivia", OWNER_PASSWORD, args);
+        run.success();
+        run
+    };
+    let added = owner(&[
+        "contact",
+        "add",
+        "--json",
+        "--set",
+        "last_name=Okafor",
+        "--set",
+        "job_title=Chief Vault Officer",
+        "--set",
+        "emails=okafor.first@example.com",
+        "--set",
+        "bank_account=DE89370400440532013000",
+    ]);
+    let id = added.json()["id"].to_string();
+    owner(&[
+        "contact",
+        "edit",
+        &id,
+        "--set",
+        "emails=okafor.second@example.com",
+        "--set",
+        "bank_account=GB29NWBK60161331926819",
+    ]);
+    // Written while Internal; Confidential from now on.
+    owner(&["field", "classify", "contact", "job_title", "confidential"]);
+    for (role, clearance) in [("Compliance", "confidential"), ("Reviewer", "internal")] {
+        owner(&[
+            "role",
+            "create",
+            role,
+            "--clearance",
+            clearance,
+            "--others-clearance",
+            clearance,
+            "--right",
+            "view_audit",
+        ]);
+    }
+    vault.add_user("audrey", "Auditor", "audrey-password-1");
+    vault.add_user("cora", "Compliance", "cora-password-12");
+    vault.add_user("ravi", "Reviewer", "ravi-password-12");
+
+    let trail_as = |user: &str, password: &str| {
+        let run = vault.crm_as(
+            user,
+            password,
+            &["audit", "list", "--json", "--limit", "10000"],
+        );
+        run.success();
+        run.stdout
+    };
+    let financial = ["DE89370400440532013000", "GB29NWBK60161331926819"];
+    let confidential = [
+        "okafor.first@example.com",
+        "okafor.second@example.com",
+        "Chief Vault Officer",
+    ];
+    // Public clearance: nothing but Public values.
+    let audrey = trail_as("audrey", "audrey-password-1");
+    for secret in financial.iter().chain(&confidential).chain(&["Okafor"]) {
+        assert!(!audrey.contains(secret), "the Auditor sees {secret}");
+    }
+    assert!(audrey.contains("•••• (above your clearance)"));
+    // Confidential clearance without the financial right: no bank accounts.
+    let cora = trail_as("cora", "cora-password-12");
+    for secret in financial {
+        assert!(!cora.contains(secret), "Compliance sees {secret}");
+    }
+    assert!(cora.contains("okafor.second@example.com"));
+    assert!(cora.contains("Chief Vault Officer"));
+    // Internal clearance: the job title was Internal when written, Confidential now.
+    let ravi = trail_as("ravi", "ravi-password-12");
+    for secret in financial.iter().chain(&confidential) {
+        assert!(!ravi.contains(secret), "the Reviewer sees {secret}");
+    }
+    assert!(ravi.contains("Okafor"));
+    // The owner sees everything.
+    let olivia = trail_as("olivia", OWNER_PASSWORD);
+    for value in financial.iter().chain(&confidential) {
+        assert!(olivia.contains(value), "the Owner misses {value}");
+    }
+}
+
+/// The issue's example end to end: someone who may see every contact pages through 400 of
+/// them, 50 to a page. Eight list pages raise a view alert counting 400 records, and the
+/// access review counts 400 records viewed.
+#[test]
+fn paging_through_400_contacts_raises_a_view_alert_and_shows_in_the_access_review() {
+    let vault = TestVault::new();
+    let file = vault.root().join("contacts.csv");
+    let mut csv = String::from("first_name,last_name,emails\n");
+    for n in 0..400 {
+        csv.push_str(&format!("Pat,Customer{n},customer{n}@example.com\n"));
+    }
+    std::fs::write(&file, csv).expect("write csv");
+    vault
+        .crm_as(
+            "olivia",
+            OWNER_PASSWORD,
+            &["import", "csv", file.to_str().expect("utf8")],
+        )
+        .success();
+    vault.add_user("mia", "Marketing", "mia-password-12");
+    for page in 1..=8 {
+        let page = page.to_string();
+        vault
+            .crm_as(
+                "mia",
+                "mia-password-12",
+                &["contact", "list", "--page", &page, "--page-size", "50"],
+            )
+            .success();
+    }
+    let alerts = vault.crm_as("olivia", OWNER_PASSWORD, &["alerts", "--json"]);
+    alerts.success();
+    let json = alerts.json();
+    // Eight pages take well under an hour; should they straddle a clock hour, the larger
+    // part still holds at least 200 records.
+    assert!(
+        json.as_array().expect("alerts").iter().any(|alert| {
+            alert["user"] == "mia"
+                && alert["kind"] == "view"
+                && alert["count"].as_i64().is_some_and(|count| count >= 200)
+        }),
+        "{json}"
+    );
+    let review = vault.crm_as("olivia", OWNER_PASSWORD, &["review", "access", "--json"]);
+    review.success();
+    let review = review.json();
+    let mia = review["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|line| line["user"] == "mia")
+        .cloned()
+        .expect("mia");
+    assert_eq!(mia["records_viewed"], 400, "{mia}");
+}

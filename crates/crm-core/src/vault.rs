@@ -331,7 +331,12 @@ impl Vault {
         )?;
         let audit_key = AuditKey::load_or_create(store.conn())?;
         let mut warnings = self.warnings.clone();
-        let head_trusted = audit_head_trusted(&store, &self.paths, vault_id, &mut warnings)?;
+        let head = audit::anchors::check_head_at_unlock(
+            store.conn(),
+            &self.paths.audit_head,
+            &vault_id.to_string(),
+            &mut warnings,
+        )?;
         let mut session = Session {
             paths: self.paths.clone(),
             vault_id,
@@ -343,7 +348,8 @@ impl Vault {
             kdf: KdfStrength::from_env(),
             warnings,
             failed_unlocks: Vec::new(),
-            head_trusted,
+            head_trusted: head.trusted,
+            audit_head_missing: head.missing,
             store_swapped: false,
             audit_key,
             pending_reads: Vec::new(),
@@ -373,8 +379,13 @@ impl Vault {
         }
         let (mut store, key, _) = open_with_any(&self.paths.database, keys)?;
         let audit_key = AuditKey::load_or_create(store.conn())?;
-        let head_trusted =
-            audit_head_trusted(&store, &self.paths, self.slots.vault_id, &mut Vec::new())?;
+        let head_trusted = audit::anchors::check_head_at_unlock(
+            store.conn(),
+            &self.paths.audit_head,
+            &self.slots.vault_id.to_string(),
+            &mut Vec::new(),
+        )?
+        .trusted;
         let workstation = crate::throttle::workstation();
         let tx = store.transaction()?;
         let head = audit::append(
@@ -537,6 +548,8 @@ pub struct Session {
     /// False when the trail no longer holds the head in `audit-head.json`: the file is then
     /// kept untouched as evidence.
     head_trusted: bool,
+    /// `audit-head.json` was missing at unlock (reported by `audit_verify`).
+    audit_head_missing: bool,
     /// The benchmark has swapped in a plain twin store (see `swap_store_for_bench`).
     store_swapped: bool,
     audit_key: AuditKey,
@@ -582,31 +595,6 @@ impl AuditSink {
 /// Reads are flushed to the trail once this many are waiting (and at every write and lock).
 const READ_BATCH: usize = 32;
 
-/// Compares the trail with `audit-head.json` before anything is appended; on a mismatch,
-/// warns and raises an alert for the owner.
-fn audit_head_trusted(
-    store: &Store,
-    paths: &VaultPaths,
-    vault_id: Uuid,
-    warnings: &mut Vec<String>,
-) -> Result<bool> {
-    let consistent = match HeadFile::read(&paths.audit_head) {
-        Ok(file) => {
-            audit::head_file_consistent(store.conn(), file.as_ref(), &vault_id.to_string())?
-        }
-        Err(_) => false,
-    };
-    if !consistent {
-        warnings.push(
-            "the audit trail does not match audit-head.json (newest entries removed, or an older \
-             database put back): run `crm audit verify`"
-                .into(),
-        );
-        audit::alerts::raise(store.conn(), "-", "audit_head_mismatch", Utc::now())?;
-    }
-    Ok(consistent)
-}
-
 fn write_head(paths: &VaultPaths, vault_id: Uuid, head: &ChainHead) {
     // The data is committed either way; a head file that lags is reported by `verify`.
     if let Err(error) = HeadFile::write(&paths.audit_head, &vault_id.to_string(), head) {
@@ -622,14 +610,34 @@ impl Session {
         &mut self,
         work: impl FnOnce(&rusqlite::Transaction<'_>, &mut AuditSink) -> Result<T>,
     ) -> Result<T> {
+        self.write_with_audit_key(|tx, _, audit| work(tx, audit))
+    }
+
+    /// [`Session::write`] for the audit module's own work that needs the chain key (retention
+    /// pruning MACs its checkpoint).
+    pub(crate) fn write_with_audit_key<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>, &AuditKey, &mut AuditSink) -> Result<T>,
+    ) -> Result<T> {
         let mut sink = AuditSink::default();
         let tx = self.store.transaction()?;
-        let value = work(&tx, &mut sink)?;
+        let value = work(&tx, &self.audit_key, &mut sink)?;
+        // Entries name the role the user holds now, not the one cached at unlock.
+        let role_now: Option<String> = if self.pending_reads.is_empty() && sink.events.is_empty() {
+            None
+        } else {
+            tx.query_row(
+                "SELECT role FROM users WHERE id = ?1 AND removed_at IS NULL",
+                [self.user.id],
+                |row| row.get(0),
+            )
+            .optional()?
+        };
         // Taken only once the work succeeded: a failed write keeps them queued.
         let reads = std::mem::take(&mut self.pending_reads);
         let actor = Actor {
             user: Some(&self.user.name),
-            role: Some(&self.user.role),
+            role: role_now.as_deref(),
             workstation: &self.workstation,
         };
         let mut head = None;
@@ -748,6 +756,17 @@ impl Session {
         &self.warnings
     }
 
+    /// Adds a warning for the user (work done right after unlock that needs their attention).
+    pub(crate) fn warn(&mut self, warning: String) {
+        tracing::warn!("{warning}");
+        self.warnings.push(warning);
+    }
+
+    /// Whether `audit-head.json` was missing when this session unlocked.
+    pub(crate) fn audit_head_was_missing(&self) -> bool {
+        self.audit_head_missing
+    }
+
     /// Failed unlock attempts (any user) since the previous successful unlock.
     pub fn failed_unlocks(&self) -> &[FailedUnlock] {
         &self.failed_unlocks
@@ -811,7 +830,7 @@ impl Session {
         } else {
             Err(Error::Forbidden(format!(
                 "the {} role does not have the right to {}",
-                self.user.role,
+                role.name,
                 right.explanation()
             )))
         }

@@ -1,48 +1,62 @@
 //! Unusual-activity alerts.
 //!
-//! For each user and each watched action, the count in one clock hour is compared with that
+//! For each user and each watched action, the amount in one clock hour is compared with that
 //! user's own baseline: the median of their non-empty hours over the previous 14 days. An
 //! alert fires when the hour is above both an absolute floor and a multiple of the baseline
-//! (a sales rep viewing 400 contacts in an hour against a usual 20). Failed unlocks alert on
-//! any burst of five in an hour, whoever was targeted. Alerts are stored once per user, action
-//! and hour, shown to the owner at unlock and listed by `crm alerts`.
+//! (a sales rep viewing 400 contacts in an hour against a usual 20). Views are counted in
+//! records, not entries: one list page that showed 50 Confidential contacts counts 50.
+//! Searches, exports and reveals count events. Failed unlocks alert on any burst of five in an
+//! hour, whoever was targeted. Alerts are stored once per user, action and hour, shown at
+//! unlock to users holding the view-audit right (`Session::alerts_to_show`) and listed by
+//! `crm alerts`.
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use super::RECORDS_NAMED_SQL;
 use crate::error::Result;
 
 /// A watched action with its thresholds.
 struct Watch {
     action: &'static str,
+    /// What one entry adds to the hour, as SQL over `audit_log` (`1`: the entry itself).
+    measure: &'static str,
     floor: i64,
     multiple: f64,
 }
 
+/// One entry counts one.
+const EVENTS: &str = "1";
+
 const WATCHED: &[Watch] = &[
     Watch {
         action: "view",
+        measure: RECORDS_NAMED_SQL,
         floor: 100,
         multiple: 5.0,
     },
     Watch {
         action: "search",
+        measure: EVENTS,
         floor: 300,
         multiple: 5.0,
     },
     Watch {
         action: "export",
+        measure: EVENTS,
         floor: 3,
         multiple: 3.0,
     },
     Watch {
         action: "reveal",
+        measure: EVENTS,
         floor: 10,
         multiple: 5.0,
     },
     Watch {
         action: "unlock_failed",
+        measure: EVENTS,
         floor: 5,
         multiple: 0.0,
     },
@@ -63,7 +77,7 @@ pub struct Alert {
     pub kind: String,
     /// The hour (UTC, `YYYY-MM-DDTHH`).
     pub hour: String,
-    /// Events in that hour.
+    /// Events in that hour (records, for views).
     pub count: i64,
     /// The user's usual hourly count.
     pub baseline: f64,
@@ -75,17 +89,19 @@ fn hour_of(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H").to_string()
 }
 
-/// Looks at the last 24 hours and stores any new alerts; returns how many were new.
+/// Looks at the last 24 hours and stores any new alerts (an open alert of the same user, kind
+/// and hour gets the hour's latest count); returns how many were new.
 pub(crate) fn scan(conn: &Connection, now: DateTime<Utc>) -> Result<usize> {
     let window_start = hour_of(now - Duration::hours(24));
     let history_start = hour_of(now - Duration::days(BASELINE_DAYS + 1));
     let mut raised = 0;
     for watch in WATCHED {
-        let mut statement = conn.prepare_cached(
-            "SELECT coalesce(user_name, ''), substr(at, 1, 13) AS hour, count(*)
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT coalesce(user_name, ''), substr(at, 1, 13) AS hour, sum({}) AS amount
              FROM audit_log WHERE action = ?1 AND at >= ?2
-             GROUP BY user_name, hour HAVING count(*) >= ?3",
-        )?;
+             GROUP BY user_name, hour HAVING amount >= ?3",
+            watch.measure
+        ))?;
         let candidates = statement
             .query_map(params![watch.action, window_start, watch.floor], |row| {
                 Ok((
@@ -96,34 +112,46 @@ pub(crate) fn scan(conn: &Connection, now: DateTime<Utc>) -> Result<usize> {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for (user, hour, count) in candidates {
-            let baseline = baseline(conn, watch.action, &user, &history_start, &hour)?;
+            let baseline = baseline(conn, watch, &user, &history_start, &hour)?;
             if count as f64 > watch.multiple * baseline {
-                raised += conn.execute(
+                let new = conn.execute(
                     "INSERT OR IGNORE INTO audit_alerts (at, user_name, kind, hour, count, baseline)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![now.to_rfc3339(), user, watch.action, hour, count, baseline],
                 )?;
+                if new == 0 {
+                    // Alerted earlier in the hour: keep an open alert's count up to date, so
+                    // whoever reads it sees how far the spike went.
+                    conn.execute(
+                        "UPDATE audit_alerts SET count = ?4
+                         WHERE user_name = ?1 AND kind = ?2 AND hour = ?3 AND count < ?4
+                           AND acknowledged_at IS NULL",
+                        params![user, watch.action, hour, count],
+                    )?;
+                }
+                raised += new;
             }
         }
     }
     Ok(raised)
 }
 
-/// Median of the user's non-empty hourly counts before `hour`, within the baseline window.
+/// Median of the user's non-empty hourly amounts before `hour`, within the baseline window.
 fn baseline(
     conn: &Connection,
-    action: &str,
+    watch: &Watch,
     user: &str,
     since_hour: &str,
     hour: &str,
 ) -> Result<f64> {
-    let mut statement = conn.prepare_cached(
-        "SELECT count(*) FROM audit_log
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT sum({}) FROM audit_log
          WHERE action = ?1 AND coalesce(user_name, '') = ?2 AND at >= ?3 AND at < ?4
          GROUP BY substr(at, 1, 13)",
-    )?;
+        watch.measure
+    ))?;
     let mut counts = statement
-        .query_map(params![action, user, since_hour, hour], |row| {
+        .query_map(params![watch.action, user, since_hour, hour], |row| {
             row.get::<_, i64>(0)
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -282,6 +310,143 @@ mod tests {
                 &AuditEvent::new(Action::View),
             )?;
         }
+        assert_eq!(scan(&conn, now)?, 0);
+        assert!(list(&conn, true)?.is_empty());
+        Ok(())
+    }
+
+    fn rep(user: &str) -> Actor<'_> {
+        Actor {
+            user: Some(user),
+            role: Some("Sales Representative"),
+            workstation: "pc1",
+        }
+    }
+
+    /// One list page as `Session::list` records it: one entry naming the Confidential records
+    /// it showed.
+    fn list_page(
+        conn: &Connection,
+        key: &AuditKey,
+        user: &str,
+        at: DateTime<Utc>,
+        first_id: i64,
+        records: i64,
+    ) -> Result<()> {
+        let ids: Vec<i64> = (first_id..first_id + records).collect();
+        append(
+            conn,
+            key,
+            rep(user),
+            at,
+            &AuditEvent::new(Action::View)
+                .target("contact", "list")
+                .detail("ids", &ids),
+        )?;
+        Ok(())
+    }
+
+    /// Two weeks of a rep's working hours spent in lists: each hour one page of 15 to 24
+    /// Confidential contacts and one contact opened (about 20 records an hour).
+    fn normal_list_traffic(
+        conn: &Connection,
+        key: &AuditKey,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        for day in 1..=14 {
+            let Some(start) = (now - Duration::days(day))
+                .date_naive()
+                .and_hms_opt(9, 0, 0)
+                .map(|t| t.and_utc())
+            else {
+                continue;
+            };
+            for hour in 0..8 {
+                let at = start + Duration::hours(hour);
+                list_page(conn, key, user, at, 1, 14 + (day + hour) % 10)?;
+                append(
+                    conn,
+                    key,
+                    rep(user),
+                    at + Duration::minutes(20),
+                    &AuditEvent::new(Action::View).target("contact", 7),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn this_hour() -> DateTime<Utc> {
+        Utc::now()
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or_else(Utc::now)
+    }
+
+    /// The issue's example: a rep who usually sees about 20 contacts an hour pages through
+    /// 400 in one hour, 50 to a page. Eight entries, 400 records: the alert counts records.
+    #[test]
+    fn a_rep_paging_through_400_contacts_in_an_hour_raises_a_view_alert() -> Result<()> {
+        let (conn, key) = trail()?;
+        let hour_start = this_hour();
+        let now = hour_start + Duration::minutes(30);
+        normal_list_traffic(&conn, &key, "sam", now)?;
+        for page in 0..8 {
+            list_page(
+                &conn,
+                &key,
+                "sam",
+                hour_start + Duration::minutes(page * 3),
+                1 + page * 50,
+                50,
+            )?;
+        }
+        assert_eq!(scan(&conn, now)?, 1);
+        let alerts = list(&conn, false)?;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(
+            (alerts[0].user.as_str(), alerts[0].kind.as_str()),
+            ("sam", "view")
+        );
+        assert_eq!(alerts[0].count, 400);
+        // The rep goes on paging: no second alert, but the open one shows how far it went.
+        list_page(
+            &conn,
+            &key,
+            "sam",
+            hour_start + Duration::minutes(25),
+            401,
+            50,
+        )?;
+        assert_eq!(scan(&conn, now)?, 0);
+        assert_eq!(list(&conn, false)?[0].count, 450);
+        assert!(
+            (15.0..=25.0).contains(&alerts[0].baseline),
+            "the baseline is about 20 records an hour: {}",
+            alerts[0].baseline
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn ordinary_paging_through_lists_raises_no_alert() -> Result<()> {
+        let (conn, key) = trail()?;
+        let hour_start = this_hour();
+        let now = hour_start + Duration::minutes(30);
+        normal_list_traffic(&conn, &key, "sam", now)?;
+        normal_list_traffic(&conn, &key, "rita", now)?;
+        // This hour: two pages, a little busier than usual but nothing like a spike.
+        list_page(&conn, &key, "sam", hour_start, 1, 25)?;
+        list_page(
+            &conn,
+            &key,
+            "sam",
+            hour_start + Duration::minutes(5),
+            26,
+            25,
+        )?;
         assert_eq!(scan(&conn, now)?, 0);
         assert!(list(&conn, true)?.is_empty());
         Ok(())

@@ -5,7 +5,9 @@
 //! breaks the chain from that point on; triggers refuse `UPDATE` and `DELETE` outright. After
 //! every committed batch the chain head (sequence number and MAC) is also written to
 //! `audit-head.json` beside the database and into every backup manifest, so cutting off the
-//! newest entries, or swapping in an older copy of the database, is detected too.
+//! newest entries, or swapping in an older copy of the database, is detected too (see
+//! [`anchors`]). Retention pruning leaves a chained, MACed checkpoint behind (see
+//! `checkpoint`), so what remains still verifies.
 //!
 //! The HMAC key is 32 random bytes made at the first unlock and kept in the encrypted
 //! database, not derived from the data key: the data key changes at every rotation, and the
@@ -18,10 +20,14 @@
 //! searches, batched).
 
 pub mod alerts;
+pub mod anchors;
+pub(crate) mod checkpoint;
 pub mod review;
 pub(crate) mod session;
+#[cfg(test)]
+mod trail_tests;
 
-use std::path::Path;
+pub use anchors::HeadFile;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -31,7 +37,6 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::fsutil;
 
 /// The schema of the trail, appended to the store's migrations.
 pub(crate) const MIGRATION: &str = "
@@ -231,7 +236,8 @@ pub struct AuditEvent {
     pub old_value: Option<String>,
     /// Value after a change (masked to the viewer's clearance when listed).
     pub new_value: Option<String>,
-    /// Classification level of the values (0 Public … 3 Highly Confidential).
+    /// Classification level of the values when written (0 Public … 3 Highly Confidential).
+    /// Listing masks record fields by their current level; this one serves everything else.
     pub level: u8,
     /// Anything else: a reason, a row count, a format, the ids exported.
     pub detail: serde_json::Value,
@@ -373,23 +379,16 @@ pub(crate) fn head(conn: &Connection) -> Result<ChainHead> {
         .optional()?;
     match last {
         Some(head) => Ok(head),
-        None => Ok(last_checkpoint(conn)?
-            .map(|(seq, mac)| ChainHead { seq, mac })
+        None => Ok(checkpoint::last(conn)?
+            .map(|checkpoint| ChainHead {
+                seq: checkpoint.last_seq,
+                mac: checkpoint.last_mac,
+            })
             .unwrap_or(ChainHead {
                 seq: 0,
                 mac: GENESIS_MAC.into(),
             })),
     }
-}
-
-fn last_checkpoint(conn: &Connection) -> Result<Option<(i64, String)>> {
-    Ok(conn
-        .query_row(
-            "SELECT last_seq, last_mac FROM audit_checkpoints ORDER BY last_seq DESC LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -479,85 +478,24 @@ pub(crate) fn append(
     Ok(ChainHead { seq, mac })
 }
 
-/// The copy of the chain head kept outside the database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeadFile {
-    /// The vault it belongs to.
-    pub vault_id: String,
-    /// The head when it was written.
-    #[serde(flatten)]
-    pub head: ChainHead,
-    /// When it was written.
-    pub written_at: DateTime<Utc>,
-}
-
-impl HeadFile {
-    /// Reads `audit-head.json`, if there is one.
-    pub fn read(path: &Path) -> Result<Option<Self>> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|error| Error::Invalid(format!("{}: {error}", path.display()))),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(Error::io(format!("reading {}", path.display()))(error)),
-        }
-    }
-
-    /// Writes the head atomically.
-    pub(crate) fn write(path: &Path, vault_id: &str, head: &ChainHead) -> Result<()> {
-        let file = HeadFile {
-            vault_id: vault_id.to_owned(),
-            head: head.clone(),
-            written_at: Utc::now(),
-        };
-        let bytes = serde_json::to_vec_pretty(&file)
-            .map_err(|error| Error::Invalid(format!("audit head: {error}")))?;
-        fsutil::write_atomic(path, &bytes)
-    }
-}
-
-/// Whether the trail in the database still holds the head recorded in the head file, so a
-/// newer head extends it. When it does not (entries cut off, an older database put back), the
-/// head file must be left alone as evidence rather than overwritten by the next write.
-pub(crate) fn head_file_consistent(
-    conn: &Connection,
-    file: Option<&HeadFile>,
-    vault_id: &str,
-) -> Result<bool> {
-    let Some(file) = file else {
-        return Ok(true);
-    };
-    if file.vault_id != vault_id {
-        return Ok(false);
-    }
-    if file.head.seq == 0 {
-        return Ok(true);
-    }
-    let mac_at: Option<String> = conn
-        .query_row(
-            "SELECT mac FROM audit_log WHERE seq = ?1",
-            [file.head.seq],
-            |row| row.get(0),
-        )
-        .optional()?;
-    Ok(match mac_at {
-        Some(mac) => mac == file.head.mac,
-        // Pruned under retention: the checkpoint vouches for it.
-        None => last_checkpoint(conn)?.is_some_and(|(last_seq, _)| file.head.seq <= last_seq),
-    })
-}
-
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     /// Entries checked.
     pub entries: i64,
-    /// Whether the chain and the head file agree and nothing is broken.
+    /// Retention checkpoints checked.
+    pub checkpoints: i64,
+    /// Whether the chain, its checkpoints, the head file and the backups agree.
     pub intact: bool,
     /// The first entry that fails, with why.
     pub first_bad: Option<BadEntry>,
     /// How the external head file compares.
     pub head_file: String,
+    /// How the heads recorded in reachable backup manifests compare.
+    pub backups: String,
+    /// Findings that do not break the chain but need a person's attention (the head file was
+    /// missing at unlock, append-only triggers were dropped, a destination was unreachable).
+    pub warnings: Vec<String>,
 }
 
 /// The first broken place in the chain.
@@ -569,24 +507,23 @@ pub struct BadEntry {
     pub reason: String,
 }
 
-/// Re-computes the whole chain and compares its head with the head file.
-pub(crate) fn verify(
+/// Re-computes the chain from `resume` (through `through`, or to the end) and returns how many
+/// entries it checked and the first that fails.
+pub(crate) fn check_entries(
     conn: &Connection,
     key: &AuditKey,
-    head_file: Option<&HeadFile>,
-) -> Result<VerifyReport> {
-    let (mut expected_seq, mut prev_mac) = match last_checkpoint(conn)? {
-        Some((seq, mac)) => (seq + 1, mac),
-        None => (1, GENESIS_MAC.to_owned()),
-    };
+    resume: &checkpoint::Resume,
+    through: Option<i64>,
+) -> Result<(i64, Option<BadEntry>)> {
+    let mut expected_seq = resume.next_seq;
+    let mut prev_mac = resume.prev_mac.clone();
     let mut statement = conn.prepare(
         "SELECT seq, at, user_name, role, workstation, action, entity, record_id, field,
                 old_value, new_value, level, detail, prev_mac, mac
-         FROM audit_log ORDER BY seq",
+         FROM audit_log WHERE seq <= ?1 ORDER BY seq",
     )?;
-    let mut rows = statement.query([])?;
+    let mut rows = statement.query([through.unwrap_or(i64::MAX)])?;
     let mut entries = 0i64;
-    let mut first_bad = None;
     while let Some(row) = rows.next()? {
         entries += 1;
         let seq: i64 = row.get(0)?;
@@ -619,56 +556,69 @@ pub(crate) fn verify(
             None
         };
         if let Some(reason) = reason {
-            first_bad = Some(BadEntry { seq, reason });
-            break;
+            return Ok((entries, Some(BadEntry { seq, reason })));
         }
         prev_mac = stored_mac;
         expected_seq = seq + 1;
     }
-    let current = head(conn)?;
-    let (head_ok, head_text) = match head_file {
-        None => (true, "no head file yet".to_owned()),
-        Some(file) if file.head.seq > current.seq => (
-            false,
-            format!(
-                "the head file records entry {} but the trail ends at {}: newest entries were removed or an older database was put back",
-                file.head.seq, current.seq
-            ),
-        ),
-        Some(file) => {
-            let mac_at: Option<String> = conn
-                .query_row(
-                    "SELECT mac FROM audit_log WHERE seq = ?1",
-                    [file.head.seq],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let matches = mac_at.as_deref() == Some(file.head.mac.as_str())
-                || (file.head.seq == current.seq && file.head.mac == current.mac);
-            if matches {
-                (true, format!("matches (entry {})", file.head.seq))
-            } else {
-                (
-                    false,
-                    format!(
-                        "entry {} differs from the head file: the database was replaced or rewritten",
-                        file.head.seq
-                    ),
-                )
-            }
+    Ok((entries, None))
+}
+
+/// The append-only triggers that are missing (someone with the data key dropped them).
+fn missing_triggers(conn: &Connection) -> Result<Vec<&'static str>> {
+    let mut missing = Vec::new();
+    for name in checkpoint::APPEND_ONLY_TRIGGERS {
+        let present: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1)",
+            [name],
+            |row| row.get(0),
+        )?;
+        if !present {
+            missing.push(name);
         }
-    };
-    if first_bad.is_none() && !head_ok {
-        first_bad = Some(BadEntry {
-            seq: head_file.map_or(current.seq, |file| file.head.seq.min(current.seq + 1)),
-            reason: head_text.clone(),
-        });
     }
+    Ok(missing)
+}
+
+/// Re-computes the checkpoints and the whole chain, then compares the trail with its anchors
+/// outside the database: the head file and the heads in `manifests` (backups of any vault;
+/// only this vault's are used).
+pub(crate) fn verify(
+    conn: &Connection,
+    key: &AuditKey,
+    vault_id: &str,
+    head_file: &anchors::HeadFileState,
+    manifests: &[crate::backup::Manifest],
+) -> Result<VerifyReport> {
+    let (resume, checkpoint_bad) = checkpoint::check(conn, key)?;
+    let (entries, entry_bad) = check_entries(conn, key, &resume, None)?;
+    let (head_bad, head_text) = anchors::compare_head_file(conn, head_file, vault_id)?;
+    let (backup_bad, backup_text) = anchors::compare_backups(conn, manifests, vault_id)?;
+    let mut warnings = Vec::new();
+    if *head_file == anchors::HeadFileState::Missing {
+        warnings.push(
+            "audit-head.json is missing from the vault directory: truncation of the newest \
+             entries cannot be detected without it"
+                .to_owned(),
+        );
+    }
+    let missing = missing_triggers(conn)?;
+    if !missing.is_empty() {
+        warnings.push(format!(
+            "the append-only triggers {} were dropped: someone changed the schema with the data \
+             key (the chain still shows any entry they changed)",
+            missing.join(", ")
+        ));
+    }
+    let first_bad = checkpoint_bad.or(entry_bad).or(head_bad).or(backup_bad);
     Ok(VerifyReport {
         entries,
+        checkpoints: resume.checkpoints,
         intact: first_bad.is_none(),
         first_bad,
         head_file: head_text,
+        backups: backup_text,
+        warnings,
     })
 }
 
@@ -681,7 +631,7 @@ pub struct AuditEntry {
     pub at: String,
     /// Who.
     pub user: Option<String>,
-    /// Their role at the time.
+    /// The role they held when the entry was written.
     pub role: Option<String>,
     /// The machine.
     pub workstation: String,
@@ -723,11 +673,31 @@ pub struct AuditFilter {
 /// Text shown instead of a value above the viewer's clearance.
 pub const MASKED: &str = "•••• (above your clearance)";
 
-/// Lists entries matching `filter`, newest first, with values above `clearance` masked.
+/// How many records one entry names, as SQL over `audit_log`: a list view carries the ids it
+/// showed in `detail.ids`, anything else names one. View spikes and the access review count
+/// records with it, so one page of 50 contacts counts 50.
+pub(crate) const RECORDS_NAMED_SQL: &str = "CASE WHEN json_type(detail, '$.ids') = 'array' THEN json_array_length(detail, '$.ids') ELSE 1 END";
+
+/// What the masking of listed values needs to know about one entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ValueTarget<'a> {
+    /// Target entity kind as stored (`contact`, `role`, …).
+    pub entity: Option<&'a str>,
+    /// Target id as stored.
+    pub record_id: Option<&'a str>,
+    /// Target field as stored.
+    pub field: Option<&'a str>,
+    /// The level the field had when the entry was written.
+    pub level_then: u8,
+}
+
+/// Lists entries matching `filter`, newest first. Old and new values are kept only where
+/// `may_see` says the reader may see that field now; elsewhere they read [`MASKED`], so an
+/// unmasked value never leaves this function.
 pub(crate) fn list(
     conn: &Connection,
     filter: &AuditFilter,
-    clearance: u8,
+    may_see: &mut dyn FnMut(ValueTarget<'_>) -> Result<bool>,
 ) -> Result<Vec<AuditEntry>> {
     let mut sql = String::from(
         "SELECT seq, at, user_name, role, workstation, action, entity, record_id, field,
@@ -779,42 +749,52 @@ pub(crate) fn list(
     }
     let mut statement = conn.prepare(&sql)?;
     let params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|value| value.as_ref()).collect();
-    let rows = statement.query_map(params.as_slice(), |row| {
-        let level: i64 = row.get(11)?;
-        let visible = level <= i64::from(clearance);
+    let mut rows = statement.query(params.as_slice())?;
+    let mut entries = Vec::new();
+    while let Some(row) = rows.next()? {
+        let entity: Option<String> = row.get(6)?;
+        let record_id: Option<String> = row.get(7)?;
+        let detail: serde_json::Value =
+            serde_json::from_str(&row.get::<_, String>(12)?).unwrap_or(serde_json::Value::Null);
+        if let Some(wanted) = &filter.record_id
+            && record_id.as_deref() != Some(wanted.as_str())
+            && !ids_include(&detail, wanted)
+        {
+            continue;
+        }
+        let field: Option<String> = row.get(8)?;
+        let old_value: Option<String> = row.get(9)?;
+        let new_value: Option<String> = row.get(10)?;
+        let visible = if old_value.is_none() && new_value.is_none() {
+            true
+        } else {
+            let level: i64 = row.get(11)?;
+            may_see(ValueTarget {
+                entity: entity.as_deref(),
+                record_id: record_id.as_deref(),
+                field: field.as_deref(),
+                level_then: u8::try_from(level).unwrap_or(u8::MAX),
+            })?
+        };
         let mask = |value: Option<String>| {
             value.map(|value| if visible { value } else { MASKED.to_owned() })
         };
-        Ok(AuditEntry {
+        entries.push(AuditEntry {
             seq: row.get(0)?,
             at: row.get(1)?,
             user: row.get(2)?,
             role: row.get(3)?,
             workstation: row.get(4)?,
             action: row.get(5)?,
-            entity: row.get(6)?,
-            record_id: row.get(7)?,
-            field: row.get(8)?,
-            old_value: mask(row.get(9)?),
-            new_value: mask(row.get(10)?),
-            detail: serde_json::from_str(&row.get::<_, String>(12)?)
-                .unwrap_or(serde_json::Value::Null),
-        })
-    })?;
-    let mut entries = Vec::new();
-    for row in rows {
-        let entry = row?;
-        let keep = match &filter.record_id {
-            Some(wanted) => {
-                entry.record_id.as_deref() == Some(wanted) || ids_include(&entry.detail, wanted)
-            }
-            None => true,
-        };
-        if keep {
-            entries.push(entry);
-            if entries.len() >= limit {
-                break;
-            }
+            entity,
+            record_id,
+            field,
+            old_value: mask(old_value),
+            new_value: mask(new_value),
+            detail,
+        });
+        if entries.len() >= limit {
+            break;
         }
     }
     Ok(entries)
@@ -840,62 +820,4 @@ fn ids_include(detail: &serde_json::Value, wanted: &str) -> bool {
         }),
         _ => false,
     }
-}
-
-/// Removes entries older than `before`, keeping the chain verifiable with a checkpoint that
-/// records where the remaining chain resumes. Returns how many entries were pruned.
-pub(crate) fn prune(
-    conn: &Connection,
-    key: &AuditKey,
-    before: DateTime<Utc>,
-    by_user: &str,
-) -> Result<i64> {
-    let cutoff = before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    // Only a prefix of the chain may go: the newest entry before the cutoff bounds it.
-    let bounds: Option<(i64, i64, String)> = conn
-        .query_row(
-            "SELECT min(seq), max(seq), (SELECT mac FROM audit_log WHERE seq =
-                 (SELECT max(seq) FROM audit_log WHERE at < ?1))
-             FROM audit_log WHERE at < ?1",
-            [&cutoff],
-            |row| {
-                Ok((
-                    row.get::<_, Option<i64>>(0)?,
-                    row.get::<_, Option<i64>>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                ))
-            },
-        )
-        .map(|(first, last, mac)| match (first, last, mac) {
-            (Some(first), Some(last), Some(mac)) => Some((first, last, mac)),
-            _ => None,
-        })?;
-    let Some((first_seq, last_seq, last_mac)) = bounds else {
-        return Ok(0);
-    };
-    let entries = last_seq - first_seq + 1;
-    let at = Utc::now().to_rfc3339();
-    let body = serde_json::to_vec(&serde_json::json!([
-        "checkpoint",
-        at,
-        by_user,
-        first_seq,
-        last_seq,
-        last_mac,
-        entries
-    ]))
-    .unwrap_or_default();
-    let mac = key.mac(GENESIS_MAC, &body);
-    conn.execute_batch("DROP TRIGGER audit_log_no_delete;")?;
-    conn.execute("DELETE FROM audit_log WHERE seq <= ?1", [last_seq])?;
-    conn.execute_batch(
-        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
-    )?;
-    conn.execute(
-        "INSERT INTO audit_checkpoints (at, by_user, first_seq, last_seq, last_mac, entries, mac)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![at, by_user, first_seq, last_seq, last_mac, entries, mac],
-    )?;
-    Ok(entries)
 }

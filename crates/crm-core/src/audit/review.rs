@@ -35,7 +35,7 @@ pub struct UserReview {
     pub last_unlock: Option<String>,
     /// Last entry of any kind.
     pub last_activity: Option<String>,
-    /// Distinct records viewed in the period.
+    /// Distinct records viewed in the period (opened one at a time or shown on a list page).
     pub records_viewed: i64,
     /// Rows exported in the period.
     pub records_exported: i64,
@@ -86,9 +86,17 @@ pub(crate) fn build(
             [&user],
             |row| row.get(0),
         )?;
+        // Records opened one at a time name their id; list pages name the ids they showed.
         let records_viewed: i64 = conn.query_row(
-            "SELECT count(DISTINCT coalesce(entity, '') || ':' || coalesce(record_id, ''))
-             FROM audit_log WHERE user_name = ?1 AND action = 'view' AND at >= ?2",
+            "SELECT count(*) FROM (
+                 SELECT entity, record_id AS id FROM audit_log
+                 WHERE user_name = ?1 AND action = 'view' AND at >= ?2
+                   AND json_type(detail, '$.ids') IS NOT 'array'
+                 UNION
+                 SELECT a.entity, CAST(ids.value AS TEXT) FROM audit_log a, json_each(a.detail, '$.ids') ids
+                 WHERE a.user_name = ?1 AND a.action = 'view' AND a.at >= ?2
+                   AND json_type(a.detail, '$.ids') = 'array'
+             )",
             params![user, since],
             |row| row.get(0),
         )?;

@@ -1,15 +1,23 @@
 //! The audit trail as the session offers it: listing, verifying, incident reports, access
-//! reviews, alerts and retention. Reading any of it needs the view-audit right; values are
-//! masked to the reader's clearance like everything else.
+//! reviews, alerts and retention. Reading any of it needs the view-audit right; old and new
+//! values are masked to the reader's current view of each field, by the same rule that masks
+//! records.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::OptionalExtension;
 
 use super::alerts::{self, Alert};
+use super::anchors::{self, HeadFileState};
+use super::checkpoint::{self, Pruned};
 use super::review::{self, AccessReview, HeldRight};
-use super::{Action, AuditEntry, AuditEvent, AuditFilter, HeadFile, VerifyReport};
+use super::{Action, AuditEntry, AuditEvent, AuditFilter, ValueTarget, VerifyReport};
+use crate::backup::Manifest;
 use crate::error::{Error, Result};
 use crate::policy::{self, Right, RoleDef};
+use crate::records::fields::Entity;
+use crate::records::{EffectiveField, view};
 use crate::vault::Session;
 
 const RETENTION_KEY: &str = "audit_retention_days";
@@ -23,23 +31,99 @@ pub(crate) fn after_unlock(session: &mut Session) -> Result<()> {
     Ok(())
 }
 
+/// Decides, entry by entry, whether the reader may see a listed old or new value: the field's
+/// current level and financial flag against the reader's role, through the records' own rule
+/// (`view::visible` at `view::allowed_level` for the record's owner). Values of things that are
+/// not record fields (policy, roles, search text) keep the level they were written with and
+/// are read at the reader's clearance on others' records.
+struct ValueVisibility<'s> {
+    session: &'s Session,
+    role: &'s RoleDef,
+    fields: HashMap<Entity, Vec<EffectiveField>>,
+    mine: HashMap<(Entity, i64), bool>,
+}
+
+impl<'s> ValueVisibility<'s> {
+    fn new(session: &'s Session, role: &'s RoleDef) -> Self {
+        Self {
+            session,
+            role,
+            fields: HashMap::new(),
+            mine: HashMap::new(),
+        }
+    }
+
+    fn may_see(&mut self, target: ValueTarget<'_>) -> Result<bool> {
+        let Some(entity) = target.entity.and_then(|name| Entity::parse(name).ok()) else {
+            // Nobody's record (a search text, a policy value): the stricter of the two
+            // clearances, as for records owned by someone else.
+            let allowed = view::allowed_level(self.role, false);
+            return Ok(target.level_then <= allowed.as_u8());
+        };
+        let mine = match target.record_id.and_then(|id| id.parse::<i64>().ok()) {
+            Some(id) => self.owned_by_reader(entity, id)?,
+            None => false,
+        };
+        let allowed = view::allowed_level(self.role, mine);
+        if !self.fields.contains_key(&entity) {
+            self.fields.insert(entity, self.session.fields(entity)?);
+        }
+        let field = target.field.and_then(|name| {
+            self.fields
+                .get(&entity)
+                .and_then(|fields| fields.iter().find(|field| field.name == name))
+        });
+        Ok(match field {
+            Some(field) => view::visible(self.role, field, allowed),
+            // Not a field of the record (its owner, its tags) or a custom field since removed.
+            None => target.level_then <= allowed.as_u8(),
+        })
+    }
+
+    /// Whether the reader owns the record now (a deleted record is nobody's).
+    fn owned_by_reader(&mut self, entity: Entity, id: i64) -> Result<bool> {
+        if let Some(mine) = self.mine.get(&(entity, id)) {
+            return Ok(*mine);
+        }
+        let owner: Option<i64> = self
+            .session
+            .store()
+            .conn()
+            .query_row(
+                &format!("SELECT owner_id FROM {} WHERE id = ?1", entity.table()),
+                [id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let mine = owner == Some(self.session.user().id);
+        self.mine.insert((entity, id), mine);
+        Ok(mine)
+    }
+}
+
 impl Session {
     fn require_view_audit(&self) -> Result<RoleDef> {
         self.require_right(Right::ViewAudit)
     }
 
+    /// Refuses unless the user holds the Owner role now (re-read, as every check is: a session
+    /// demoted while open loses owner powers at once).
     fn require_owner(&self, what: &str) -> Result<()> {
-        if policy::is_owner_role(&self.user().role) {
+        if policy::is_owner_role(&self.role()?.name) {
             Ok(())
         } else {
             Err(Error::Forbidden(format!("only an Owner can {what}")))
         }
     }
 
-    /// Entries matching `filter`, newest first, values masked to your clearance.
+    /// Entries matching `filter`, newest first. Old and new values show only where you may
+    /// see that field now (its current level and financial flag, as on the record itself).
     pub fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let role = self.require_view_audit()?;
-        super::list(self.store().conn(), filter, role.clearance.as_u8())
+        let mut visibility = ValueVisibility::new(self, &role);
+        super::list(self.store().conn(), filter, &mut |target| {
+            visibility.may_see(target)
+        })
     }
 
     /// Who viewed, revealed, changed or exported one record in a period: the report a breach
@@ -69,13 +153,56 @@ impl Session {
         })
     }
 
-    /// Recomputes the whole chain and compares it with `audit-head.json`.
+    /// Recomputes the checkpoints and the whole chain, and compares the trail with its anchors
+    /// outside the database: `audit-head.json` and the heads recorded in every reachable backup
+    /// of this vault (configured destinations and folders backed up to before), so an older
+    /// database put back is found even when the head file was removed with it.
     pub fn audit_verify(&mut self) -> Result<VerifyReport> {
         self.require_view_audit()?;
         self.write(|_, _| Ok(()))?; // flush batched reads first, so the head file is current
-        let head_file = HeadFile::read(&self.paths().audit_head)?;
+        let head_file = HeadFileState::read(&self.paths().audit_head);
+        let (manifests, unreachable) = self.reachable_backup_manifests()?;
+        let vault_id = self.vault_id().to_string();
+        let head_was_missing = self.audit_head_was_missing();
         let (store, key) = self.store_and_audit_key();
-        super::verify(store.conn(), key, head_file.as_ref())
+        let mut report = super::verify(store.conn(), key, &vault_id, &head_file, &manifests)?;
+        if head_was_missing {
+            report.warnings.insert(
+                0,
+                "audit-head.json was missing when this session unlocked (an alert was raised and \
+                 it was written again): an older database put back can then be detected only \
+                 through the backups compared"
+                    .to_owned(),
+            );
+        }
+        report.warnings.extend(unreachable);
+        Ok(report)
+    }
+
+    /// The manifests of every backup found in the folders this vault backs up to, and a note
+    /// for each folder or manifest that could not be read.
+    fn reachable_backup_manifests(&self) -> Result<(Vec<Manifest>, Vec<String>)> {
+        let mut manifests = Vec::new();
+        let mut notes = Vec::new();
+        for destination in self.known_backup_destinations()? {
+            let backups = match self.list_backups(Some(&destination)) {
+                Ok(backups) => backups,
+                Err(error) => {
+                    notes.push(format!(
+                        "backups in {} were not compared: {error}",
+                        destination.display()
+                    ));
+                    continue;
+                }
+            };
+            for backup in backups {
+                match Manifest::read(&backup.path) {
+                    Ok(manifest) => manifests.push(manifest),
+                    Err(error) => notes.push(format!("backup not compared: {error}")),
+                }
+            }
+        }
+        Ok((manifests, notes))
     }
 
     /// The current chain head (for backup manifests).
@@ -127,6 +254,17 @@ impl Session {
         self.require_view_audit()?;
         alerts::scan(self.store().conn(), Utc::now())?;
         alerts::list(self.store().conn(), all)
+    }
+
+    /// The alerts to put in front of this user at unlock: every unacknowledged alert for a
+    /// role holding the view-audit right (the Owner, an Auditor), nothing for anyone else.
+    /// Unlock has just scanned for new ones; this only reads. The CLI prints them after
+    /// unlocking and in `crm status`; the desktop shows them after its unlock screen.
+    pub fn alerts_to_show(&self) -> Result<Vec<Alert>> {
+        if !self.role()?.has(Right::ViewAudit) {
+            return Ok(Vec::new());
+        }
+        alerts::list(self.store().conn(), false)
     }
 
     /// Acknowledges an alert (recorded).
@@ -183,17 +321,36 @@ impl Session {
         })
     }
 
-    /// Prunes entries older than `before` behind a verifiable checkpoint; returns how many.
+    /// Prunes entries older than `before` behind a chained checkpoint, recording the pruning
+    /// in the same transaction; returns how many entries went. A range that does not verify is
+    /// left in place as evidence, with a warning and an alert.
     pub(crate) fn prune_audit_before(&mut self, before: DateTime<Utc>) -> Result<i64> {
         let by = self.user().name.clone();
-        let (store, key) = self.store_and_audit_key();
-        let tx = store.transaction()?;
-        let pruned = super::prune(&tx, key, before, &by)?;
-        tx.commit()?;
-        if pruned > 0 {
-            self.record(AuditEvent::new(Action::AuditPruned).detail("entries", pruned))?;
+        let outcome = self.write_with_audit_key(|tx, key, audit| {
+            let outcome = checkpoint::prune(tx, key, before, &by)?;
+            if let Pruned::Entries(entries) = outcome {
+                audit.record(AuditEvent::new(Action::AuditPruned).detail("entries", entries));
+            }
+            Ok(outcome)
+        })?;
+        match outcome {
+            Pruned::Entries(entries) => Ok(entries),
+            Pruned::Nothing => Ok(0),
+            Pruned::RefusedBroken(bad) => {
+                alerts::raise(
+                    self.store().conn(),
+                    "-",
+                    anchors::PRUNE_REFUSED_ALERT,
+                    Utc::now(),
+                )?;
+                self.warn(format!(
+                    "audit retention did not prune: entry {} does not verify ({}); run `crm audit \
+                     verify`",
+                    bad.seq, bad.reason
+                ));
+                Ok(0)
+            }
         }
-        Ok(pruned)
     }
 }
 

@@ -222,13 +222,18 @@ impl Session {
         }
         let text =
             serde_json::to_string(&settings).map_err(|error| Error::Invalid(error.to_string()))?;
+        let before = serde_json::to_string(&self.backup_settings()?).ok();
         self.write(|tx, audit| {
             tx.execute(
                 "INSERT INTO backup_settings (id, settings) VALUES (1, ?1)
                  ON CONFLICT (id) DO UPDATE SET settings = excluded.settings",
                 [&text],
             )?;
-            audit.record(AuditEvent::new(Action::Backup).detail("settings_changed", true));
+            audit.record(
+                AuditEvent::new(Action::PolicyChanged)
+                    .target("policy", "backup_settings")
+                    .change(before, Some(text.clone())),
+            );
             Ok(())
         })
     }
@@ -460,6 +465,25 @@ impl Session {
             tables_compared,
             problems,
         })
+    }
+
+    /// Every folder this vault backs up to: the configured destinations and those of recorded
+    /// runs (`--to DIR`). `crm audit verify` compares the trail with the backups found there.
+    pub(crate) fn known_backup_destinations(&self) -> Result<Vec<PathBuf>> {
+        let mut destinations = self.backup_settings()?.destinations;
+        let mut statement = self
+            .store()
+            .conn()
+            .prepare("SELECT DISTINCT destination FROM backup_runs WHERE kind = 'backup'")?;
+        let recorded = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for destination in recorded.into_iter().map(PathBuf::from) {
+            if !destinations.contains(&destination) {
+                destinations.push(destination);
+            }
+        }
+        Ok(destinations)
     }
 
     fn destinations(&self, explicit: Option<&Path>) -> Result<Vec<PathBuf>> {

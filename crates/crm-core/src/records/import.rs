@@ -11,6 +11,10 @@
 //!   importer, or update the first contact with the same first email that the importer may edit.
 //!   Companies named in a company column are found by name among those the importer may see,
 //!   or created (owned by the importer) if the role may create companies.
+//! * **Audited.** One `import` entry (format, rows, created, updated); every contact the import
+//!   updates also records each changed field old → new, as an edit does. Those entries wait in
+//!   memory until the transaction commits, so only an import that updates many existing
+//!   contacts grows with them.
 //! * **Streaming.** Rows are read one at a time with the `csv` crate into one reused record;
 //!   only counts and the first [`MAX_ERRORS`] row errors are kept, so memory does not grow
 //!   with the file.
@@ -34,7 +38,7 @@ use super::{
 use crate::audit::{Action as AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Action, RoleDef, Scope};
-use crate::vault::{Progress, ProgressFn, Session};
+use crate::vault::{AuditSink, Progress, ProgressFn, Session};
 
 /// At most this many row errors are kept in a report (the count goes on).
 pub const MAX_ERRORS: usize = 1_000;
@@ -518,15 +522,18 @@ impl RowWriter {
         &self.fields
     }
 
-    /// Validates one row and writes it inside `tx`; rejections go to the report.
+    /// Validates one row and writes it inside `tx`; rejections go to the report. A row that
+    /// updates an existing contact records each changed field in `audit`, old → new, as an
+    /// edit does.
     pub(crate) fn apply(
         &self,
         tx: &Transaction<'_>,
         row: u64,
         cells: &[Cell<'_>],
         report: &mut ImportReport,
+        audit: &mut AuditSink,
     ) -> Result<()> {
-        match self.apply_inner(tx, row, cells, report) {
+        match self.apply_inner(tx, row, cells, report, audit) {
             Ok(Ok(Outcome::Created)) => report.created += 1,
             Ok(Ok(Outcome::Updated)) => report.updated += 1,
             Ok(Err((column, reason))) => report.reject(row, column.as_deref(), reason),
@@ -543,6 +550,7 @@ impl RowWriter {
         _row: u64,
         cells: &[Cell<'_>],
         report: &mut ImportReport,
+        audit: &mut AuditSink,
     ) -> Result<std::result::Result<Outcome, (Option<String>, String)>> {
         // Gather values per field; several columns may feed one field (address parts, emails).
         let mut input = RecordInput::new();
@@ -684,7 +692,7 @@ impl RowWriter {
                         )));
                     }
                 }
-                self.update(tx, id, &builtin, &parsed, company_id, key)?;
+                self.update(tx, id, &builtin, &parsed, company_id, key, audit)?;
                 Ok(Ok(Outcome::Updated))
             }
             None => {
@@ -808,6 +816,7 @@ impl RowWriter {
         search::put(tx, Entity::Contact, id, &texts)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
         tx: &Transaction<'_>,
@@ -816,7 +825,9 @@ impl RowWriter {
         parsed: &[(&EffectiveField, Stored)],
         company_id: Option<i64>,
         key: Option<String>,
+        audit: &mut AuditSink,
     ) -> Result<()> {
+        let old = view::raw_values(tx, Entity::Contact, id, &self.fields)?;
         let mut sets = vec!["updated_at = ?".to_owned(), "updated_by = ?".to_owned()];
         let mut values = vec![
             SqlValue::Text(self.now.clone()),
@@ -842,6 +853,28 @@ impl RowWriter {
         .execute(params_from_iter(values))?;
         for (field, stored) in parsed.iter().filter(|(field, _)| field.custom_id.is_some()) {
             set_custom(tx, Entity::Contact, id, field, stored)?;
+        }
+        let company_change = company_id.and_then(|company_id| {
+            let field = self
+                .fields
+                .iter()
+                .find(|field| field.name == "company_id")?;
+            Some((field, Some(company_id.to_string())))
+        });
+        let changes = parsed
+            .iter()
+            .map(|(field, stored)| (*field, stored.text.clone()))
+            .chain(company_change);
+        for (field, after) in changes {
+            let before = old.get(&field.name).cloned().flatten();
+            if before != after {
+                audit.record(
+                    AuditEvent::new(AuditAction::Update)
+                        .target(Entity::Contact.name(), id)
+                        .field(&field.name, field.level.as_u8())
+                        .change(before, after),
+                );
+            }
         }
         search::reindex(tx, Entity::Contact, id)
     }
@@ -1129,7 +1162,7 @@ impl Session {
                         value: value.clone(),
                     })
                     .collect();
-                writer.apply(tx, row, &cells, &mut report)?;
+                writer.apply(tx, row, &cells, &mut report, audit)?;
             }
             finish(
                 &mut report,

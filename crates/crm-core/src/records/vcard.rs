@@ -225,7 +225,7 @@ impl Session {
                                         value: value.clone(),
                                     })
                                     .collect();
-                                writer.apply(tx, card_no, &cells, &mut report)?;
+                                writer.apply(tx, card_no, &cells, &mut report, audit)?;
                                 if report.rows.is_multiple_of(10_000) {
                                     progress(Progress {
                                         step: format!("importing: {} cards", report.rows),
