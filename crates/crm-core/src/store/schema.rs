@@ -33,6 +33,7 @@ const ALL: &[&str] = &[
     crate::records::MIGRATION,
     crate::records::search::MIGRATION,
     crate::records::LIST_INDEXES,
+    crate::backup::PENDING_RUNS_AND_SETTINGS_RIGHT,
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
