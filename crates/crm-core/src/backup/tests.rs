@@ -152,24 +152,32 @@ fn a_vault_from_before_the_settings_right_gives_it_to_owners_and_administrators_
     let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
     let mut owner = test_support::owner_vault(dir.path())?;
     test_support::add_user(&mut owner, "adam", "Administrator")?;
-    // Take the right away as an older vault never had it, and step back one migration.
-    owner.store().conn().execute_batch(&format!(
+    // Take the right away as an older vault never had it (with a run on record), then apply
+    // the migration as an upgrade does. It is safe to apply to any vault that has the run table.
+    owner.store().conn().execute_batch(
         "UPDATE roles SET definition = json_remove(definition, '$.rights[' || (
              SELECT key FROM json_each(definition, '$.rights')
              WHERE value = 'manage_backup_settings') || ']')
          WHERE name IN ('Owner', 'Administrator');
-         PRAGMA user_version = {};",
-        crate::store::SCHEMA_VERSION - 1
-    ))?;
+         INSERT INTO backup_runs (kind, destination, started_at, finished_at, outcome)
+         VALUES ('backup', '/srv/backups', '2026-01-01T00:00:00+00:00',
+                 '2026-01-01T00:01:00+00:00', 'verified');",
+    )?;
     assert!(!owner.role()?.has(Right::ManageBackupSettings));
+    owner
+        .store()
+        .conn()
+        .execute_batch(PENDING_RUNS_AND_SETTINGS_RIGHT)?;
+    let runs: i64 =
+        owner
+            .store()
+            .conn()
+            .query_row("SELECT count(*) FROM backup_runs", [], |row| row.get(0))?;
+    assert_eq!(runs, 1, "the recorded runs are kept");
     drop(owner);
-    for (user, holds) in [("olivia", true), ("adam", true)] {
+    for user in ["olivia", "adam"] {
         let session = test_support::login(dir.path(), user)?;
-        assert_eq!(
-            session.role()?.has(Right::ManageBackupSettings),
-            holds,
-            "{user}"
-        );
+        assert!(session.role()?.has(Right::ManageBackupSettings), "{user}");
     }
     let mut owner = test_support::login(dir.path(), "olivia")?;
     test_support::add_user(&mut owner, "agent", BACKUP_AGENT_ROLE)?;
