@@ -148,16 +148,18 @@ fn run(
                 password,
                 key_file: None,
             })?;
-            session.run_due_backups(&mut |progress| out.progress(&progress))
+            Ok(session.run_due_backups(&mut |progress| out.progress(&progress)))
         });
         match outcome {
-            Ok(made) if made.is_empty() => tracing::info!("no backup due"),
-            Ok(made) => {
-                for backup in made {
-                    out.done(&format!(
-                        "backup {} {:?} ({} bytes)",
-                        backup.id, backup.state, backup.size_bytes
-                    ));
+            Ok(report) => {
+                if report.is_empty() {
+                    tracing::info!("no backup due");
+                } else {
+                    out.show(&report, crate::backup_cmd::render_report);
+                }
+                // Each failure is recorded and alerted on in the vault; the loop goes on.
+                if once {
+                    return crate::backup_cmd::fail_on(&report);
                 }
             }
             // A wrong credential will not fix itself: stop rather than feed the throttle.
@@ -167,9 +169,6 @@ fn run(
                 "backup agent: {error} (retrying in {} s)",
                 interval.as_secs()
             ),
-        }
-        if once {
-            return Ok(());
         }
         std::thread::sleep(interval);
     }

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use crm_core::backup::{self, BackupInfo, BackupSettings, BackupState, RestoreOptions};
+use crm_core::backup::{
+    self, BackupInfo, BackupSettings, BackupState, BackupStatus, RestoreOptions, RunReport,
+    Schedule,
+};
 use crm_core::{Error, KdfStrength, Progress, RecoveryIdentity, Result};
 
 use crate::Cli;
@@ -24,7 +27,7 @@ pub enum BackupCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
-    /// Re-verify a backup (id or path), or every backup with --all
+    /// Re-verify a backup (id or path), or every backup with --all (goes on after a failure)
     Verify {
         /// Backup id or directory
         #[arg(required_unless_present = "all")]
@@ -49,9 +52,9 @@ pub enum BackupCommand {
     },
     /// Show or change the schedule, retention, destinations and extra recipients
     Settings(SettingsArgs),
-    /// Newest verified backup, last outcome, whether a backup is due
+    /// Newest verified backup present, schedule, next run, each destination's state
     Status,
-    /// Run whatever the schedule says is due (backup, prune, drill)
+    /// Run whatever the schedule says is due (backups, pruning, a restore drill)
     RunDue,
     /// The unattended agent for the office server: setup, then run (see installer/systemd)
     #[command(subcommand)]
@@ -62,11 +65,23 @@ pub enum BackupCommand {
 
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
-    /// Destination folder (repeat for a second one, e.g. a USB drive); replaces the list
+    /// Destination folder (repeat for a second one, e.g. a USB drive); replaces the list.
+    /// It must exist (drive mounted): it receives this vault's marker file
     #[arg(long = "destination", value_name = "DIR")]
     destinations: Vec<PathBuf>,
-    /// Make a backup when the newest verified one is older than N hours (0: no schedule)
-    #[arg(long, value_name = "N")]
+    /// Set or replace only the second destination (USB drive, NAS path)
+    #[arg(long, value_name = "DIR", conflicts_with = "clear_second_destination")]
+    second_destination: Option<PathBuf>,
+    /// Remove the second destination (its backups stay where they are)
+    #[arg(long)]
+    clear_second_destination: bool,
+    /// When backups run, in local time: "daily 13:00", "daily mon-fri 12:30,18:00",
+    /// "hourly mon-fri 08:00-18:00", "every 24h" or "off"
+    #[arg(long, value_name = "WHEN")]
+    schedule: Option<String>,
+    /// Shorthand for --schedule "every Nh": a backup when the newest verified one is N hours
+    /// old (0: off)
+    #[arg(long, value_name = "N", conflicts_with = "schedule")]
     every_hours: Option<u32>,
     /// Run a restore drill every N days (0: never)
     #[arg(long, value_name = "N")]
@@ -83,6 +98,9 @@ pub struct SettingsArgs {
     /// Extra age recipient (age1…) to seal backup keys to; repeat; replaces the list
     #[arg(long = "recipient", value_name = "AGE1…")]
     recipients: Vec<String>,
+    /// Remove every extra recipient (later backups are sealed to the recovery identity only)
+    #[arg(long, conflicts_with = "recipients")]
+    clear_recipients: bool,
 }
 
 #[derive(Debug, Args)]
@@ -113,13 +131,33 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
         BackupCommand::Agent(command) => return crate::agent_cmd::agent(cli, command, out),
         BackupCommand::Now { to } => {
             let mut session = unlock(cli)?;
-            let made = session.backup_now(to.as_deref(), &mut progress)?;
-            out.show(&made, |made| render_list(made));
+            let job = session.start_backup_now(to.as_deref())?;
+            let report = job.run(&mut progress);
+            let report = session.finish_backup_job(report);
+            out.show(&report.made, |made| render_list(made));
+            fail_on(&report)?;
         }
         BackupCommand::List { dir } => {
             let session = unlock(cli)?;
             let list = session.list_backups(dir.as_deref())?;
-            out.show(&list, |list| render_list(list));
+            let unreachable: Vec<String> = if dir.is_none() {
+                session
+                    .backup_status()?
+                    .destinations
+                    .into_iter()
+                    .filter(|state| !state.reachable)
+                    .map(|state| state.problem.unwrap_or_default())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            out.show(&list, |list| {
+                let mut text = render_list(list);
+                for problem in &unreachable {
+                    text.push_str(&format!("not reachable: {problem}\n"));
+                }
+                text
+            });
         }
         BackupCommand::Verify {
             backup,
@@ -131,27 +169,25 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
                 .as_deref()
                 .map(RecoveryIdentity::from_file)
                 .transpose()?;
-            let dirs: Vec<PathBuf> = match (backup, all) {
-                (Some(backup), _) => vec![session.find_backup(backup)?],
-                (None, _) => session
-                    .list_backups(None)?
-                    .into_iter()
-                    .map(|info| info.path)
-                    .collect(),
+            let results = match (backup, all) {
+                (Some(backup), _) => {
+                    let dir = session.find_backup(backup)?;
+                    vec![session.verify_backup(&dir, identity.as_ref())?]
+                }
+                (None, _) => session.verify_all_backups(identity.as_ref())?,
             };
-            let mut results = Vec::new();
-            for dir in dirs {
-                results.push(session.verify_backup(&dir, identity.as_ref())?);
-            }
             out.show(&results, |results| render_list(results));
-            if let Some(bad) = results
+            let bad: Vec<String> = results
                 .iter()
-                .find(|info| info.state != BackupState::Verified)
-            {
+                .filter(|info| info.state != BackupState::Verified)
+                .map(|info| format!("{}: {}", info.id, info.problems.join("; ")))
+                .collect();
+            if !bad.is_empty() {
                 return Err(Error::Backup(format!(
-                    "backup {} failed verification: {}",
-                    bad.id,
-                    bad.problems.join("; ")
+                    "{} of {} backup(s) failed verification: {}",
+                    bad.len(),
+                    results.len(),
+                    bad.join(" | ")
                 )));
             }
         }
@@ -194,7 +230,7 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
         BackupCommand::Settings(args) => {
             let mut session = unlock(cli)?;
             let mut settings = session.backup_settings()?;
-            if apply(args, &mut settings) {
+            if apply(args, &mut settings)? {
                 session.set_backup_settings(settings.clone())?;
             }
             out.show(&settings, render_settings);
@@ -202,50 +238,64 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
         BackupCommand::Status => {
             let session = unlock(cli)?;
             let status = session.backup_status()?;
-            out.show(&status, |status| {
-                let newest = match (&status.newest_verified_at, status.newest_verified_age_hours) {
-                    (Some(at), Some(age)) => format!("{at} ({age} h ago)"),
-                    _ => "none".into(),
-                };
-                format!(
-                    "newest verified backup: {newest}\nlast run: {}{}\ndue now: {}",
-                    status.last_outcome.as_deref().unwrap_or("never"),
-                    status
-                        .last_problem
-                        .as_deref()
-                        .map(|problem| format!(" ({problem})"))
-                        .unwrap_or_default(),
-                    if status.due { "yes" } else { "no" }
-                )
-            });
+            out.show(&status, render_status);
         }
         BackupCommand::RunDue => {
             let mut session = unlock(cli)?;
-            let made = session.run_due_backups(&mut progress)?;
-            out.show(&made, |made| {
-                if made.is_empty() {
-                    "nothing due".into()
-                } else {
-                    render_list(made)
-                }
-            });
+            let report = session.run_due_backups(&mut progress);
+            out.show(&report, render_report);
+            fail_on(&report)?;
         }
     }
     Ok(())
 }
 
-fn apply(args: &SettingsArgs, settings: &mut BackupSettings) -> bool {
+/// A run with failures ends the command with an error naming each of them.
+pub fn fail_on(report: &RunReport) -> Result<()> {
+    if report.succeeded() {
+        Ok(())
+    } else {
+        Err(Error::Backup(report.failure_text()))
+    }
+}
+
+/// Maps the options onto the settings; true when anything changed. The core checks the result.
+fn apply(args: &SettingsArgs, settings: &mut BackupSettings) -> Result<bool> {
     let mut changed = false;
     if !args.destinations.is_empty() {
         settings.destinations = args.destinations.clone();
+        changed = true;
+    }
+    if let Some(second) = &args.second_destination {
+        let Some(first) = settings.destinations.first().cloned() else {
+            return Err(Error::Invalid(
+                "no main destination yet: set it with --destination DIR first".into(),
+            ));
+        };
+        settings.destinations = vec![first, second.clone()];
+        changed = true;
+    }
+    if args.clear_second_destination {
+        settings.destinations.truncate(1);
+        changed = true;
+    }
+    if let Some(text) = &args.schedule {
+        settings.schedule = text.parse()?;
+        changed = true;
+    }
+    if let Some(hours) = args.every_hours {
+        settings.schedule = Schedule::every_hours(hours)?;
         changed = true;
     }
     if !args.recipients.is_empty() {
         settings.extra_recipients = args.recipients.clone();
         changed = true;
     }
+    if args.clear_recipients {
+        settings.extra_recipients.clear();
+        changed = true;
+    }
     for (value, field) in [
-        (args.every_hours, &mut settings.interval_hours),
         (args.drill_every_days, &mut settings.drill_interval_days),
         (args.keep_daily, &mut settings.retention.keep_daily),
         (args.keep_weekly, &mut settings.retention.keep_weekly),
@@ -256,7 +306,7 @@ fn apply(args: &SettingsArgs, settings: &mut BackupSettings) -> bool {
             changed = true;
         }
     }
-    changed
+    Ok(changed)
 }
 
 fn render_settings(settings: &BackupSettings) -> String {
@@ -266,13 +316,14 @@ fn render_settings(settings: &BackupSettings) -> String {
         .map(|path| path.display().to_string())
         .collect();
     format!(
-        "destinations: {}\nevery: {} h\ndrill every: {} days\nkeep: {} daily, {} weekly, {} monthly\nextra recipients: {}",
+        "destinations: {}\nschedule: {} ({})\ndrill every: {} days\nkeep: {} daily, {} weekly, {} monthly\nextra recipients: {}",
         if destinations.is_empty() {
             "(none)".into()
         } else {
             destinations.join(", ")
         },
-        settings.interval_hours,
+        settings.schedule,
+        settings.schedule.describe(),
         settings.drill_interval_days,
         settings.retention.keep_daily,
         settings.retention.keep_weekly,
@@ -283,6 +334,76 @@ fn render_settings(settings: &BackupSettings) -> String {
             settings.extra_recipients.join(", ")
         },
     )
+}
+
+fn render_status(status: &BackupStatus) -> String {
+    let newest = match (&status.newest_verified_at, status.newest_verified_age_hours) {
+        (Some(at), Some(age)) => format!("{at} ({age} h ago)"),
+        _ => "none present".into(),
+    };
+    let mut text = format!(
+        "newest verified backup: {newest}\nschedule: {}\nlast run: {}{}\ndue now: {}\nnext backup: {}\nnext drill: {}\n",
+        status.schedule_text,
+        status.last_outcome.as_deref().unwrap_or("never"),
+        status
+            .last_problem
+            .as_deref()
+            .map(|problem| format!(" ({problem})"))
+            .unwrap_or_default(),
+        if status.due { "yes" } else { "no" },
+        status.next_run_at.as_deref().unwrap_or("not scheduled"),
+        status.next_drill_at.as_deref().unwrap_or("not scheduled"),
+    );
+    if status.destinations.is_empty() {
+        text.push_str(
+            "destinations: none (set one with `crm backup settings --destination DIR`)\n",
+        );
+    }
+    for state in &status.destinations {
+        text.push_str(&format!(
+            "destination {}: {}, {} verified, {} failed{}\n",
+            state.path.display(),
+            if state.reachable {
+                "ready"
+            } else {
+                "NOT REACHABLE"
+            },
+            state.verified_backups,
+            state.failed_backups,
+            state
+                .problem
+                .as_deref()
+                .map(|problem| format!(" — {problem}"))
+                .unwrap_or_default()
+        ));
+    }
+    text
+}
+
+/// A scheduled run, for people.
+pub fn render_report(report: &RunReport) -> String {
+    if report.is_empty() {
+        return "nothing due".into();
+    }
+    let mut text = String::new();
+    if !report.made.is_empty() {
+        text.push_str(&render_list(&report.made));
+    }
+    if !report.pruned.is_empty() {
+        text.push_str(&format!("pruned {}\n", report.pruned.join(", ")));
+    }
+    if let Some(drill) = &report.drill
+        && drill.problems.is_empty()
+    {
+        text.push_str(&format!(
+            "restore drill of {}: restored and identical ({} tables compared)\n",
+            drill.backup_id, drill.tables_compared
+        ));
+    }
+    for failure in &report.failures {
+        text.push_str(&format!("FAILED: {}\n", failure.problem));
+    }
+    text
 }
 
 fn render_list(list: &[BackupInfo]) -> String {
@@ -364,6 +485,7 @@ fn restore(args: &RestoreArgs, out: &Output) -> Result<()> {
             "moved_aside": restored.moved_aside,
             "recovery_recipient": restored.recovery.recipient(),
             "recovery_identity_file": written,
+            "erasures": restored.erasures,
         }),
         |_| {
             let mut text = format!(
@@ -373,6 +495,25 @@ fn restore(args: &RestoreArgs, out: &Output) -> Result<()> {
             );
             if let Some(aside) = &restored.moved_aside {
                 text.push_str(&format!("The existing directory was moved to {}\n", aside.display()));
+            }
+            if let Some(replay) = &restored.erasures {
+                if !replay.reapplied.is_empty() {
+                    let erased: Vec<String> = replay
+                        .reapplied
+                        .iter()
+                        .map(|erasure| format!("contact {} (erased {})", erasure.contact_id, erasure.at))
+                        .collect();
+                    text.push_str(&format!(
+                        "Erased again {} contact(s) erased after this backup was made: {}\n",
+                        replay.reapplied.len(),
+                        erased.join(", ")
+                    ));
+                } else if replay.read {
+                    text.push_str("No erasure was made after this backup.\n");
+                }
+                if let Some(problem) = &replay.problem {
+                    text.push_str(&format!("WARNING: {problem}\n"));
+                }
             }
             text.push_str(
                 "Other users cannot unlock until the owner resets their passwords \

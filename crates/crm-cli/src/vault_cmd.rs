@@ -180,11 +180,25 @@ pub fn init(cli: &Cli, args: &InitArgs, out: &Output) -> Result<()> {
 
 pub fn status(cli: &Cli, out: &Output) -> Result<()> {
     let mut session = unlock(cli)?;
-    // A scheduled backup missed while nothing was unlocked happens now.
-    let caught_up = session.run_due_backups(&mut |progress| out.progress(&progress))?;
-    if !caught_up.is_empty() && !out.is_json() {
-        eprintln!("made {} scheduled backup(s) that were due", caught_up.len());
+    // A scheduled backup missed while nothing was unlocked happens now. Its failures are
+    // reported (and alerted on in the vault), never a reason to fail the unlock.
+    let caught_up = session.run_due_backups(&mut |progress| out.progress(&progress));
+    if !out.is_json() {
+        if !caught_up.made.is_empty() {
+            eprintln!(
+                "made {} scheduled backup(s) that were due",
+                caught_up.made.len()
+            );
+        }
+        for failure in &caught_up.failures {
+            eprintln!("warning: scheduled backup: {}", failure.problem);
+        }
     }
+    let backup_failures: Vec<&str> = caught_up
+        .failures
+        .iter()
+        .map(|failure| failure.problem.as_str())
+        .collect();
     let mut user = session.user().clone();
     user.role = session.role()?.name; // the role held now, should it have changed meanwhile
     let failed = session.failed_unlocks().len();
@@ -197,7 +211,8 @@ pub fn status(cli: &Cli, out: &Output) -> Result<()> {
             "role": user.role,
             "failed_unlocks_since_last": failed,
             "warnings": session.warnings(),
-            "backups_made": caught_up.len(),
+            "backups_made": caught_up.made.len(),
+            "backup_failures": backup_failures,
             "alerts": alerts,
         }),
         |_| {

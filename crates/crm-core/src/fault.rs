@@ -11,3 +11,11 @@ pub fn point(name: &str) {
         std::process::abort();
     }
 }
+
+/// Whether `STRONGROOM_FAULT` names this point as an injected failure (a destination filling
+/// up, a copy damaged on the way): the caller then fails exactly as it would for real. Lets
+/// tests reach failure paths that need root to provoke (a full disk). Always false in normal
+/// use.
+pub fn injected(name: &str) -> bool {
+    std::env::var("STRONGROOM_FAULT").is_ok_and(|wanted| wanted == name)
+}

@@ -114,6 +114,8 @@ pub enum Right {
     ViewAudit,
     /// Make and verify backups.
     RunBackups,
+    /// Change where backups go, when they run, how long they are kept and who can unseal them.
+    ManageBackupSettings,
     /// Restore from backups.
     Restore,
     /// Erase a person's data on request.
@@ -126,11 +128,12 @@ pub enum Right {
 
 impl Right {
     /// All rights.
-    pub const ALL: [Right; 8] = [
+    pub const ALL: [Right; 9] = [
         Right::ManageUsers,
         Right::ManageRoles,
         Right::ViewAudit,
         Right::RunBackups,
+        Right::ManageBackupSettings,
         Right::Restore,
         Right::ErasePersonalData,
         Right::Reveal,
@@ -144,6 +147,7 @@ impl Right {
             Right::ManageRoles => "manage_roles",
             Right::ViewAudit => "view_audit",
             Right::RunBackups => "run_backups",
+            Right::ManageBackupSettings => "manage_backup_settings",
             Right::Restore => "restore",
             Right::ErasePersonalData => "erase_personal_data",
             Right::Reveal => "reveal",
@@ -158,6 +162,9 @@ impl Right {
             Right::ManageRoles => "edit roles and field classification",
             Right::ViewAudit => "read the audit trail, access reviews and alerts",
             Right::RunBackups => "make and verify backups",
+            Right::ManageBackupSettings => {
+                "change backup destinations, schedule, retention and extra recipients"
+            }
             Right::Restore => "restore the vault from a backup",
             Right::ErasePersonalData => "erase a person's data on request",
             Right::Reveal => "reveal Highly Confidential values, one at a time, with a reason",
@@ -309,6 +316,7 @@ pub fn templates() -> Vec<RoleDef> {
                 Right::ManageRoles,
                 Right::ViewAudit,
                 Right::RunBackups,
+                Right::ManageBackupSettings,
                 Right::Restore,
                 Right::ErasePersonalData,
                 Right::ViewFinancial,

@@ -1229,6 +1229,30 @@ fn update_slots(
 
 /// The advisory lock on `vault.lock`: shared while a session is open, exclusive during a key
 /// rotation (which replaces the database file under everyone's feet).
+/// A second connection to the live database with its own shared vault lock, for long reads
+/// that must not keep the session busy (a backup job). The lock keeps a key rotation from
+/// replacing the file under it, even after the session that opened it is gone.
+#[derive(Debug)]
+pub(crate) struct SideConnection {
+    pub(crate) store: Store,
+    _lock: VaultLock,
+}
+
+impl Session {
+    /// Opens a [`SideConnection`] with this session's key.
+    pub(crate) fn open_side_connection(&self) -> Result<SideConnection> {
+        let lock = VaultLock::shared(&self.paths.lock)?;
+        let store =
+            Store::open(&self.paths.database, &self.data_key).map_err(|failure| match failure {
+                OpenFailure::WrongKey => Error::DatabaseDamaged(
+                    "the live database no longer opens with this session's key".into(),
+                ),
+                OpenFailure::Damaged(error) => error,
+            })?;
+        Ok(SideConnection { store, _lock: lock })
+    }
+}
+
 #[derive(Debug)]
 struct VaultLock {
     file: File,

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crm_core::RecoveryIdentity;
-use crm_core::backup::{BackupInfo, BackupSettings, BackupState};
+use crm_core::backup::{BackupInfo, BackupSettings, BackupState, Schedule};
 use crm_core::backup::{RestoreOptions, restore};
 use crm_core::policy::Right;
 use crm_core::{KdfStrength, Password};
@@ -105,7 +105,9 @@ fn plan(settings: BackupSettings) -> BackupPlan {
             .iter()
             .map(|path| path.display().to_string())
             .collect(),
-        interval_hours: settings.interval_hours,
+        // The plan edits `every N h` schedules; one set by the clock with `crm backup
+        // settings --schedule` shows as 0 here and is kept unless the hours are changed.
+        interval_hours: settings.schedule.interval_hours().unwrap_or(0),
         drill_interval_days: settings.drill_interval_days,
         keep_daily: settings.retention.keep_daily,
         keep_weekly: settings.retention.keep_weekly,
@@ -151,7 +153,9 @@ pub fn save_backup_plan(state: State<'_, AppState>, plan: BackupPlan) -> Command
             .filter(|path| !path.is_empty())
             .map(PathBuf::from)
             .collect();
-        settings.interval_hours = plan.interval_hours;
+        if settings.schedule.interval_hours().unwrap_or(0) != plan.interval_hours {
+            settings.schedule = Schedule::every_hours(plan.interval_hours)?;
+        }
         settings.drill_interval_days = plan.drill_interval_days;
         settings.retention.keep_daily = plan.keep_daily;
         settings.retention.keep_weekly = plan.keep_weekly;

@@ -370,6 +370,7 @@ fn rights_held(role: &RoleDef) -> Vec<HeldRight> {
             Right::ManageRoles => &["role_changed", "classification_changed"],
             Right::ViewAudit => &["access_review_signed", "alert_acknowledged"],
             Right::RunBackups => &["backup", "backup_verified"],
+            Right::ManageBackupSettings => &["policy_changed"],
             Right::Restore => &["restore"],
             Right::ErasePersonalData => &["erase"],
             Right::Reveal => &["reveal"],

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -14,9 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::manifest::{
-    FileDigest, MANIFEST_FILE, Manifest, PAYLOAD_FILE, SEALED_KEY_FILE, STATUS_FILE,
-};
+use super::manifest::{FileDigest, Manifest, PAYLOAD_FILE, SEALED_KEY_FILE, STATUS_FILE};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::secret::{DataKey, RecoveryIdentity};
@@ -66,6 +64,11 @@ pub(crate) fn seal_key(
     key: &BackupKey,
     recipients: &[String],
 ) -> Result<Vec<u8>> {
+    seal_to(recipients, sealed_text(vault_id, backup_id, key).as_bytes())
+}
+
+/// Encrypts `plaintext` with age to every recipient (`age1…`), binary format.
+pub(crate) fn seal_to(recipients: &[String], plaintext: &[u8]) -> Result<Vec<u8>> {
     let parsed = recipients
         .iter()
         .map(|text| {
@@ -84,7 +87,7 @@ pub(crate) fn seal_key(
         .wrap_output(&mut sealed)
         .map_err(|error| Error::Crypto(error.to_string()))?;
     writer
-        .write_all(sealed_text(vault_id, backup_id, key).as_bytes())
+        .write_all(plaintext)
         .and_then(|()| writer.finish().map(|_| ()))
         .map_err(|error| Error::Crypto(error.to_string()))?;
     Ok(sealed)
@@ -356,30 +359,25 @@ fn check_contents(
     Ok(())
 }
 
+/// The time format that opens a backup id.
+const ID_TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
+
 /// A new backup id: sortable UTC time plus a random suffix.
 pub(crate) fn new_backup_id(now: chrono::DateTime<Utc>) -> String {
     let random = Uuid::new_v4().simple().to_string();
-    format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &random[..8])
+    format!("{}-{}", now.format(ID_TIME_FORMAT), &random[..8])
 }
 
-/// Backup directories (complete ones only) inside `destination`, oldest first.
-pub(crate) fn backup_dirs(destination: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(destination).map_err(Error::io(format!(
-        "reading backup destination {}",
-        destination.display()
-    )))?;
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(Error::io(format!("reading {}", destination.display())))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        if name.starts_with('.') || !path.join(MANIFEST_FILE).is_file() {
-            continue;
-        }
-        dirs.push(path);
+/// The creation time (RFC 3339) a backup id names, or `None` if `name` is not a backup id
+/// (`20261122T223455.123Z-bced8f33`).
+pub(crate) fn created_at_of_id(name: &str) -> Option<String> {
+    let (time, suffix) = name.split_once('-')?;
+    if suffix.len() != 8 || !suffix.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
     }
-    dirs.sort();
-    Ok(dirs)
+    chrono::NaiveDateTime::parse_from_str(time, ID_TIME_FORMAT)
+        .ok()
+        .map(|at| at.and_utc().to_rfc3339())
 }
 
 /// Removes a backup directory crash-safely: renamed out of the listing first, then deleted.

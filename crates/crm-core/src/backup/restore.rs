@@ -5,12 +5,15 @@
 //! new directory, and a key-slot file with one Owner slot (new password) and a **new recovery
 //! identity** is written; the database is renamed into place last. The old vault is never
 //! touched: an existing target path is refused unless the caller asks to move it aside.
+//! Finally every personal-data erasure made after the backup is applied again, from the sealed
+//! erasure log beside the backup (see [`super::erasure_log`]), and reported.
 
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
 use super::archive::{self, BackupKey};
+use super::erasure_log::{self, ErasureReplay};
 use super::manifest::{Manifest, PAYLOAD_FILE};
 use crate::audit::{Action, AuditEvent, HeadFile};
 use crate::error::{Error, Result};
@@ -46,6 +49,8 @@ pub struct Restored {
     pub moved_aside: Option<PathBuf>,
     /// The backup restored.
     pub manifest: Manifest,
+    /// The erasures made after the backup and applied again (`None` for a restore drill).
+    pub erasures: Option<ErasureReplay>,
 }
 
 /// Restores `backup` (a backup directory) with the recovery identity.
@@ -62,15 +67,84 @@ pub fn restore(
         0,
     );
     let key = archive::unseal_key(backup, &manifest, identity)?;
-    let restored = restore_with_key(backup, manifest, &key, options, progress)?;
+    let mut restored = restore_with_key(backup, manifest, &key, options, progress)?;
+    step(progress, "re-applying erasures made after the backup", 5);
+    let replay = replay_erasures(&mut restored.session, backup, &restored.manifest, identity);
+    restored.erasures = Some(replay);
+    step(progress, "restored", 6);
     Ok(restored)
+}
+
+/// Applies again every erasure in the log beside the backup that is newer than the backup,
+/// and gives the new vault the whole log (so its own backups carry it on). Whatever goes wrong
+/// here is reported, never an error: the restore itself is complete, and its new recovery
+/// identity must still reach the caller.
+fn replay_erasures(
+    session: &mut Session,
+    backup: &Path,
+    manifest: &Manifest,
+    identity: &RecoveryIdentity,
+) -> ErasureReplay {
+    let (log_file, read) = erasure_log::read_beside(backup, manifest.vault_id, identity);
+    let mut replay = ErasureReplay {
+        log_file,
+        read: false,
+        problem: None,
+        reapplied: Vec::new(),
+    };
+    match read {
+        Ok(None) => {
+            replay.problem = Some(format!(
+                "no erasure log beside the backup ({}): erasures made after it were not applied again",
+                replay.log_file.display()
+            ));
+        }
+        Err(error) => replay.problem = Some(error.to_string()),
+        Ok(Some(entries)) => {
+            replay.read = true;
+            let made_at = super::job::parse_time(&manifest.created_at);
+            let own_dir = session.paths().dir.clone();
+            for entry in &entries {
+                if let Err(error) = crate::records::erase::append_log(&own_dir, entry) {
+                    replay.problem = Some(format!(
+                        "the erasure log could not be copied into the new vault: {error}"
+                    ));
+                    break;
+                }
+            }
+            // An entry whose time does not parse is applied again: erasing twice is harmless,
+            // not erasing is not.
+            let newer: Vec<_> = entries
+                .into_iter()
+                .filter(|entry| match (super::job::parse_time(&entry.at), made_at) {
+                    (Some(at), Some(made)) => at > made,
+                    _ => true,
+                })
+                .collect();
+            match session.erase_again(&newer) {
+                Ok(reapplied) => replay.reapplied = reapplied,
+                Err(error) => {
+                    let ids: Vec<String> = newer
+                        .iter()
+                        .map(|erasure| erasure.contact_id.to_string())
+                        .collect();
+                    replay.problem = Some(format!(
+                        "erasures made after the backup could not all be applied again ({error}); \
+                         erase these contacts again with `crm erase ID`: {}",
+                        ids.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    replay
 }
 
 fn step(progress: ProgressFn<'_>, what: &str, done: u64) {
     progress(Progress {
         step: what.into(),
         done,
-        total: 5,
+        total: 6,
     });
 }
 
@@ -146,12 +220,12 @@ pub(crate) fn restore_with_key(
             .detail("backup_id", &manifest.backup_id)
             .detail("backup_created_at", &manifest.created_at),
     )?;
-    step(progress, "restored", 5);
     Ok(Restored {
         session,
         recovery,
         moved_aside,
         manifest,
+        erasures: None,
     })
 }
 

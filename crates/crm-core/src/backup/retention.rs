@@ -1,16 +1,15 @@
 //! Which verified backups to keep: restic-style keep-daily / keep-weekly / keep-monthly.
 //!
 //! Walking from the newest backup back, the newest backup of each of the last N days (weeks,
-//! months) that have a backup is kept. The newest verified backup is always kept, and nothing
-//! newer than it is ever a candidate: pruning happens only behind a newer verified backup.
+//! months) that have a backup is kept. Days, ISO weeks and months are those of the local
+//! calendar (a backup at 00:30 local time belongs to that local day, whatever UTC says). The
+//! newest verified backup is always kept, and nothing newer than it is ever a candidate:
+//! pruning happens only behind a newer verified backup.
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Local, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-
-/// Maps a backup time to its day, ISO week or month.
-type Bucket = fn(&DateTime<Utc>) -> (i32, u32);
 
 /// How many daily, weekly and monthly backups to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,10 +32,37 @@ impl Default for Retention {
     }
 }
 
+/// Picks a backup's day, ISO week or month out of its [`Buckets`].
+type Bucket = fn(&Buckets) -> (i32, u32);
+
+/// The local day, ISO week and month of each backup time.
+struct Buckets {
+    day: (i32, u32),
+    week: (i32, u32),
+    month: (i32, u32),
+}
+
 impl Retention {
-    /// Indexes (into `verified`, any order) of the backups to keep. `verified` holds the
-    /// creation times of verified backups only.
+    /// Indexes (into `verified`, any order) of the backups to keep, by the local calendar of
+    /// this computer. `verified` holds the creation times of verified backups only.
     pub fn keep(&self, verified: &[DateTime<Utc>]) -> BTreeSet<usize> {
+        self.keep_in(verified, &Local)
+    }
+
+    /// [`Retention::keep`] by the calendar of `zone`.
+    pub fn keep_in<Tz: TimeZone>(&self, verified: &[DateTime<Utc>], zone: &Tz) -> BTreeSet<usize> {
+        let buckets: Vec<Buckets> = verified
+            .iter()
+            .map(|at| {
+                let local = at.with_timezone(zone);
+                let week = local.iso_week();
+                Buckets {
+                    day: (local.year(), local.ordinal()),
+                    week: (week.year(), week.week()),
+                    month: (local.year(), local.month()),
+                }
+            })
+            .collect();
         let mut order: Vec<usize> = (0..verified.len()).collect();
         order.sort_by(|a, b| verified[*b].cmp(&verified[*a]));
         let mut keep = BTreeSet::new();
@@ -44,12 +70,9 @@ impl Retention {
             keep.insert(*newest);
         }
         let rules: [(u32, Bucket); 3] = [
-            (self.keep_daily, |at| (at.year(), at.ordinal())),
-            (self.keep_weekly, |at| {
-                let week = at.iso_week();
-                (week.year(), week.week())
-            }),
-            (self.keep_monthly, |at| (at.year(), at.month())),
+            (self.keep_daily, |buckets| buckets.day),
+            (self.keep_weekly, |buckets| buckets.week),
+            (self.keep_monthly, |buckets| buckets.month),
         ];
         for (count, bucket) in rules {
             let mut last = None;
@@ -58,7 +81,7 @@ impl Retention {
                 if kept >= count {
                     break;
                 }
-                let this = bucket(&verified[*index]);
+                let this = bucket(&buckets[*index]);
                 if last != Some(this) {
                     keep.insert(*index);
                     last = Some(this);
@@ -93,7 +116,7 @@ mod tests {
             keep_weekly: 4,
             keep_monthly: 3,
         };
-        let keep = rule.keep(&times);
+        let keep = rule.keep_in(&times, &Utc);
         // 7 daily; weeks and months overlap with them partly: at most 7 + 4 + 3.
         assert!(keep.len() >= 7 && keep.len() <= 14, "{}", keep.len());
         assert!(keep.contains(&(times.len() - 1)), "the newest is kept");
@@ -111,7 +134,38 @@ mod tests {
             keep_weekly: 0,
             keep_monthly: 0,
         }
-        .keep(&times);
+        .keep_in(&times, &Utc);
         assert_eq!(keep.into_iter().collect::<Vec<_>>(), vec![times.len() - 1]);
+    }
+
+    #[test]
+    fn days_are_counted_by_the_local_calendar() {
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|at| at.with_timezone(&Utc))
+                .unwrap_or_default()
+        };
+        // 22:30 and 23:30 UTC on 1 March are 00:30 and 01:30 on 2 March at +02:00.
+        let times = vec![
+            at("2026-03-01T12:00:00Z"),
+            at("2026-03-01T22:30:00Z"),
+            at("2026-03-01T23:30:00Z"),
+        ];
+        let one_a_day = Retention {
+            keep_daily: 2,
+            keep_weekly: 0,
+            keep_monthly: 0,
+        };
+        // By UTC all three share a day: only the newest is kept.
+        assert_eq!(one_a_day.keep_in(&times, &Utc).len(), 1);
+        // At +02:00 the first is 1 March, the others 2 March: the newest of each is kept.
+        let plus_two = chrono::FixedOffset::east_opt(7200).expect("offset");
+        assert_eq!(
+            one_a_day
+                .keep_in(&times, &plus_two)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![0, 2]
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! cleared; the record itself stays (deals and history keep their shape) under the name
 //! "Erased person". Each erasure is recorded in the audit trail (without the erased values) and
 //! in `erasures.log` beside the database — contact ids and times only — so that a restore from
-//! an older backup can apply it again.
+//! an older backup can apply it again. The log is also copied, sealed, into every backup
+//! destination (`crate::backup::erasure_log`), since the file beside the database is lost with
+//! the vault; a restore re-applies the newer erasures from there.
 
 use std::io::Write;
 use std::path::Path;
@@ -65,7 +67,7 @@ fn erase_rows(tx: &rusqlite::Transaction<'_>, contact_id: i64, by: i64) -> Resul
     Ok(true)
 }
 
-fn append_log(dir: &Path, erasure: &Erasure) -> Result<()> {
+pub(crate) fn append_log(dir: &Path, erasure: &Erasure) -> Result<()> {
     let path = dir.join(ERASURE_LOG);
     let mut line =
         serde_json::to_string(erasure).map_err(|error| Error::Invalid(error.to_string()))?;
@@ -117,7 +119,9 @@ impl Session {
                 at: Utc::now().to_rfc3339(),
             })
         })?;
-        append_log(&self.paths().dir, &erased)
+        append_log(&self.paths().dir, &erased)?;
+        self.publish_erasure_log();
+        Ok(())
     }
 
     /// Applies erasures logged in another vault directory (the one a backup was restored
@@ -126,9 +130,20 @@ impl Session {
         self.require_right(Right::Restore)?;
         let log = read_log(from_dir)?;
         let own_dir = self.paths().dir.clone();
+        let applied = self.erase_again(&log)?;
+        if own_dir != from_dir {
+            for erasure in &applied {
+                append_log(&own_dir, erasure)?;
+            }
+        }
+        Ok(applied.len())
+    }
+
+    /// Erases the logged contacts again (after a restore); returns those erased again.
+    pub(crate) fn erase_again(&mut self, log: &[Erasure]) -> Result<Vec<Erasure>> {
         let me = self.user().id;
-        let mut applied = 0;
-        for erasure in &log {
+        let mut applied = Vec::new();
+        for erasure in log {
             let done = self.write(|tx, audit| {
                 let done = erase_rows(tx, erasure.contact_id, me)?;
                 if done {
@@ -141,10 +156,7 @@ impl Session {
                 Ok(done)
             })?;
             if done {
-                applied += 1;
-                if own_dir != from_dir {
-                    append_log(&own_dir, erasure)?;
-                }
+                applied.push(erasure.clone());
             }
         }
         Ok(applied)

@@ -34,6 +34,7 @@ const ALL: &[&str] = &[
     crate::records::search::MIGRATION,
     crate::records::LIST_INDEXES,
     crate::audit::checkpoint::TRIGGERS_MIGRATION,
+    crate::backup::PENDING_RUNS_AND_SETTINGS_RIGHT,
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
