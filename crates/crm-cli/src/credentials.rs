@@ -1,15 +1,42 @@
 //! Gathering credentials: which vault, which user, the key file and passwords.
 //!
-//! Passwords come from a terminal prompt; without a terminal (scripts, tests) the signing-in
-//! password comes from `STRONGROOM_PASSWORD` or the first line of standard input, and each
-//! new password from the next line.
+//! The signing-in password comes, in this order, from:
+//! 1. standard input, first line, with `--password-stdin` (scripts, explicitly);
+//! 2. the `CRM_PASSWORD` environment variable (scripts; `STRONGROOM_PASSWORD` is the older
+//!    name, still read);
+//! 3. a hidden prompt at the terminal;
+//! 4. standard input, first line, when no terminal is attached.
+//!
+//! New passwords (init, `user add`, `user passwd`, restore) are typed twice at a hidden prompt,
+//! or, with `--password-stdin` or without a terminal, read from the next line of standard
+//! input. So one rule holds for scripts: passwords that are read from standard input come one
+//! per line, the signing-in password first.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crm_core::{Credentials, Error, KeyFileDigest, Password, Result, Session, Vault};
 
 use crate::Cli;
+
+/// The environment variables a script may put the signing-in password in, preferred first.
+pub const PASSWORD_ENV: [&str; 2] = ["CRM_PASSWORD", "STRONGROOM_PASSWORD"];
+
+/// Set once from `--password-stdin` before any password is read: passwords come from standard
+/// input even when a terminal is attached. Process-wide because every command reads passwords
+/// through this module, some of them (restore) far from the parsed arguments.
+static PASSWORDS_FROM_STDIN: AtomicBool = AtomicBool::new(false);
+
+/// Applies `--password-stdin` for the rest of the process.
+pub fn read_passwords_from_stdin(enabled: bool) {
+    PASSWORDS_FROM_STDIN.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether passwords are read from standard input rather than a terminal prompt.
+fn passwords_from_stdin() -> bool {
+    PASSWORDS_FROM_STDIN.load(Ordering::Relaxed) || !std::io::stdin().is_terminal()
+}
 
 fn read_stdin_line(what: &str) -> Result<Password> {
     // Stdin buffers globally, so successive calls read successive lines.
@@ -22,7 +49,7 @@ fn read_stdin_line(what: &str) -> Result<Password> {
         })?;
     if read == 0 {
         return Err(Error::Invalid(format!(
-            "{what}: no terminal to ask on and standard input is empty"
+            "{what}: standard input is empty (pass passwords one per line, or set CRM_PASSWORD for the signing-in password)"
         )));
     }
     Ok(Password::new(line.trim_end_matches(['\r', '\n'])))
@@ -37,22 +64,27 @@ fn prompt(label: &str) -> Result<Password> {
         })
 }
 
-/// The signing-in user's password.
+/// The signing-in user's password (see the module docs for where it comes from).
 pub fn current_password(user: &str) -> Result<Password> {
-    if let Ok(password) = std::env::var("STRONGROOM_PASSWORD") {
-        return Ok(Password::new(password));
+    if PASSWORDS_FROM_STDIN.load(Ordering::Relaxed) {
+        return read_stdin_line("password");
     }
-    if std::io::stdin().is_terminal() {
-        prompt(&format!("Password for {user}: "))
-    } else {
+    for variable in PASSWORD_ENV {
+        if let Ok(password) = std::env::var(variable) {
+            return Ok(Password::new(password));
+        }
+    }
+    if passwords_from_stdin() {
         read_stdin_line("password")
+    } else {
+        prompt(&format!("Password for {user}: "))
     }
 }
 
 /// A new password, typed twice at a terminal (with a strength hint), or one stdin line.
 pub fn new_password(whose: &str) -> Result<Password> {
-    if !std::io::stdin().is_terminal() {
-        return read_stdin_line("new password");
+    if passwords_from_stdin() {
+        return read_stdin_line(&format!("new password for {whose}"));
     }
     loop {
         let first = prompt(&format!("New password for {whose}: "))?;
@@ -74,7 +106,7 @@ pub fn vault_dir(cli: &Cli) -> Result<PathBuf> {
     }
 }
 
-/// Digest of `--key-file`, if given.
+/// Digest of `--key-file` (`--keyfile`), if given.
 pub fn key_file(cli: &Cli) -> Result<Option<KeyFileDigest>> {
     cli.key_file
         .as_deref()

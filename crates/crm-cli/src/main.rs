@@ -24,14 +24,15 @@ use crm_core::records::fields::Entity;
 use crate::output::Output;
 
 /// Strongroom CRM: an encrypted, on-premise customer vault.
-///
-/// Credentials for commands that unlock the vault: `--user` (or STRONGROOM_USER; optional when
-/// the vault has one user), `--key-file` (or STRONGROOM_KEY_FILE) when the user's slot needs
-/// one, and the password typed at the prompt, or read from STRONGROOM_PASSWORD or the first
-/// line of standard input when no terminal is attached (scripts). New passwords are read the
-/// same way: at a prompt, or from the next line of standard input.
 #[derive(Debug, Parser)]
-#[command(name = "crm", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "crm",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = PASSWORD_HELP
+)]
 pub struct Cli {
     /// The vault directory [default: STRONGROOM_VAULT, else the user's data directory]
     #[arg(long, global = true, value_name = "DIR")]
@@ -48,8 +49,19 @@ pub struct Cli {
     user: Option<String>,
 
     /// Key file for the signing-in user (e.g. on a USB stick)
-    #[arg(long, global = true, env = "STRONGROOM_KEY_FILE", value_name = "PATH")]
+    #[arg(
+        long,
+        visible_alias = "keyfile",
+        global = true,
+        env = "STRONGROOM_KEY_FILE",
+        value_name = "PATH"
+    )]
     key_file: Option<PathBuf>,
+
+    /// Read passwords from standard input, one per line (the signing-in password first, then
+    /// any new password), even at a terminal
+    #[arg(long, global = true)]
+    password_stdin: bool,
 
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
@@ -58,6 +70,20 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// How to sign in, shown under `crm --help`.
+const PASSWORD_HELP: &str = "\
+Signing in: --user NAME (or STRONGROOM_USER; optional when the vault has one user), --key-file
+PATH (or STRONGROOM_KEY_FILE) when the user's sign-in needs one, and the password at a hidden
+prompt.
+
+Passwords in scripts:
+  --password-stdin  read passwords from standard input, one per line: the signing-in password
+                    first (it wins over CRM_PASSWORD; init has none), then any new password
+                    (init, user add, user passwd)
+  CRM_PASSWORD      the signing-in password (STRONGROOM_PASSWORD is the older name and still
+                    works); new passwords still come from standard input
+Without a terminal, any password not given otherwise is read from standard input, one per line.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -160,6 +186,7 @@ fn main() -> ExitCode {
         .without_time()
         .init();
     let cli = Cli::parse();
+    credentials::read_passwords_from_stdin(cli.password_stdin);
     let out = Output::new(cli.json);
     let result = match &cli.command {
         Command::Init(args) => vault_cmd::init(&cli, args, &out),

@@ -176,6 +176,23 @@ pub struct RoleEditArgs {
     /// Take a special right away (repeatable)
     #[arg(long = "revoke")]
     revoke: Vec<String>,
+    /// Whether the role's users must sign in with a key file (security policy; also for the
+    /// Owner role). Users of the role without one are listed and cannot sign in until given one
+    #[arg(long, value_name = "true|false")]
+    require_key_file: Option<bool>,
+}
+
+impl RoleEditArgs {
+    /// Whether anything beyond the key-file policy changes the role's definition.
+    fn edits_definition(&self) -> bool {
+        self.from.is_some()
+            || self.description.is_some()
+            || self.clearance.is_some()
+            || self.others_clearance.is_some()
+            || !self.grants.is_empty()
+            || !self.rights.is_empty()
+            || !self.revoke.is_empty()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -657,8 +674,29 @@ pub fn role(cli: &Cli, command: &RoleCommand, out: &Output) -> Result<()> {
             } else {
                 find(&args.name)?
             };
-            apply_role_edits(&mut role, args)?;
-            session.save_role(&role, create)?;
+            if create || args.edits_definition() || args.require_key_file.is_none() {
+                apply_role_edits(&mut role, args)?;
+                session.save_role(&role, create)?;
+            }
+            if let Some(required) = args.require_key_file {
+                let missing = session.set_role_requires_key_file(&role.name, required)?;
+                eprintln!(
+                    "the {} role {} a key file at sign-in",
+                    role.name,
+                    if required {
+                        "now requires"
+                    } else {
+                        "no longer requires"
+                    }
+                );
+                if !missing.is_empty() {
+                    eprintln!(
+                        "warning: {} of the {} role sign in without a key file and cannot sign in until given one (`crm user passwd NAME --new-key-file PATH`)",
+                        missing.join(", "),
+                        role.name
+                    );
+                }
+            }
             out.show(&role, render_role);
         }
         RoleCommand::Delete { name } => {

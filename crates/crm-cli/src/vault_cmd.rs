@@ -1,11 +1,15 @@
 //! `crm init`, `crm status`, `crm user …` and `crm key …`.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use crm_core::vault::KeyFileChange;
 use crm_core::{
     Error, KdfStrength, KeyFileDigest, NewUser, NewVault, RecoveryIdentity, Result, Vault,
 };
+use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::Cli;
 use crate::credentials::{self, new_password, unlock, vault_dir};
@@ -25,7 +29,8 @@ pub struct InitArgs {
     #[arg(long, value_name = "PATH")]
     generate_key_file: Option<PathBuf>,
 
-    /// Also write the recovery identity to this new file (0600) instead of only printing it
+    /// Write the recovery identity to this new file (0600) instead of printing it (with
+    /// --json it is otherwise in the answer's `recovery_identity`)
     #[arg(long, value_name = "FILE")]
     recovery_out: Option<PathBuf>,
 }
@@ -65,12 +70,19 @@ pub enum UserCommand {
         team: Option<String>,
     },
     /// Change your own password, or with NAME reset another user's (owner/administrator)
+    ///
+    /// A key file stays required unless you say otherwise: changing your own password keeps the
+    /// key file you signed in with; resetting someone whose sign-in needs a key file requires
+    /// --new-key-file (their key file again, or a new one) or --no-key-file.
     Passwd {
         /// Whose password to reset; omit to change your own
         name: Option<String>,
-        /// Require this key file from now on (omit to need none)
+        /// Require this key file from now on (any file; see `crm key generate-keyfile`)
         #[arg(long = "new-key-file", value_name = "PATH")]
         new_key_file: Option<PathBuf>,
+        /// Stop requiring a key file (refused when the user's role requires one)
+        #[arg(long, conflicts_with = "new_key_file")]
+        no_key_file: bool,
     },
 }
 
@@ -97,85 +109,160 @@ pub fn init(cli: &Cli, args: &InitArgs, out: &Output) -> Result<()> {
         return Err(Error::VaultExists(dir));
     }
     // Refuse before creating anything: the identity exists only once, in memory.
-    if let Some(path) = &args.recovery_out
-        && path.exists()
-    {
-        return Err(Error::Invalid(format!(
-            "{} already exists; choose a new file for the recovery identity",
-            path.display()
-        )));
-    }
-    let key_file = match (&args.generate_key_file, &args.owner_key_file) {
-        (Some(path), _) => {
-            crm_core::secret::generate_key_file(path)?;
-            eprintln!("wrote a new key file to {}", path.display());
-            Some(KeyFileDigest::from_file(path)?)
+    for (path, what) in [
+        (&args.recovery_out, "the recovery identity"),
+        (&args.generate_key_file, "the new key file"),
+    ] {
+        if let Some(path) = path
+            && path.exists()
+        {
+            return Err(Error::Invalid(format!(
+                "{} already exists; choose a new file for {what}",
+                path.display()
+            )));
         }
-        (None, Some(path)) => Some(KeyFileDigest::from_file(path)?),
-        (None, None) => None,
-    };
+    }
+    let owner_key_file = args
+        .owner_key_file
+        .as_deref()
+        .map(KeyFileDigest::from_file)
+        .transpose()?;
     let password = new_password(&args.owner)?;
     if !out.is_json() {
         eprintln!("creating the vault (calibrating the key derivation, about a second)…");
     }
-    let created = Vault::create(
-        &dir,
-        NewVault {
-            owner: args.owner.clone(),
-            password,
-            key_file,
-            kdf: KdfStrength::from_env(),
-        },
-    )?;
-    let identity = created.recovery.to_identity_file();
-    let mut recovery_out = args.recovery_out.clone();
-    if let Some(path) = &args.recovery_out
-        && let Err(error) =
-            crm_core::fsutil::write_new_private_file(path, identity.expose().as_bytes())
-    {
-        // The vault exists now; losing the identity would be worse than printing it.
-        eprintln!("warning: {error}; printing the recovery identity instead");
-        recovery_out = None;
-    }
-    let args = InitArgs {
-        recovery_out,
-        owner: args.owner.clone(),
-        owner_key_file: None,
-        generate_key_file: None,
+    let created = match &args.generate_key_file {
+        Some(path) => create_with_generated_key_file(&dir, &args.owner, password, path)?,
+        None => Vault::create(
+            &dir,
+            NewVault {
+                owner: args.owner.clone(),
+                password,
+                key_file: owner_key_file,
+                kdf: KdfStrength::from_env(),
+            },
+        )?,
     };
+    if let Some(path) = &args.generate_key_file
+        && !out.is_json()
+    {
+        eprintln!(
+            "wrote a new key file to {}; keep a second copy somewhere safe",
+            path.display()
+        );
+    }
+    let identity = created.recovery.to_identity_file();
+    let mut written_to = None;
+    if let Some(path) = &args.recovery_out {
+        match crm_core::fsutil::write_new_private_file(path, identity.expose().as_bytes()) {
+            Ok(()) => written_to = Some(path.as_path()),
+            // The vault exists now; losing the identity would be worse than printing it.
+            Err(error) => eprintln!("warning: {error}; printing the recovery identity instead"),
+        }
+    }
     let recipient = created.recovery.recipient();
-    out.show(
-        &serde_json::json!({
-            "vault": dir,
-            "owner": args.owner,
-            "recovery_recipient": recipient,
-            "recovery_identity_file": args.recovery_out,
-        }),
-        |_| {
-            let mut text = format!(
-                "Created the vault at {}\nOwner: {}\n\n",
-                dir.display(),
-                args.owner
-            );
-            match &args.recovery_out {
-                Some(path) => text.push_str(&format!(
-                    "The RECOVERY IDENTITY was written to {}.\n",
-                    path.display()
-                )),
-                None => text.push_str(&format!(
-                    "RECOVERY IDENTITY — shown this once:\n\n{}\n",
-                    identity.expose()
-                )),
-            }
-            text.push_str(
-                "Print it, store it offline (a safe, not this computer) and delete any copy on \
-                 disk. With it a sysadmin can restore backups and open the vault if every \
-                 password is lost; without it, nobody can.",
-            );
-            text
-        },
+    if out.is_json() {
+        /// The answer to `crm --json init`. It carries the recovery identity itself unless it
+        /// went to a file: this is the only moment the identity exists.
+        #[derive(Serialize)]
+        struct Created<'a> {
+            vault: &'a Path,
+            owner: &'a str,
+            recovery_recipient: &'a str,
+            recovery_identity_file: Option<&'a Path>,
+            recovery_identity: Option<&'a str>,
+            key_file: Option<&'a Path>,
+        }
+        return print_secret_json(&Created {
+            vault: &dir,
+            owner: &args.owner,
+            recovery_recipient: &recipient,
+            recovery_identity_file: written_to,
+            recovery_identity: written_to.is_none().then(|| identity.expose()),
+            key_file: args.generate_key_file.as_deref(),
+        });
+    }
+    let mut text = Zeroizing::new(String::with_capacity(2048));
+    text.push_str(&format!(
+        "Created the vault at {}\nOwner: {}\n\n",
+        dir.display(),
+        args.owner
+    ));
+    match written_to {
+        Some(path) => text.push_str(&format!(
+            "The RECOVERY IDENTITY was written to {}.\n",
+            path.display()
+        )),
+        None => {
+            text.push_str("RECOVERY IDENTITY — shown this once:\n\n");
+            text.push_str(identity.expose());
+            text.push('\n');
+        }
+    }
+    text.push_str(
+        "Print it, store it offline (a safe, not this computer) and delete any copy on disk. \
+         With it a sysadmin can restore backups and open the vault if every password is lost; \
+         without it, nobody can.\n",
     );
-    Ok(())
+    print_secret_text(&text)
+}
+
+/// Writes a new random key file at `path`, creates the vault requiring it, and removes the key
+/// file again if the vault cannot be created: a failed init leaves nothing that blocks a rerun.
+fn create_with_generated_key_file(
+    dir: &Path,
+    owner: &str,
+    password: crm_core::Password,
+    path: &Path,
+) -> Result<crm_core::CreatedVault> {
+    crm_core::secret::generate_key_file(path)?;
+    let created = KeyFileDigest::from_file(path).and_then(|key_file| {
+        Vault::create(
+            dir,
+            NewVault {
+                owner: owner.to_owned(),
+                password,
+                key_file: Some(key_file),
+                kdf: KdfStrength::from_env(),
+            },
+        )
+    });
+    if created.is_err()
+        && let Err(error) = std::fs::remove_file(path)
+    {
+        eprintln!(
+            "warning: could not remove the unused key file {}: {error}",
+            path.display()
+        );
+    }
+    created
+}
+
+/// Prints an answer that carries a secret as JSON. The text is built in a zeroizing buffer
+/// reserved up front (so no reallocation leaves a copy behind) and written straight to
+/// standard output.
+fn print_secret_json(value: &impl Serialize) -> Result<()> {
+    let mut json = Zeroizing::new(Vec::with_capacity(4096));
+    serde_json::to_writer_pretty(&mut *json, value)
+        .map_err(|error| Error::Invalid(format!("could not encode the answer: {error}")))?;
+    json.push(b'\n');
+    write_stdout(&json)
+}
+
+/// Prints text that carries a secret (see [`print_secret_json`]).
+fn print_secret_text(text: &Zeroizing<String>) -> Result<()> {
+    write_stdout(text.as_bytes())
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Io {
+            context: "writing to standard output".into(),
+            source,
+        })
 }
 
 pub fn status(cli: &Cli, out: &Output) -> Result<()> {
@@ -272,9 +359,20 @@ pub fn user(cli: &Cli, command: &UserCommand, out: &Output) -> Result<()> {
                         "{:<24} {:<22} {:<9} {}\n",
                         user.name,
                         user.role,
-                        if user.requires_key_file { "yes" } else { "no" },
+                        match (user.requires_key_file, user.key_file_missing) {
+                            (true, _) => "yes",
+                            (false, true) => "MISSING",
+                            (false, false) => "no",
+                        },
                         user.last_unlock_at.as_deref().unwrap_or("never")
                     ));
+                }
+                if users.iter().any(|user| user.key_file_missing) {
+                    text.push_str(
+                        "\nMISSING: the user's role requires a key file and their sign-in has \
+                         none, so they cannot sign in; give them one with \
+                         `crm user passwd NAME --new-key-file PATH`.\n",
+                    );
                 }
                 text
             });
@@ -296,22 +394,27 @@ pub fn user(cli: &Cli, command: &UserCommand, out: &Output) -> Result<()> {
                 "removed {name} and rotated the data key; their old credentials no longer open the vault"
             ));
         }
-        UserCommand::Passwd { name, new_key_file } => {
-            let new_digest = new_key_file
-                .as_deref()
-                .map(KeyFileDigest::from_file)
-                .transpose()?;
+        UserCommand::Passwd {
+            name,
+            new_key_file,
+            no_key_file,
+        } => {
+            let key_file = match (new_key_file, no_key_file) {
+                (Some(path), _) => KeyFileChange::Set(KeyFileDigest::from_file(path)?),
+                (None, true) => KeyFileChange::Remove,
+                (None, false) => KeyFileChange::Keep,
+            };
             let me = session.user().name.clone();
             match name {
                 Some(other) if !other.eq_ignore_ascii_case(&me) => {
                     let password = new_password(other)?;
-                    session.reset_password(other, password, new_digest)?;
+                    session.reset_password(other, password, key_file)?;
                     out.done(&format!("reset the password of {other}"));
                 }
                 _ => {
                     // The credentials just used to unlock re-open the slot to re-seal it.
                     let password = new_password(&me)?;
-                    session.change_password(&signed_in, password, new_digest)?;
+                    session.change_password(&signed_in, password, key_file)?;
                     out.done("password changed");
                 }
             }
@@ -327,17 +430,23 @@ pub fn key(cli: &Cli, command: &KeyCommand, out: &Output) -> Result<()> {
             let identity = RecoveryIdentity::from_file(identity)?;
             let key = vault.recover_data_key(&identity)?;
             let hex = key.to_hex();
-            out.show(
-                &serde_json::json!({ "data_key_hex": hex.expose() }),
-                |_| {
-                    format!(
-                        "{}\n\nOpen the database with any SQLCipher 4 tool:\n  sqlcipher {}\n  PRAGMA key = \"x'{}'\";",
-                        hex.expose(),
-                        vault.paths().database.display(),
-                        hex.expose()
-                    )
-                },
-            );
+            if out.is_json() {
+                #[derive(Serialize)]
+                struct DataKeyAnswer<'a> {
+                    data_key_hex: &'a str,
+                }
+                return print_secret_json(&DataKeyAnswer {
+                    data_key_hex: hex.expose(),
+                });
+            }
+            let mut text = Zeroizing::new(String::with_capacity(512));
+            text.push_str(hex.expose());
+            text.push_str("\n\nOpen the database with any SQLCipher 4 tool:\n  sqlcipher ");
+            text.push_str(&vault.paths().database.display().to_string());
+            text.push_str("\n  PRAGMA key = \"x'");
+            text.push_str(hex.expose());
+            text.push_str("'\";\n");
+            print_secret_text(&text)?;
         }
         KeyCommand::GenerateKeyfile { path } => {
             crm_core::secret::generate_key_file(path)?;

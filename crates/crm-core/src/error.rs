@@ -22,6 +22,13 @@ pub enum Error {
     #[error("this user's slot requires a key file: insert the USB key and choose the file")]
     KeyFileRequired,
 
+    /// Unlock: the user's role requires a key file and their sign-in has none yet (the role
+    /// gained the requirement after their slot was made); an administrator must give them one.
+    #[error(
+        "your role requires a key file, and your sign-in has none yet: ask an administrator to give you one"
+    )]
+    RoleRequiresKeyFile,
+
     /// Unlock: too many recent failures for this user; try again after the delay.
     #[error("too many failed unlock attempts for this user: try again in {retry_after_secs} s")]
     Throttled {
@@ -118,6 +125,7 @@ impl Error {
         match self {
             Error::WrongCredentials => "wrong_credentials",
             Error::KeyFileRequired => "key_file_required",
+            Error::RoleRequiresKeyFile => "role_requires_key_file",
             Error::Throttled { .. } => "throttled",
             Error::UserRemoved => "user_removed",
             Error::KeyFile { .. } => "key_file",

@@ -1,14 +1,44 @@
-//! Named crash points for fault-injection tests.
+//! Named fault points for fault-injection tests.
 //!
-//! When `STRONGROOM_FAULT` names a point (e.g. `rotation:after-rekey`), the process aborts
-//! there, exactly as if it had been killed. Tests use it to prove that every interrupted
-//! operation leaves a vault that opens; in normal use the variable is unset and this is a
-//! no-op.
+//! `STRONGROOM_FAULT` says what to do when the process reaches one named point (e.g.
+//! `rotation:after-rekey`):
+//!
+//! - `POINT`: abort there, exactly as if the process had been killed;
+//! - `pause:POINT`: create the file named by `STRONGROOM_FAULT_SIGNAL`, then wait there until
+//!   killed, so a test can kill the process at a moment it knows;
+//! - `signal:POINT`: create that file and carry on, so a test can time a kill from that moment.
+//!
+//! Tests use it to prove that every interrupted operation leaves a vault that opens, and that
+//! their kills land where they mean them to. In normal use the variable is unset and every
+//! point is a no-op.
 
-/// Aborts the process if `STRONGROOM_FAULT` names this point.
+use std::time::Duration;
+
+/// Acts on `STRONGROOM_FAULT` if it names this point (see the module docs).
 pub fn point(name: &str) {
-    if std::env::var("STRONGROOM_FAULT").is_ok_and(|wanted| wanted == name) {
+    let Ok(wanted) = std::env::var("STRONGROOM_FAULT") else {
+        return;
+    };
+    if wanted == name {
         std::process::abort();
+    }
+    if wanted.strip_prefix("pause:") == Some(name) {
+        announce(name);
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    if wanted.strip_prefix("signal:") == Some(name) {
+        announce(name);
+    }
+}
+
+/// Tells the waiting test that the point was reached, by creating its signal file.
+fn announce(name: &str) {
+    if let Some(path) = std::env::var_os("STRONGROOM_FAULT_SIGNAL")
+        && let Err(error) = std::fs::write(&path, name)
+    {
+        tracing::warn!("fault point {name}: could not write the signal file: {error}");
     }
 }
 

@@ -10,30 +10,47 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Replaces `path` atomically with `contents` (mode 0600 on Unix).
+///
+/// The temporary file beside the target has a name of its own (process id and 64 random bits),
+/// so two writers of the same file, in this process or another, never write into each other's
+/// temporary file; it is removed again if anything fails before the rename.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = parent_dir(path);
+    let temp = temp_path_beside(path);
+    let mut created = false;
+    let written = (|| {
+        let mut file = private_options().create_new(true).open(&temp)?;
+        created = true;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)
+    })();
+    if let Err(source) = written {
+        if created {
+            let _ = fs::remove_file(&temp);
+        }
+        return Err(Error::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        });
+    }
+    sync_dir(dir)
+}
+
+/// `.NAME.tmp-PID-RANDOM` in the target's directory (the same file system, so the rename is
+/// atomic).
+fn temp_path_beside(path: &Path) -> std::path::PathBuf {
+    use rand::RngCore;
     let file_name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let context = || format!("writing {}", path.display());
-    {
-        let mut file = private_options()
-            .truncate(true)
-            .open(&temp)
-            .map_err(Error::io(context()))?;
-        file.write_all(contents).map_err(Error::io(context()))?;
-        file.sync_all().map_err(Error::io(context()))?;
-    }
-    fs::rename(&temp, path).map_err(|source| {
-        let _ = fs::remove_file(&temp);
-        Error::Io {
-            context: context(),
-            source,
-        }
-    })?;
-    sync_dir(dir)
+    let unique = rand::rngs::OsRng.next_u64();
+    parent_dir(path).join(format!(
+        ".{file_name}.tmp-{}-{unique:016x}",
+        std::process::id()
+    ))
 }
 
 /// Creates a new file with `contents`, refusing to overwrite an existing one.
@@ -89,4 +106,66 @@ fn private_options() -> OpenOptions {
         options.mode(0o600);
     }
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leftovers(dir: &Path) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir).map_err(Error::io("listing"))? {
+            let name = entry
+                .map_err(Error::io("listing"))?
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name.contains(".tmp-") {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Regression: the temporary name was `.NAME.tmp-PID`, shared by every thread of a
+    /// process, so two writers of one file could interleave into a torn file.
+    #[test]
+    fn concurrent_writers_of_one_file_never_tear_it_or_leave_temp_files() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+        let target = dir.path().join("keyslots.json");
+        let contents: Vec<Vec<u8>> = (0..8u8).map(|writer| vec![writer; 256 * 1024]).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = contents
+                .iter()
+                .map(|bytes| {
+                    let target = &target;
+                    scope.spawn(move || (0..4).try_for_each(|_| write_atomic(target, bytes)))
+                })
+                .collect();
+            handles.into_iter().try_for_each(|handle| {
+                handle
+                    .join()
+                    .map_err(|_| Error::Invalid("a writer thread panicked".into()))?
+            })
+        })?;
+        let written = fs::read(&target).map_err(Error::io("reading"))?;
+        assert!(
+            contents.contains(&written),
+            "the file is exactly one writer's contents"
+        );
+        assert_eq!(leftovers(dir.path())?, Vec::<String>::new());
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_behind() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+        // A non-empty directory where the file should go: the final rename fails.
+        let target = dir.path().join("occupied");
+        fs::create_dir(&target).map_err(Error::io("mkdir"))?;
+        fs::write(target.join("inside"), b"x").map_err(Error::io("write"))?;
+        assert!(write_atomic(&target, b"new contents").is_err());
+        assert_eq!(leftovers(dir.path())?, Vec::<String>::new());
+        Ok(())
+    }
 }

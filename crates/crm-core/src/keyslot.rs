@@ -1,6 +1,6 @@
 //! The key-slot file: how each user's credentials unseal the vault's data key.
 //!
-//! Format (`strongroom-keyslots`, version 1, JSON; see `docs/key-slots.md`):
+//! Format (`strongroom-keyslots`, version 1, JSON; byte-exact in `docs/vault-format.md`):
 //!
 //! - Every **user slot** owns an age X25519 *slot identity*. Its secret half is sealed with
 //!   XChaCha20-Poly1305 under the user's KEK = Argon2id(password ‖ key-file digest, salt); the
@@ -285,7 +285,9 @@ impl UserSlot {
     }
 
     /// Re-seals the slot identity under new credentials (password change); the sealed data
-    /// key is untouched, so no other slot changes.
+    /// key is untouched, so no other slot changes. `key_file` is the key file the slot requires
+    /// from now on (`None`: none): the caller decides, and keeps the old one explicitly (see
+    /// `vault::KeyFileChange`), so a password change never drops a requirement by omission.
     pub(crate) fn reseal_credentials(
         &mut self,
         vault_id: Uuid,
@@ -771,6 +773,27 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/keyslots-v1.json")
     }
 
+    /// Writes `file` as the golden file at `path` (generation becomes 1), without its copy.
+    fn write_golden(file: &mut KeySlotFile, path: &Path) -> Result<()> {
+        file.write(&KeySlotPaths {
+            primary: path.to_owned(),
+            backup: path.with_extension("json.bak"),
+        })?;
+        std::fs::remove_file(path.with_extension("json.bak")).map_err(Error::io("cleanup"))
+    }
+
+    /// Serialising what was parsed gives the same bytes: field names and order are frozen.
+    fn assert_serialises_to_the_same_bytes(file: &KeySlotFile, bytes: &[u8]) -> Result<()> {
+        let mut again =
+            serde_json::to_vec_pretty(file).map_err(|e| Error::Crypto(e.to_string()))?;
+        again.push(b'\n');
+        assert_eq!(
+            String::from_utf8_lossy(&again),
+            String::from_utf8_lossy(bytes)
+        );
+        Ok(())
+    }
+
     /// Freezes format version 1: a file written once by this code must keep opening with the
     /// same password to the same data key. A failure here means the format changed; that is
     /// a decision (bump VERSION, keep reading v1), never an accident.
@@ -804,12 +827,7 @@ mod tests {
                 pending: None,
                 checksum: String::new(),
             };
-            let dir = golden_path();
-            file.write(&KeySlotPaths {
-                primary: dir.clone(),
-                backup: dir.with_extension("json.bak"),
-            })?;
-            std::fs::remove_file(dir.with_extension("json.bak")).map_err(Error::io("cleanup"))?;
+            write_golden(&mut file, &golden_path())?;
         }
         let bytes = std::fs::read(golden_path()).map_err(Error::io("reading golden file"))?;
         let file = KeySlotFile::parse(&bytes)?;
@@ -824,15 +842,115 @@ mod tests {
                 .recovery
                 .open(file.vault_id, file.current.key_id, &recovery)?;
         assert_eq!(by_recovery.as_bytes(), &GOLDEN_KEY);
-        // Serialising what was parsed gives the same bytes: field names and order are frozen.
-        let mut again =
-            serde_json::to_vec_pretty(&file).map_err(|e| Error::Crypto(e.to_string()))?;
-        again.push(b'\n');
-        assert_eq!(
-            String::from_utf8_lossy(&again),
-            String::from_utf8_lossy(&bytes)
+        assert_serialises_to_the_same_bytes(&file, &bytes)
+    }
+
+    /// The golden key file: any bytes serve; only their digest enters the KDF.
+    const GOLDEN_KEY_FILE: &[u8] = b"strongroom golden key file: any file will do\n";
+    const GOLDEN_NEXT_KEY: [u8; 32] = *b"strongroom-golden-next-key-32-b!";
+
+    fn golden_pending_path() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/keyslots-v1-keyfile-pending.json")
+    }
+
+    /// Freezes the parts of format version 1 the first golden file lacks: a slot that requires
+    /// a key file, and a file caught mid-rotation with a pending set sealing the next data key.
+    /// Regenerate only deliberately (see the test above).
+    #[test]
+    fn golden_key_slot_file_with_a_key_file_slot_and_a_pending_set_still_opens() -> Result<()> {
+        let scratch = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+        let key_file_path = scratch.path().join("golden.key");
+        std::fs::write(&key_file_path, GOLDEN_KEY_FILE).map_err(Error::io("key file"))?;
+        let key_file = || KeyFileDigest::from_file(&key_file_path);
+        let recovery = RecoveryIdentity::parse(GOLDEN_RECOVERY)?;
+        if std::env::var_os("STRONGROOM_UPDATE_GOLDEN").is_some() {
+            let vault_id = Uuid::from_u128(0x5354_524f_4e47_524f_4f4d_0000_0000_0001);
+            let key_id = Uuid::from_u128(0x5354_524f_4e47_524f_4f4d_0000_0000_0002);
+            let next_key_id = Uuid::from_u128(0x5354_524f_4e47_524f_4f4d_0000_0000_0003);
+            let key = DataKey::from_bytes(GOLDEN_KEY);
+            let next = DataKey::from_bytes(GOLDEN_NEXT_KEY);
+            let users = vec![
+                UserSlot::create(
+                    vault_id,
+                    key_id,
+                    "olivia",
+                    &Password::new(GOLDEN_PASSWORD),
+                    None,
+                    KdfStrength::Floor,
+                    &key,
+                )?,
+                UserSlot::create(
+                    vault_id,
+                    key_id,
+                    "kim",
+                    &Password::new(GOLDEN_PASSWORD),
+                    Some(&key_file()?),
+                    KdfStrength::Floor,
+                    &key,
+                )?,
+            ];
+            let current = SlotSet {
+                key_id,
+                users,
+                recovery: RecoverySlot::create(vault_id, key_id, &recovery.recipient(), &key)?,
+            };
+            let pending = SlotSet {
+                key_id: next_key_id,
+                users: current
+                    .users
+                    .iter()
+                    .map(|slot| slot.resealed_for(vault_id, next_key_id, &next))
+                    .collect::<Result<_>>()?,
+                recovery: current
+                    .recovery
+                    .resealed_for(vault_id, next_key_id, &next)?,
+            };
+            let mut file = KeySlotFile {
+                format: FORMAT.into(),
+                version: VERSION,
+                vault_id,
+                generation: 0,
+                current,
+                pending: Some(pending),
+                checksum: String::new(),
+            };
+            write_golden(&mut file, &golden_pending_path())?;
+        }
+        let bytes =
+            std::fs::read(golden_pending_path()).map_err(Error::io("reading golden file"))?;
+        let file = KeySlotFile::parse(&bytes)?;
+        let pending = file.pending.as_ref().ok_or(Error::WrongCredentials)?;
+        let kim = file.current.user("kim").ok_or(Error::WrongCredentials)?;
+        assert!(kim.requires_key_file);
+        let without_key_file = kim.open(
+            file.vault_id,
+            &Credentials {
+                user: "kim".into(),
+                password: Password::new(GOLDEN_PASSWORD),
+                key_file: None,
+            },
         );
-        Ok(())
+        assert!(matches!(without_key_file, Err(Error::KeyFileRequired)));
+        let opened = kim.open(
+            file.vault_id,
+            &Credentials {
+                user: "kim".into(),
+                password: Password::new(GOLDEN_PASSWORD),
+                key_file: Some(key_file()?),
+            },
+        )?;
+        let key = opened.data_key_in(file.vault_id, &file.current)?;
+        let next = opened.data_key_in(file.vault_id, pending)?;
+        assert_eq!(key.map(|key| *key.as_bytes()), Some(GOLDEN_KEY));
+        assert_eq!(next.map(|key| *key.as_bytes()), Some(GOLDEN_NEXT_KEY));
+        let olivia = file.current.users[0].open(file.vault_id, &credentials(GOLDEN_PASSWORD))?;
+        let next = olivia.data_key_in(file.vault_id, pending)?;
+        assert_eq!(next.map(|key| *key.as_bytes()), Some(GOLDEN_NEXT_KEY));
+        let by_recovery = pending
+            .recovery
+            .open(file.vault_id, pending.key_id, &recovery)?;
+        assert_eq!(by_recovery.as_bytes(), &GOLDEN_NEXT_KEY);
+        assert_serialises_to_the_same_bytes(&file, &bytes)
     }
 
     #[test]

@@ -510,12 +510,86 @@ pub(crate) fn delete(conn: &Connection, name: &str) -> Result<()> {
     if conn.execute("DELETE FROM roles WHERE name = ?1", [name])? == 0 {
         return Err(Error::NotFound(format!("role {name}")));
     }
-    Ok(())
+    // A role made later under the same name starts without the deleted role's policy.
+    set_role_requires_key_file(conn, name, false)
 }
 
 /// Whether a role counts as an owner (the last one cannot be removed or demoted).
 pub fn is_owner_role(role: &str) -> bool {
     role == OWNER_ROLE
+}
+
+/// `vault_meta` key listing the roles whose users must sign in with a key file (a JSON array
+/// of role names). Kept beside the other vault-wide security settings rather than in the role
+/// definition, so that the policy also applies to the Owner role, whose definition is fixed.
+const KEY_FILE_ROLES_KEY: &str = "key_file_required_roles";
+
+fn key_file_roles(conn: &Connection) -> Result<BTreeSet<String>> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM vault_meta WHERE key = ?1",
+            [KEY_FILE_ROLES_KEY],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match stored {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|error| Error::DatabaseDamaged(format!("{KEY_FILE_ROLES_KEY}: {error}"))),
+        None => Ok(BTreeSet::new()),
+    }
+}
+
+/// Whether users holding `role` must sign in with a key file.
+pub(crate) fn role_requires_key_file(conn: &Connection, role: &str) -> Result<bool> {
+    Ok(key_file_roles(conn)?.contains(role))
+}
+
+/// Makes users holding `role` need (or no longer need) a key file to sign in. The caller
+/// checks who may do it and records it.
+pub(crate) fn set_role_requires_key_file(
+    conn: &Connection,
+    role: &str,
+    required: bool,
+) -> Result<()> {
+    let mut roles = key_file_roles(conn)?;
+    let changed = if required {
+        roles.insert(role.to_owned())
+    } else {
+        roles.remove(role)
+    };
+    if changed {
+        let json = serde_json::to_string(&roles)
+            .map_err(|error| Error::Invalid(format!("{KEY_FILE_ROLES_KEY}: {error}")))?;
+        conn.execute(
+            "INSERT INTO vault_meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![KEY_FILE_ROLES_KEY, json],
+        )?;
+    }
+    Ok(())
+}
+
+/// Lifts the key-file requirement from the role `user` holds; returns that role if it had the
+/// requirement. For a restore, whose new owner slot has a password only: the requirement would
+/// lock the restored vault's only sign-in out. The restore records what was lifted.
+pub(crate) fn lift_key_file_requirement_of(
+    conn: &Connection,
+    user: &str,
+) -> Result<Option<String>> {
+    let role: Option<String> = conn
+        .query_row(
+            "SELECT role FROM users WHERE name = ?1 AND removed_at IS NULL",
+            [user],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match role {
+        Some(role) if role_requires_key_file(conn, &role)? => {
+            set_role_requires_key_file(conn, &role, false)?;
+            Ok(Some(role))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The role schema, appended to the store's migrations.

@@ -19,6 +19,8 @@ pub struct RoleSummary {
     pub role: RoleDef,
     /// Active users holding it.
     pub users: i64,
+    /// Whether its users must sign in with a key file.
+    pub requires_key_file: bool,
 }
 
 impl Session {
@@ -38,7 +40,13 @@ impl Session {
                     [&role.name],
                     |row| row.get(0),
                 )?;
-                Ok(RoleSummary { role, users })
+                let requires_key_file =
+                    policy::role_requires_key_file(self.store().conn(), &role.name)?;
+                Ok(RoleSummary {
+                    role,
+                    users,
+                    requires_key_file,
+                })
             })
             .collect()
     }
@@ -80,32 +88,25 @@ impl Session {
         })
     }
 
-    /// Gives a user another role. You may only give roles you dominate, and the last Owner keeps
-    /// the Owner role.
+    /// Gives a user another role. You may only give roles you dominate, only to users whose
+    /// role you dominate, and the last Owner keeps the Owner role. A role that requires a key
+    /// file goes only to a user whose sign-in has one.
     pub fn set_user_role(&mut self, user: &str, role_name: &str) -> Result<()> {
-        let mine = self.require_right(Right::ManageUsers)?;
+        let (mine, target) = self.require_authority_over(user)?;
         let role = self.existing_role(role_name)?;
         if !mine.dominates(&role) {
             return Err(Error::Forbidden(format!(
                 "you cannot give the {role_name} role: it holds rights you do not"
             )));
         }
-        let current: Option<(i64, String)> = self
-            .store()
-            .conn()
-            .query_row(
-                "SELECT id, role FROM users WHERE name = ?1 AND removed_at IS NULL",
-                [user],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let (user_id, old_role) = current.ok_or_else(|| Error::NotFound(format!("user {user}")))?;
-        let target_role = policy::load(self.store().conn(), &old_role)?;
-        if !mine.dominates(&target_role) {
-            return Err(Error::Forbidden(format!(
-                "{user} holds rights you do not; you cannot change their role"
+        if !self.slot_requires_key_file(user)
+            && policy::role_requires_key_file(self.store().conn(), role_name)?
+        {
+            return Err(Error::Invalid(format!(
+                "the {role_name} role requires a key file and {user}'s sign-in has none: give them one first (`crm user passwd {user} --new-key-file PATH`)"
             )));
         }
+        let (user_id, old_role) = (target.id, target.role);
         if policy::is_owner_role(&old_role) && !policy::is_owner_role(role_name) {
             let owners: i64 = self.store().conn().query_row(
                 "SELECT count(*) FROM users WHERE role = ?1 AND removed_at IS NULL",
@@ -169,6 +170,68 @@ impl Session {
             );
             Ok(())
         })
+    }
+}
+
+impl Session {
+    /// Whether users of `role` must sign in with a key file (anyone signed in may ask).
+    pub fn role_requires_key_file(&self, role: &str) -> Result<bool> {
+        policy::role_requires_key_file(self.store().conn(), role)
+    }
+
+    /// Makes users of `role` need (or no longer need) a key file to sign in: security policy,
+    /// so it needs the manage-roles right and a role that holds everything `role` holds (the
+    /// rule for role edits). Recorded in the audit trail.
+    ///
+    /// Users of the role whose sign-in already has a key file are unaffected. The others are
+    /// returned: from now on they are refused at unlock ("your role requires a key file")
+    /// until an administrator gives them one with a password reset, because a password alone
+    /// must no longer open the vault for that role. You cannot set it on your own role while
+    /// your own sign-in has no key file (you would lock yourself out).
+    pub fn set_role_requires_key_file(
+        &mut self,
+        role: &str,
+        required: bool,
+    ) -> Result<Vec<String>> {
+        let editor = self.require_right(Right::ManageRoles)?;
+        let target = self.existing_role(role)?;
+        if !editor.dominates(&target) {
+            return Err(Error::Forbidden(format!(
+                "the {role} role holds rights you do not; you cannot change its sign-in policy"
+            )));
+        }
+        let me = self.user().name.clone();
+        if required && editor.name == role && !self.slot_requires_key_file(&me) {
+            return Err(Error::Invalid(format!(
+                "you hold the {role} role and sign in without a key file: add one to your own sign-in first (`crm user passwd --new-key-file PATH`)"
+            )));
+        }
+        let before = policy::role_requires_key_file(self.store().conn(), role)?;
+        if before != required {
+            self.write(|tx, audit| {
+                policy::set_role_requires_key_file(tx, role, required)?;
+                audit.record(
+                    AuditEvent::new(AuditAction::PolicyChanged)
+                        .target("role", role)
+                        .field("requires_key_file", 0)
+                        .change(Some(before.to_string()), Some(required.to_string())),
+                );
+                Ok(())
+            })?;
+        }
+        if !required {
+            return Ok(Vec::new());
+        }
+        let mut statement = self.store().conn().prepare(
+            "SELECT name FROM users WHERE role = ?1 AND removed_at IS NULL ORDER BY name",
+        )?;
+        let holders = statement
+            .query_map([role], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(holders
+            .into_iter()
+            .filter(|name| !self.slot_requires_key_file(name))
+            .collect())
     }
 }
 

@@ -25,8 +25,7 @@ use crate::audit::{self, Action, Actor, AuditEvent, AuditKey, ChainHead, HeadFil
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::keyslot::{
-    Credentials, KdfStrength, KeySlotFile, KeySlotPaths, OpenedSlot, RecoverySlot, SlotSet,
-    UserSlot,
+    Credentials, KdfStrength, KeySlotFile, KeySlotPaths, RecoverySlot, SlotSet, UserSlot,
 };
 use crate::policy::{self, Right, RoleDef};
 use crate::secret::{DataKey, KeyFileDigest, MIN_PASSWORD_CHARS, Password, RecoveryIdentity};
@@ -280,7 +279,10 @@ impl Vault {
                 Ok(session)
             }
             Err(
-                error @ (Error::WrongCredentials | Error::KeyFileRequired | Error::UserRemoved),
+                error @ (Error::WrongCredentials
+                | Error::KeyFileRequired
+                | Error::RoleRequiresKeyFile
+                | Error::UserRemoved),
             ) => {
                 failures.record_failure(&credentials.user, error.code())?;
                 Err(error)
@@ -309,22 +311,32 @@ impl Vault {
                 "the key-slot file changed vault".into(),
             ));
         }
-        let mut keys = Vec::new();
-        if let Some(key) = opened.data_key_in(vault_id, &slots.current)? {
-            keys.push((key, false));
-        }
-        if let Some(pending) = &slots.pending
-            && let Some(key) = opened.data_key_in(vault_id, pending)?
-        {
-            keys.push((key, true));
-        }
-        if keys.is_empty() {
-            return Err(Error::WrongCredentials);
-        }
-        let (store, data_key, rekey_done) = open_with_any(&self.paths.database, keys)?;
+        let current_key = opened.data_key_in(vault_id, &slots.current)?;
+        let pending_key = match &slots.pending {
+            Some(pending) => opened.data_key_in(vault_id, pending)?,
+            None => None,
+        };
+        let (store, rekey_done) = open_with_any(
+            &self.paths.database,
+            current_key.as_ref(),
+            pending_key.as_ref(),
+        )?;
+        // The session keeps the pending key while the database is still under the current
+        // one, so slot edits made before the rotation completes reach the pending set too.
+        let (data_key, pending_key) = match (rekey_done, current_key, pending_key) {
+            (true, _, Some(pending)) => (pending, None),
+            (false, Some(current), pending) => (current, pending),
+            _ => return Err(Error::WrongCredentials),
+        };
         check_database_belongs(&store, vault_id)?;
 
         let user = load_active_user(&store, &credentials.user)?.ok_or(Error::UserRemoved)?;
+        // A role that gained the key-file requirement after this slot was made: the password
+        // alone must not be enough, so the user waits for an administrator to give them a key
+        // file (see docs/vault-format.md, "Key files required per role").
+        if !slot.requires_key_file && policy::role_requires_key_file(store.conn(), &user.role)? {
+            return Err(Error::RoleRequiresKeyFile);
+        }
         store.conn().execute(
             "UPDATE users SET last_unlock_at = ?1 WHERE id = ?2",
             params![Utc::now().to_rfc3339(), user.id],
@@ -343,6 +355,7 @@ impl Vault {
             slots,
             store,
             data_key,
+            pending_key,
             user,
             lock,
             kdf: KdfStrength::from_env(),
@@ -356,28 +369,41 @@ impl Vault {
             workstation: crate::throttle::workstation(),
             closed: false,
         };
-        session.finish_interrupted_rotation(&opened, rekey_done)?;
+        session.finish_interrupted_rotation(rekey_done)?;
         Ok(session)
     }
 
     /// Unseals the data key with the recovery identity and proves it opens the database.
     /// For `crm key show-data-key` and disaster recovery with stock SQLCipher tools.
+    ///
+    /// It opens the database and appends to the audit trail, so it holds `vault.lock` shared
+    /// like every session: a key rotation cannot replace the file meanwhile.
     pub fn recover_data_key(&self, identity: &RecoveryIdentity) -> Result<DataKey> {
-        let vault_id = self.slots.vault_id;
-        let mut keys = vec![(
-            self.slots
-                .current
-                .recovery
-                .open(vault_id, self.slots.current.key_id, identity)?,
-            false,
-        )];
-        if let Some(pending) = &self.slots.pending {
-            keys.push((
-                pending.recovery.open(vault_id, pending.key_id, identity)?,
-                true,
+        // Declared before the store, so it is released only after the store is closed.
+        let _lock = VaultLock::shared(&self.paths.lock)?;
+        // Re-read under the lock: a rotation may have finished since `open`.
+        let (slots, _) = KeySlotFile::read(&self.paths.key_slots)?;
+        if slots.vault_id != self.slots.vault_id {
+            return Err(Error::KeySlotsDamaged(
+                "the key-slot file changed vault".into(),
             ));
         }
-        let (mut store, key, _) = open_with_any(&self.paths.database, keys)?;
+        let vault_id = slots.vault_id;
+        let current = slots
+            .current
+            .recovery
+            .open(vault_id, slots.current.key_id, identity)?;
+        let pending = slots
+            .pending
+            .as_ref()
+            .map(|pending| pending.recovery.open(vault_id, pending.key_id, identity))
+            .transpose()?;
+        let (mut store, pending_opened) =
+            open_with_any(&self.paths.database, Some(&current), pending.as_ref())?;
+        let key = match (pending_opened, pending) {
+            (true, Some(pending)) => pending,
+            _ => current,
+        };
         let audit_key = AuditKey::load_or_create(store.conn())?;
         let head_trusted = audit::anchors::check_head_at_unlock(
             store.conn(),
@@ -435,13 +461,21 @@ fn first_slots(
     Ok((slots, recovery))
 }
 
-/// Tries each candidate key; returns the store, the key that fitted, and whether it was the
-/// pending (post-rotation) key.
-fn open_with_any(database: &Path, keys: Vec<(DataKey, bool)>) -> Result<(Store, DataKey, bool)> {
+/// Opens the database with the current key, else the pending (post-rotation) one; returns the
+/// store and whether it was the pending key that fitted.
+fn open_with_any(
+    database: &Path,
+    current: Option<&DataKey>,
+    pending: Option<&DataKey>,
+) -> Result<(Store, bool)> {
+    if current.is_none() && pending.is_none() {
+        return Err(Error::WrongCredentials);
+    }
     let mut damage = None;
-    for (key, pending) in keys {
-        match Store::open(database, &key) {
-            Ok(store) => return Ok((store, key, pending)),
+    for (key, is_pending) in [(current, false), (pending, true)] {
+        let Some(key) = key else { continue };
+        match Store::open(database, key) {
+            Ok(store) => return Ok((store, is_pending)),
             Err(OpenFailure::WrongKey) => {}
             Err(OpenFailure::Damaged(error)) => damage = Some(error),
         }
@@ -497,6 +531,11 @@ pub struct UserInfo {
     pub role: String,
     /// Whether their slot needs a key file.
     pub requires_key_file: bool,
+    /// Whether their role requires a key file at sign-in.
+    pub role_requires_key_file: bool,
+    /// Their role requires a key file but their slot has none (the role gained the
+    /// requirement later): they cannot unlock until an administrator gives them one.
+    pub key_file_missing: bool,
     /// When the user was added (RFC 3339).
     pub created_at: String,
     /// Last successful unlock (RFC 3339), if any.
@@ -540,6 +579,10 @@ pub struct Session {
     slots: KeySlotFile,
     store: Store,
     data_key: DataKey,
+    /// While a rotation is pending and the database is still under `data_key`: the next data
+    /// key, so that slot edits are sealed into the pending set too (promoting it then keeps
+    /// them). `None` when no rotation is pending or this user has no pending slot.
+    pending_key: Option<DataKey>,
     user: CurrentUser,
     lock: VaultLock,
     kdf: KdfStrength,
@@ -882,20 +925,60 @@ impl Session {
         let mut users = Vec::new();
         for row in rows {
             let (name, role, created_at, last_unlock_at) = row?;
-            let requires_key_file = self
-                .slots
-                .current
-                .user(&name)
-                .is_some_and(|slot| slot.requires_key_file);
+            let requires_key_file = self.slot_requires_key_file(&name);
+            let role_requires_key_file = policy::role_requires_key_file(self.store.conn(), &role)?;
             users.push(UserInfo {
                 name,
                 role,
                 requires_key_file,
+                role_requires_key_file,
+                key_file_missing: role_requires_key_file && !requires_key_file,
                 created_at,
                 last_unlock_at,
             });
         }
         Ok(users)
+    }
+
+    /// Whether `name`'s slot requires a key file.
+    pub(crate) fn slot_requires_key_file(&self, name: &str) -> bool {
+        self.slots
+            .current
+            .user(name)
+            .is_some_and(|slot| slot.requires_key_file)
+    }
+
+    /// Refuses a password (new user, change or reset) without a key file for a user whose role
+    /// requires one.
+    fn require_key_file_if_role_needs(
+        &self,
+        role: &str,
+        key_file: Option<&KeyFileDigest>,
+    ) -> Result<()> {
+        if key_file.is_none() && policy::role_requires_key_file(self.store.conn(), role)? {
+            return Err(Error::Invalid(format!(
+                "the {role} role requires a key file: choose one for this sign-in (any file, e.g. one made by `crm key generate-keyfile`)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The acting user's role and `target`'s record, if the actor may manage `target`: that
+    /// needs the manage-users right and a role holding every right, scope and clearance that
+    /// `target`'s role holds ([`RoleDef::dominates`], the rule role edits and role grants
+    /// use). So an Administrator cannot reset, remove or re-role an Owner.
+    pub(crate) fn require_authority_over(&self, target: &str) -> Result<(RoleDef, CurrentUser)> {
+        let mine = self.require_manage_users()?;
+        let target_user = load_active_user(&self.store, target)?
+            .ok_or_else(|| Error::NotFound(format!("user {target}")))?;
+        let theirs = policy::load(self.store.conn(), &target_user.role)?;
+        if !mine.dominates(&theirs) {
+            return Err(Error::Forbidden(format!(
+                "{target} holds the {} role, which has rights, scopes or clearance you do not; only someone holding all of them can reset, remove or change their sign-in or role",
+                target_user.role
+            )));
+        }
+        Ok((mine, target_user))
     }
 
     /// Adds a user with their own slot. Needs the manage-users right.
@@ -910,12 +993,12 @@ impl Session {
                 role.name
             )));
         }
+        self.require_key_file_if_role_needs(&role.name, new.key_file.as_ref())?;
         if load_active_user(&self.store, &new.name)?.is_some() {
             return Err(Error::AlreadyExists(format!("user {}", new.name)));
         }
-        let vault_id = self.vault_id;
         let slot = UserSlot::create(
-            vault_id,
+            self.vault_id,
             self.slots.current.key_id,
             &new.name,
             &new.password,
@@ -923,6 +1006,7 @@ impl Session {
             self.kdf,
             &self.data_key,
         )?;
+        let slot_edit = self.prepare_slot_edit(slot, None)?;
         let actor = self.user.name.clone();
         let paths = self.paths.clone();
         let mut slots = self.slots.clone();
@@ -940,24 +1024,23 @@ impl Session {
             // The slot is written before the row commits: if the commit is lost, the orphan
             // slot is retired by the next rotation; the reverse would leave a user who cannot
             // unlock.
-            update_slots(&paths, vault_id, &mut slots, |file| {
-                file.current
-                    .users
-                    .retain(|existing| existing.user != new.name);
-                file.current.users.push(slot);
-                Ok(())
-            })
+            slot_edit.apply(&paths, &mut slots)
         })?;
         self.slots = slots;
         Ok(())
     }
 
-    /// Changes the signed-in user's own password (and key file). Re-seals only their slot.
+    /// Changes the signed-in user's own password. `key_file` says what happens to the key
+    /// file: [`KeyFileChange::Keep`] (also `None`) keeps the slot's requirement and the very
+    /// key file `current` offered; only an explicit [`KeyFileChange::Set`] or
+    /// [`KeyFileChange::Remove`] changes it. Re-seals only this user's slot (in the pending set
+    /// too while a rotation is unfinished). `current` is checked like an unlock: throttled,
+    /// and a failure is recorded for the audit trail.
     pub fn change_password(
         &mut self,
         current: &Credentials,
         new_password: Password,
-        new_key_file: Option<KeyFileDigest>,
+        key_file: impl Into<KeyFileChange>,
     ) -> Result<()> {
         if !current.user.eq_ignore_ascii_case(&self.user.name) {
             return Err(Error::Forbidden(
@@ -965,37 +1048,77 @@ impl Session {
             ));
         }
         validate_password(&new_password)?;
-        let (vault_id, kdf, name) = (self.vault_id, self.kdf, self.user.name.clone());
-        update_slots(&self.paths, vault_id, &mut self.slots, |file| {
-            let slot = file
-                .current
-                .users
-                .iter_mut()
-                .find(|slot| slot.user == name)
-                .ok_or(Error::WrongCredentials)?;
-            let opened = slot.open(vault_id, current)?;
-            slot.reseal_credentials(vault_id, &opened, &new_password, new_key_file.as_ref(), kdf)
-        })?;
+        let name = self.user.name.clone();
+        let slot = self
+            .slots
+            .current
+            .user(&name)
+            .ok_or(Error::WrongCredentials)?
+            .clone();
+        let mut failures = FailureLog::load(&self.paths.failures);
+        failures.check(&name)?;
+        let opened = match slot.open(self.vault_id, current) {
+            Ok(opened) => opened,
+            Err(error @ (Error::WrongCredentials | Error::KeyFileRequired)) => {
+                failures.record_failure(&name, error.code())?;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        failures.clear_user(&name)?;
+        let change = key_file.into();
+        let new_key_file = match &change {
+            // The very key file that just opened the slot stays part of the sign-in.
+            KeyFileChange::Keep if slot.requires_key_file => {
+                Some(current.key_file.as_ref().ok_or(Error::KeyFileRequired)?)
+            }
+            KeyFileChange::Keep | KeyFileChange::Remove => None,
+            KeyFileChange::Set(digest) => Some(digest),
+        };
+        self.require_key_file_if_role_needs(&self.role()?.name, new_key_file)?;
+        let mut resealed = slot.clone();
+        resealed.reseal_credentials(
+            self.vault_id,
+            &opened,
+            &new_password,
+            new_key_file,
+            self.kdf,
+        )?;
+        let requires_key_file = resealed.requires_key_file;
+        self.prepare_slot_edit(resealed, Some(&slot))?
+            .apply(&self.paths, &mut self.slots)?;
         self.record(
             AuditEvent::new(Action::PasswordChanged)
                 .target("user", &name)
-                .detail("requires_key_file", new_key_file.is_some()),
+                .detail("requires_key_file", requires_key_file),
         )
     }
 
     /// Gives another user a new password (they forgot theirs): their slot is replaced by a
-    /// fresh one. Needs the manage-users right. For a suspected compromise, also rotate.
+    /// fresh one. Needs the manage-users right and authority over the user (see
+    /// [`Session::require_authority_over`]). `key_file`: [`KeyFileChange::Set`] requires that
+    /// file from now on, [`KeyFileChange::Remove`] drops the requirement; [`KeyFileChange::Keep`]
+    /// (also `None`) is refused for a slot that requires a key file, because the key file is
+    /// part of the secret the administrator does not have. For a suspected compromise, also
+    /// rotate.
     pub fn reset_password(
         &mut self,
         name: &str,
         password: Password,
-        key_file: Option<KeyFileDigest>,
+        key_file: impl Into<KeyFileChange>,
     ) -> Result<()> {
-        self.require_manage_users()?;
+        let (_, target) = self.require_authority_over(name)?;
         validate_password(&password)?;
-        if load_active_user(&self.store, name)?.is_none() {
-            return Err(Error::NotFound(format!("user {name}")));
-        }
+        let key_file = match key_file.into() {
+            KeyFileChange::Keep if self.slot_requires_key_file(name) => {
+                return Err(Error::Invalid(format!(
+                    "{name}'s sign-in requires a key file: give that key file (or a new one) with the new password, or remove the requirement explicitly"
+                )));
+            }
+            KeyFileChange::Keep | KeyFileChange::Remove => None,
+            KeyFileChange::Set(digest) => Some(digest),
+        };
+        self.require_key_file_if_role_needs(&target.role, key_file.as_ref())?;
         let slot = UserSlot::create(
             self.vault_id,
             self.slots.current.key_id,
@@ -1005,11 +1128,8 @@ impl Session {
             self.kdf,
             &self.data_key,
         )?;
-        update_slots(&self.paths, self.vault_id, &mut self.slots, |file| {
-            file.current.users.retain(|existing| existing.user != name);
-            file.current.users.push(slot);
-            Ok(())
-        })?;
+        self.prepare_slot_edit(slot, None)?
+            .apply(&self.paths, &mut self.slots)?;
         FailureLog::load(&self.paths.failures).clear_user(name)?;
         self.record(
             AuditEvent::new(Action::PasswordReset)
@@ -1018,12 +1138,35 @@ impl Session {
         )
     }
 
+    /// Readies `slot` to replace its user's slot in the current set and, while a rotation is
+    /// pending, in the pending set too: the pending data key is sealed to the same slot
+    /// identity, so promoting the pending set keeps the edit instead of undoing it.
+    /// `replacing`: the slot the edit was made from; the write is refused if the file no
+    /// longer holds it (someone changed this sign-in meanwhile).
+    fn prepare_slot_edit(&self, slot: UserSlot, replacing: Option<&UserSlot>) -> Result<SlotEdit> {
+        let pending = match (&self.slots.pending, &self.pending_key) {
+            (None, _) => None,
+            (Some(pending), Some(key)) => {
+                Some(slot.resealed_for(self.vault_id, pending.key_id, key)?)
+            }
+            // This session cannot seal for the pending set (its user has no pending slot):
+            // the rotation must finish first, which needs the vault alone.
+            (Some(_), None) => return Err(Error::VaultBusy),
+        };
+        Ok(SlotEdit {
+            vault_id: self.vault_id,
+            expected_pending: self.slots.pending.as_ref().map(|set| set.key_id),
+            replacing_identity: replacing.map(|old| old.sealed_identity.clone()),
+            current: slot,
+            pending,
+        })
+    }
+
     /// Removes a user and rotates the data key so that anything they copied stops working on
-    /// the live vault. Needs the manage-users right and the vault alone.
+    /// the live vault. Needs the manage-users right, authority over the user (see
+    /// [`Session::require_authority_over`]) and the vault alone.
     pub fn remove_user(&mut self, name: &str, progress: ProgressFn<'_>) -> Result<()> {
-        self.require_manage_users()?;
-        let target = load_active_user(&self.store, name)?
-            .ok_or_else(|| Error::NotFound(format!("user {name}")))?;
+        let (_, target) = self.require_authority_over(name)?;
         if target.id == self.user.id {
             return Err(Error::Invalid("you cannot remove yourself".into()));
         }
@@ -1069,6 +1212,7 @@ impl Session {
 
     /// New data key, sealed for every slot whose user is still active; then re-encrypt.
     fn rotate_keeping(&mut self, progress: ProgressFn<'_>) -> Result<()> {
+        crate::fault::point("rotation:begin");
         let active = self.active_user_names()?;
         progress(Progress {
             step: "sealing a new data key for the remaining users".into(),
@@ -1084,19 +1228,33 @@ impl Session {
             );
             Ok(())
         })?;
-        self.complete_rotation(new_key, progress)
+        self.pending_key = Some(new_key);
+        self.complete_rotation(progress)
     }
 
-    fn complete_rotation(&mut self, new_key: DataKey, progress: ProgressFn<'_>) -> Result<()> {
+    /// Re-encrypts the database under the pending key and promotes the pending set.
+    fn complete_rotation(&mut self, progress: ProgressFn<'_>) -> Result<()> {
+        let new_key = self
+            .pending_key
+            .take()
+            .ok_or_else(|| Error::KeySlotsDamaged("rotation lost its pending key".into()))?;
         progress(Progress {
             step: "re-encrypting the database under the new key".into(),
             done: 1,
             total: 3,
         });
         crate::fault::point("rotation:before-rekey");
-        self.store
-            .rekey(&self.paths.database, &self.paths.rotation_staging, &new_key)?;
+        if let Err(error) =
+            self.store
+                .rekey(&self.paths.database, &self.paths.rotation_staging, &new_key)
+        {
+            // The database is still under the current key; the pending set stays for a retry.
+            self.pending_key = Some(new_key);
+            return Err(error);
+        }
         crate::fault::point("rotation:after-rekey");
+        // From here the database is under the new key whatever happens next.
+        self.data_key = new_key;
         progress(Progress {
             step: "retiring the old key".into(),
             done: 2,
@@ -1109,7 +1267,6 @@ impl Session {
                 .ok_or_else(|| Error::KeySlotsDamaged("rotation lost its pending slots".into()))?;
             Ok(())
         })?;
-        self.data_key = new_key;
         progress(Progress {
             step: "key rotated".into(),
             done: 3,
@@ -1132,10 +1289,9 @@ impl Session {
     /// Finishes what a killed rotation left: promotes the pending slots if the database is
     /// already re-keyed, re-keys to the pending key if not, and retires slots of removed
     /// users. Needs the vault alone; if others have it open, it is left for a later unlock.
-    fn finish_interrupted_rotation(&mut self, opened: &OpenedSlot, rekey_done: bool) -> Result<()> {
-        let vault_id = self.vault_id;
+    fn finish_interrupted_rotation(&mut self, rekey_done: bool) -> Result<()> {
         if rekey_done {
-            update_slots(&self.paths, vault_id, &mut self.slots, |file| {
+            update_slots(&self.paths, self.vault_id, &mut self.slots, |file| {
                 if let Some(pending) = file.pending.take() {
                     file.current = pending;
                 }
@@ -1155,15 +1311,14 @@ impl Session {
             remove_if_exists(&self.paths.rotation_staging)?;
             return Ok(());
         }
-        let pending_key = match &self.slots.pending {
-            Some(pending) => opened.data_key_in(vault_id, pending)?,
-            None => None,
-        };
-        let outcome = self.with_exclusive(|session| match pending_key {
-            Some(key) if !has_orphans || session.pending_drops_orphans(&active) => {
-                session.complete_rotation(key, &mut |_| {})
+        let outcome = self.with_exclusive(|session| {
+            if session.pending_key.is_some()
+                && (!has_orphans || session.pending_drops_orphans(&active))
+            {
+                session.complete_rotation(&mut |_| {})
+            } else {
+                session.rotate_keeping(&mut |_| {})
             }
-            _ => session.rotate_keeping(&mut |_| {}),
         });
         match outcome {
             Ok(()) => {
@@ -1189,6 +1344,77 @@ impl Session {
             .pending
             .as_ref()
             .is_some_and(|pending| pending.users.iter().all(|slot| active.contains(&slot.user)))
+    }
+}
+
+/// What a password change or reset does to the key-file part of a sign-in.
+#[derive(Debug)]
+pub enum KeyFileChange {
+    /// Leave it as it is: a slot that requires a key file goes on requiring the same one.
+    Keep,
+    /// Require this key file from now on.
+    Set(KeyFileDigest),
+    /// Stop requiring a key file.
+    Remove,
+}
+
+/// `None` keeps the key file as it is, `Some` sets a new one: no key file given never
+/// silently drops a requirement.
+impl From<Option<KeyFileDigest>> for KeyFileChange {
+    fn from(key_file: Option<KeyFileDigest>) -> Self {
+        match key_file {
+            Some(digest) => KeyFileChange::Set(digest),
+            None => KeyFileChange::Keep,
+        }
+    }
+}
+
+/// One user's new slot, ready to be written into the current set and, during a pending
+/// rotation, the pending set (see [`Session::prepare_slot_edit`]).
+struct SlotEdit {
+    vault_id: Uuid,
+    /// The pending set's key id the edit was sealed for (`None`: no rotation pending).
+    expected_pending: Option<Uuid>,
+    /// The sealed identity of the slot being replaced, for an edit made from it.
+    replacing_identity: Option<String>,
+    current: UserSlot,
+    /// The same slot sealing the pending data key.
+    pending: Option<UserSlot>,
+}
+
+impl SlotEdit {
+    fn apply(self, paths: &VaultPaths, cached: &mut KeySlotFile) -> Result<()> {
+        let Self {
+            vault_id,
+            expected_pending,
+            replacing_identity,
+            current,
+            pending,
+        } = self;
+        update_slots(paths, vault_id, cached, |file| {
+            if file.pending.as_ref().map(|set| set.key_id) != expected_pending {
+                return Err(Error::VaultBusy);
+            }
+            if let Some(identity) = &replacing_identity
+                && file
+                    .current
+                    .user(&current.user)
+                    .is_none_or(|slot| slot.sealed_identity != *identity)
+            {
+                return Err(Error::Invalid(
+                    "this sign-in was changed by someone else meanwhile: sign in again and retry"
+                        .into(),
+                ));
+            }
+            let name = current.user.clone();
+            file.current.users.retain(|slot| slot.user != name);
+            file.current.users.push(current);
+            if let (Some(set), Some(slot)) = (file.pending.as_mut(), pending) {
+                set.users.retain(|existing| existing.user != name);
+                set.users.push(slot);
+            }
+            Ok(())
+        })
     }
 }
 

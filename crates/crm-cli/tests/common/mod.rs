@@ -116,6 +116,7 @@ impl TestVault {
             .env("STRONGROOM_KDF", "floor")
             .env_remove("STRONGROOM_USER")
             .env_remove("STRONGROOM_PASSWORD")
+            .env_remove("CRM_PASSWORD")
             .env_remove("STRONGROOM_KEY_FILE")
             .env_remove("STRONGROOM_VAULT")
             .env_remove("STRONGROOM_FAULT");

@@ -181,19 +181,22 @@ pub(crate) fn restore_with_key(
 
     step(progress, "re-encrypting under a new data key", 3);
     let data_key = DataKey::generate();
-    let (owner, head) = {
+    let (owner, head, lifted) = {
         let mut store =
             Store::open(&staged, key.as_data_key()).map_err(|failure| match failure {
                 OpenFailure::WrongKey => Error::Backup("the backup copy does not open".into()),
                 OpenFailure::Damaged(error) => error,
             })?;
         let owner = choose_owner(&store, options.owner.as_deref())?;
+        // The new owner slot has a password only; a key-file requirement on their role would
+        // lock them out. It is lifted here and the restore's audit entry names it.
+        let lifted = crate::policy::lift_key_file_requirement_of(store.conn(), &owner)?;
         store.rekey(&staged, &rotating, &data_key)?;
         let head = crate::audit::head(store.conn())?;
         store
             .conn()
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        (owner, head)
+        (owner, head, lifted)
     };
     for suffix in ["-wal", "-shm"] {
         remove_if_exists(&with_suffix(&staged, suffix))?;
@@ -218,7 +221,8 @@ pub(crate) fn restore_with_key(
     session.record(
         AuditEvent::new(Action::Restore)
             .detail("backup_id", &manifest.backup_id)
-            .detail("backup_created_at", &manifest.created_at),
+            .detail("backup_created_at", &manifest.created_at)
+            .detail("key_file_requirement_lifted_for_role", &lifted),
     )?;
     Ok(Restored {
         session,
