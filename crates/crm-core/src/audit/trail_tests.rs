@@ -202,6 +202,8 @@ struct Ctx {
     trail: TrailReader,
     okafor: i64,
     berg: i64,
+    /// The contact erased after the backup: the restore erases it again.
+    erased: Option<i64>,
     backup: Option<PathBuf>,
 }
 
@@ -503,6 +505,7 @@ fn steps() -> Vec<(&'static str, Step)> {
         step("erasure", |ctx| {
             let holm = ctx.contact_id("Holm")?;
             ctx.olivia()?.erase_contact(holm, "asked to be forgotten")?;
+            ctx.erased = Some(holm);
             Ok(vec![
                 by_olivia("erase")
                     .on("contact", holm)
@@ -558,9 +561,14 @@ fn steps() -> Vec<(&'static str, Step)> {
                 };
                 let id = restored.manifest.backup_id.clone();
                 ctx.olivia = Some(restored.session);
+                let erased = ctx
+                    .erased
+                    .ok_or_else(|| Error::Invalid("no erasure before the restore".into()))?;
                 Ok(vec![
                     by_olivia("unlock"),
                     by_olivia("restore").detail("backup_id", id),
+                    // Erased after the backup was made: the restore erases it again.
+                    by_olivia("erase").on("contact", erased),
                 ])
             },
         ),
@@ -609,6 +617,7 @@ fn every_listed_action_leaves_exactly_its_entries() -> Result<()> {
         sam: None,
         okafor,
         berg,
+        erased: None,
         backup: None,
     };
     for (name, step) in steps() {
