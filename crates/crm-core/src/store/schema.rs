@@ -33,6 +33,7 @@ const ALL: &[&str] = &[
     crate::records::MIGRATION,
     crate::records::search::MIGRATION,
     crate::records::LIST_INDEXES,
+    crate::records::import::lookup::MIGRATION,
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
