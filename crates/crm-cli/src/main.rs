@@ -168,7 +168,7 @@ enum Command {
     /// Encrypted, verified backups: now, list, verify, prune, drill, settings, restore
     #[command(subcommand)]
     Backup(backup_cmd::BackupCommand),
-    /// Import contacts from CSV or vCard files (all or nothing; --dry-run to check first)
+    /// Import records from CSV (companies, contacts, deals, activities, notes) or contacts from vCard (all or nothing; --dry-run to check first)
     #[command(subcommand)]
     Import(transfer_cmd::ImportCommand),
     /// Export records as your role sees them, to CSV, JSON or vCard

@@ -1,4 +1,9 @@
 //! Printing answers and errors, as text for people or JSON for scripts.
+//!
+//! Standard output carries only the answer (one JSON document with `--json`); progress and
+//! errors go to standard error — as text lines, or with `--json` as one JSON object per line
+//! (`{"progress": {"step", "done", "total"}, "message": "[3/10] …"}`), so a script can show
+//! progress without parsing text.
 
 use serde::Serialize;
 
@@ -39,10 +44,17 @@ impl Output {
         );
     }
 
-    /// Progress of long operations, on stderr so it never mixes with results.
+    /// Progress of long operations, on stderr so it never mixes with results: a text line,
+    /// or a JSON line in JSON mode.
     pub fn progress(&self, progress: &crm_core::Progress) {
-        if !self.json {
-            eprintln!("[{}/{}] {}", progress.done, progress.total, progress.step);
+        let message = format!("[{}/{}] {}", progress.done, progress.total, progress.step);
+        if self.json {
+            eprintln!(
+                "{}",
+                serde_json::json!({ "progress": progress, "message": message })
+            );
+        } else {
+            eprintln!("{message}");
         }
     }
 

@@ -362,7 +362,11 @@ fn steps() -> Vec<(&'static str, Step)> {
                     by_olivia("update")
                         .on("contact", okafor)
                         .field("phones")
-                        .change(Some("+44 20 7946 0999"), Some("+44 20 7946 0111")),
+                        // An import adds to a contact's phones; it does not replace them.
+                        .change(
+                            Some("+44 20 7946 0999"),
+                            Some("+44 20 7946 0999, +44 20 7946 0111"),
+                        ),
                     by_olivia("import")
                         .on("contact", "import")
                         .detail("format", "csv")

@@ -1,11 +1,17 @@
-//! Export of any entity to CSV, JSON or vCard (contacts), through the role view only.
+//! Export of any entity to CSV, JSON or vCard 3.0 / 4.0 (contacts), through the role view only.
 //!
 //! Records come from [`view::load`], so a value the role cannot see is never in hand; masked
 //! hints are not values either and are left out (the cell stays empty). Export needs the export
 //! scope on the entity (intersected with the view scope). The export is written to the audit
 //! trail — with the ids, as ranges — *before* the first byte is written, and a failure to record
 //! refuses the export. Records are streamed page by page (keyset on id) to the writer.
+//!
+//! References are written twice: the id, and beside it the name an import links by — `company`
+//! and `stage` names, `contact` as `First Last <email>`, `deal` titles — from what the role may
+//! see of the referenced record, so an export imports into another vault with its links (and
+//! tags) intact.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use rusqlite::params_from_iter;
@@ -13,6 +19,7 @@ use rusqlite::types::Value as SqlValue;
 use serde::Serialize;
 
 use super::fields::Entity;
+use super::vcard::VcardVersion;
 use super::view::{self, RecordView};
 use crate::audit::{Action as AuditAction, AuditEvent};
 use crate::error::{Error, Result};
@@ -31,15 +38,18 @@ pub enum ExportFormat {
     Json,
     /// vCard 4.0 (contacts only).
     Vcard,
+    /// vCard 3.0 (contacts only).
+    Vcard3,
 }
 
 impl ExportFormat {
-    /// Parses `csv`, `json`, `vcard`.
+    /// Parses `csv`, `json`, `vcard` (4.0), `vcard3`.
     pub fn parse(text: &str) -> Result<Self> {
         match text.to_ascii_lowercase().as_str() {
             "csv" => Ok(Self::Csv),
             "json" => Ok(Self::Json),
-            "vcard" | "vcf" => Ok(Self::Vcard),
+            "vcard" | "vcf" | "vcard4" => Ok(Self::Vcard),
+            "vcard3" => Ok(Self::Vcard3),
             _ => Err(Error::Invalid(format!(
                 "unknown export format {text:?}; use csv, json or vcard"
             ))),
@@ -52,6 +62,23 @@ impl ExportFormat {
             Self::Csv => "csv",
             Self::Json => "json",
             Self::Vcard => "vcard",
+            Self::Vcard3 => "vcard3",
+        }
+    }
+
+    /// vCard of a given version (contacts only).
+    pub fn vcard(version: VcardVersion) -> Self {
+        match version {
+            VcardVersion::V3 => Self::Vcard3,
+            VcardVersion::V4 => Self::Vcard,
+        }
+    }
+
+    fn vcard_version(self) -> Option<VcardVersion> {
+        match self {
+            Self::Vcard => Some(VcardVersion::V4),
+            Self::Vcard3 => Some(VcardVersion::V3),
+            Self::Csv | Self::Json => None,
         }
     }
 }
@@ -113,7 +140,7 @@ impl Session {
         out: &mut dyn Write,
         progress: ProgressFn<'_>,
     ) -> Result<ExportReport> {
-        if format == ExportFormat::Vcard && entity != Entity::Contact {
+        if format.vcard_version().is_some() && entity != Entity::Contact {
             return Err(Error::Invalid(
                 "vCard export is for contacts only; use csv or json".into(),
             ));
@@ -159,8 +186,8 @@ impl Session {
                 ];
                 for field in &columns {
                     header.push(field.name.clone());
-                    if field.name == "company_id" {
-                        header.push("company".into());
+                    if let Some(companion) = companion(&field.name) {
+                        header.push(companion.into());
                     }
                 }
                 header.push("tags".into());
@@ -172,7 +199,7 @@ impl Session {
                 csv_writer = Some(writer);
             }
             ExportFormat::Json => out.write_all(b"[").map_err(io)?,
-            ExportFormat::Vcard => {}
+            ExportFormat::Vcard | ExportFormat::Vcard3 => {}
         }
         let mut after = 0i64;
         let mut written = 0u64;
@@ -193,11 +220,16 @@ impl Session {
             )?;
             let Some(tail) = records.last() else { break };
             after = tail.id;
+            let names = if format.vcard_version().is_some() {
+                References::default()
+            } else {
+                References::of(self, &role, &records)?
+            };
             for record in &records {
                 match format {
                     ExportFormat::Csv => {
                         if let Some(writer) = csv_writer.as_mut() {
-                            write_csv_row(writer, record, &columns)?;
+                            write_csv_row(writer, record, &columns, &names)?;
                             drain(writer, out)?;
                         }
                     }
@@ -206,14 +238,17 @@ impl Session {
                             out.write_all(b",").map_err(io)?;
                         }
                         out.write_all(b"\n").map_err(io)?;
-                        serde_json::to_writer(&mut *out, &json_object(record)).map_err(
+                        serde_json::to_writer(&mut *out, &json_object(record, &names)).map_err(
                             |error| Error::Io {
                                 context: "writing the export".into(),
                                 source: error.into(),
                             },
                         )?;
                     }
-                    ExportFormat::Vcard => super::vcard::write_card(out, record).map_err(io)?,
+                    ExportFormat::Vcard | ExportFormat::Vcard3 => {
+                        let version = format.vcard_version().unwrap_or(VcardVersion::V4);
+                        super::vcard::write_card(out, record, version).map_err(io)?;
+                    }
                 }
                 written += 1;
             }
@@ -254,6 +289,7 @@ fn write_csv_row<W: Write>(
     writer: &mut csv::Writer<W>,
     record: &RecordView,
     columns: &[&super::EffectiveField],
+    names: &References,
 ) -> Result<()> {
     let mut row: Vec<String> = vec![
         record.id.to_string(),
@@ -264,13 +300,8 @@ fn write_csv_row<W: Write>(
     for field in columns {
         let shown = record.fields.iter().find(|view| view.name == field.name);
         row.push(cell(shown.and_then(|view| view.value.as_ref())));
-        if field.name == "company_id" {
-            row.push(
-                shown
-                    .filter(|view| view.value.is_some())
-                    .and_then(|view| view.display.clone())
-                    .unwrap_or_default(),
-            );
+        if companion(&field.name).is_some() {
+            row.push(shown.and_then(|view| names.name(view)).unwrap_or_default());
         }
     }
     row.push(record.tags.join(", "));
@@ -281,15 +312,13 @@ fn write_csv_row<W: Write>(
 }
 
 /// Only visible values: masked hints and revealable markers are left out.
-fn json_object(record: &RecordView) -> serde_json::Value {
+fn json_object(record: &RecordView, names: &References) -> serde_json::Value {
     let mut fields = serde_json::Map::new();
     for field in &record.fields {
         if let Some(value) = &field.value {
             fields.insert(field.name.clone(), value.clone());
-            if let Some(display) = &field.display
-                && field.name == "company_id"
-            {
-                fields.insert("company".into(), serde_json::Value::String(display.clone()));
+            if let (Some(companion), Some(name)) = (companion(&field.name), names.name(field)) {
+                fields.insert(companion.into(), serde_json::Value::String(name));
             }
         }
     }
@@ -302,6 +331,129 @@ fn json_object(record: &RecordView) -> serde_json::Value {
         "tags": record.tags,
         "fields": fields,
     })
+}
+
+/// The name column written beside a reference column.
+fn companion(field: &str) -> Option<&'static str> {
+    match field {
+        "company_id" => Some("company"),
+        "contact_id" => Some("contact"),
+        "deal_id" => Some("deal"),
+        "stage_id" => Some("stage"),
+        _ => None,
+    }
+}
+
+/// Names of the contacts and deals one page of records refers to, as the role sees them
+/// (companies and stages come resolved in the view).
+#[derive(Debug, Default)]
+struct References {
+    contacts: BTreeMap<i64, String>,
+    deals: BTreeMap<i64, String>,
+}
+
+impl References {
+    fn of(
+        session: &Session,
+        role: &crate::policy::RoleDef,
+        records: &[RecordView],
+    ) -> Result<Self> {
+        let ids = |name: &str| -> Vec<i64> {
+            let mut ids: Vec<i64> = records
+                .iter()
+                .filter_map(|record| record.value(name).and_then(serde_json::Value::as_i64))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        Ok(Self {
+            contacts: Self::load(
+                session,
+                role,
+                Entity::Contact,
+                &ids("contact_id"),
+                |contact| {
+                    let text = |name: &str| {
+                        contact
+                            .value(name)
+                            .and_then(|value| value.as_str().map(str::to_owned))
+                    };
+                    let name = [text("first_name"), text("last_name")]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let email = match contact.value("emails") {
+                        Some(serde_json::Value::Array(emails)) => emails
+                            .first()
+                            .and_then(|email| email.as_str().map(str::to_owned)),
+                        _ => None,
+                    };
+                    match (name.is_empty(), email) {
+                        (false, Some(email)) => Some(format!("{name} <{email}>")),
+                        (true, Some(email)) => Some(email),
+                        (false, None) => Some(name),
+                        (true, None) => None,
+                    }
+                },
+            )?,
+            deals: Self::load(session, role, Entity::Deal, &ids("deal_id"), |deal| {
+                deal.value("title")
+                    .and_then(|title| title.as_str().map(str::to_owned))
+            })?,
+        })
+    }
+
+    /// Loads `ids` of `entity` through the role view and names them — only records the role
+    /// may export as well as view, so a deal export never carries contact emails that a
+    /// contact export would have refused.
+    fn load(
+        session: &Session,
+        role: &crate::policy::RoleDef,
+        entity: Entity,
+        ids: &[i64],
+        name: impl Fn(&RecordView) -> Option<String>,
+    ) -> Result<BTreeMap<i64, String>> {
+        let scope = role
+            .scope(entity, Action::Export)
+            .min(role.scope(entity, Action::View));
+        if ids.is_empty() || scope == crate::policy::Scope::None {
+            return Ok(BTreeMap::new());
+        }
+        let (condition, values) = session.scope_condition(scope)?;
+        let fields = session.fields(entity)?;
+        let list = ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let records = view::load(
+            session,
+            role,
+            entity,
+            &fields,
+            &format!("{condition} AND r.id IN ({list})"),
+            &values,
+            None,
+            ids.len() as u32,
+            0,
+        )?;
+        Ok(records
+            .iter()
+            .filter_map(|record| name(record).map(|text| (record.id, text)))
+            .collect())
+    }
+
+    /// The name beside a visible reference value.
+    fn name(&self, field: &view::FieldView) -> Option<String> {
+        let id = field.value.as_ref()?.as_i64()?;
+        match field.name.as_str() {
+            "contact_id" => self.contacts.get(&id).cloned(),
+            "deal_id" => self.deals.get(&id).cloned(),
+            _ => field.display.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,47 +1,67 @@
-//! Importing contacts from CSV files (and, through the same row path, vCards).
+//! Importing companies, contacts, deals, activities and notes from CSV files (and contacts from
+//! vCards, through the same row path).
 //!
-//! * **Mapping.** The header row is matched against the export layouts of HubSpot, Salesforce,
-//!   Pipedrive, Google Contacts and Outlook (and our own export); `--map "Header=field"` adds
-//!   or overrides single columns. Unmapped columns are listed and ignored.
-//! * **One transaction.** Every row is validated and written inside one [`Session::write`], so
-//!   an import commits entirely or not at all; a dry run is the same work rolled back, which
-//!   makes its created / updated / rejected report exact. Any rejected row rolls everything back.
+//! * **What and where.** The header row tells the record type and where each column goes
+//!   (`layouts`): the export layouts of HubSpot, Salesforce, Pipedrive, Google Contacts and
+//!   Outlook, our own export, or common header words. `--entity` settles a header that fits two
+//!   types; `--map "Header=field"` adds or overrides single columns. Unmapped columns are listed
+//!   and ignored.
+//! * **One transaction.** Every row is validated and written inside one [`Session::write_bulk`],
+//!   so an import commits entirely or not at all; a dry run is the same work rolled back, which
+//!   makes its report exact. Any rejected row rolls everything back.
 //! * **Same rules as `create` / `update`.** Each value goes through the field registry's parser
-//!   (`parse_value`) and the role view's visibility check; contacts are created owned by the
-//!   importer, or update the first contact with the same first email that the importer may edit.
-//!   Companies named in a company column are found by name among those the importer may see,
-//!   or created (owned by the importer) if the role may create companies.
-//! * **Audited.** One `import` entry (format, rows, created, updated); every contact the import
-//!   updates also records each changed field old → new, as an edit does. Those entries wait in
-//!   memory until the transaction commits, so only an import that updates many existing
-//!   contacts grows with them.
+//!   (`parse_value`) and the role view's visibility check; new records are owned by the
+//!   importer; only records the importer may edit are updated.
+//! * **Dedupe and links** (`lookup`, `writer`). A contact row updates the oldest editable
+//!   contact that has any of the row's emails among its first five (ignoring case): emails and
+//!   phones are merged (existing first, new ones added), other non-empty values replace, empty
+//!   cells change nothing.
+//!   Companies match by name (ignoring case) or website domain, deals by title within the same
+//!   company; activities and notes have no natural key, so every row creates one. Rows name
+//!   their company, contact, deal and stage: a missing company is created (if the role may); a
+//!   contact (by email, or `First Last`) or deal (by title) must exist and be the only one of
+//!   that name the importer can see; a stage must be in the pipeline (`--stage-map` renames one,
+//!   and `Closed Won` / `Closed Lost` or Pipedrive's won/lost status find the won and lost
+//!   stages). Tag columns (Google and Pipedrive `Labels`, Outlook `Categories`, our `tags`)
+//!   add tags.
+//! * **Dates** (`dates`): the day/month order is chosen (`--date-order`) or told from the
+//!   file's values; a date that fits both orders with nothing to tell them apart is rejected.
+//! * **Report.** Counts; the plan — which rows create a record and which update which existing
+//!   record, and why (the first [`MAX_PLAN`] rows); the first [`MAX_ERRORS`] rejections with
+//!   row and column (never the cell's value); notices about date columns and unknown stages.
+//! * **Audit.** A committed import is one entry with its counts; a dry run, a rejected file or
+//!   a failed import is one entry saying what was attempted.
 //! * **Streaming.** Rows are read one at a time with the `csv` crate into one reused record;
-//!   only counts and the first [`MAX_ERRORS`] row errors are kept, so memory does not grow
-//!   with the file.
+//!   only counts and the first rows of plan and errors are kept, so memory does not grow with
+//!   the file. Only a file with day/month dates to check is read twice.
 //! * **Encodings.** UTF-8 with or without BOM, Windows-1252 and Windows-1251: chosen, or sniffed
 //!   from the first 64 KiB (valid UTF-8 wins; otherwise whichever code page turns the high
 //!   bytes into letters that sit together in words).
+
+pub mod dates;
+pub(crate) mod layouts;
+pub(crate) mod lookup;
+pub(crate) mod values;
+pub(crate) mod writer;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use chrono::Utc;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, Transaction, params_from_iter};
 use serde::Serialize;
 
+use super::EffectiveField;
 use super::fields::{Entity, Kind};
-use super::{
-    EffectiveField, RecordInput, Stored, email_key, parse_value, search, set_custom, view,
-};
 use crate::audit::{Action as AuditAction, AuditEvent};
 use crate::error::{Error, Result};
-use crate::policy::{Action, RoleDef, Scope};
-use crate::vault::{AuditSink, Progress, ProgressFn, Session};
+use crate::vault::{Progress, ProgressFn, Session};
+pub use dates::{DateColumn, DateOrder};
+pub(crate) use writer::{Cell, RowWriter};
 
 /// At most this many row errors are kept in a report (the count goes on).
 pub const MAX_ERRORS: usize = 1_000;
+/// At most this many rows of the plan are kept in a report (the counts go on).
+pub const MAX_PLAN: usize = 1_000;
 const SNIFF_BYTES: u64 = 64 * 1024;
 const PROGRESS_EVERY: u64 = 10_000;
 
@@ -89,19 +109,29 @@ impl SourceEncoding {
 pub struct ImportOptions {
     /// Validate and report, commit nothing.
     pub dry_run: bool,
+    /// The record type of the rows; `None` tells it from the header (CSV only).
+    pub entity: Option<Entity>,
     /// Explicit `(CSV header, field)` pairs; they win over the automatic mapping. The field is a
-    /// contact field name, `company` (a company name), `full_name`, or `ignore`.
+    /// field name of the record type, or `company`, `contact`, `deal`, `stage`, `status`,
+    /// `full_name` (contacts), `tags` or `ignore`.
     pub mapping: Vec<(String, String)>,
     /// The file's encoding (CSV only).
     pub encoding: SourceEncoding,
+    /// The day/month order of numeric dates; `None` tells it from the file's values.
+    pub date_order: Option<DateOrder>,
+    /// `(their stage, our stage)` pairs for deals whose stage names differ from the pipeline's.
+    pub stage_map: Vec<(String, String)>,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
         Self {
             dry_run: false,
+            entity: None,
             mapping: Vec::new(),
             encoding: SourceEncoding::Auto,
+            date_order: None,
+            stage_map: Vec::new(),
         }
     }
 }
@@ -117,13 +147,44 @@ pub struct RowError {
     pub reason: String,
 }
 
+/// Whether a row creates a record or updates one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// A new record.
+    Create,
+    /// An existing record gets the row's values.
+    Update,
+}
+
+/// What one row does (or would do, in a dry run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanEntry {
+    /// Row number as a spreadsheet shows it, or the card number.
+    pub row: u64,
+    /// Create or update.
+    pub action: PlanAction,
+    /// The record's name as the row gives it.
+    pub name: String,
+    /// The existing record updated.
+    pub existing_id: Option<i64>,
+    /// Its name, when the importer may see it.
+    pub existing_name: Option<String>,
+    /// Why the row matched it (`same email (column "Email")`).
+    pub matched_by: Option<String>,
+    /// A company created for this row's company name.
+    pub new_company: Option<String>,
+}
+
 /// What an import did, or would do on a dry run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
     /// `csv` or `vcard`.
     pub format: String,
-    /// The recognised layout (`hubspot`, `salesforce`, `pipedrive`, `google`, `outlook`,
-    /// `strongroom`, `generic`), for CSV.
+    /// The record type imported, once known.
+    pub entity: Option<Entity>,
+    /// The recognised layout (`hubspot`, `hubspot-deals`, `salesforce-accounts`, `pipedrive`,
+    /// `google`, `outlook`, `strongroom`, `generic`, …), for CSV.
     pub layout: Option<String>,
     /// The encoding used.
     pub encoding: String,
@@ -131,20 +192,28 @@ pub struct ImportReport {
     pub mapping: Vec<(String, String)>,
     /// Columns nobody maps (ignored).
     pub ignored_columns: Vec<String>,
+    /// How the day/month order of each date column was decided.
+    pub date_columns: Vec<DateColumn>,
+    /// Things to look at before importing (undecided date orders, unknown stages).
+    pub notices: Vec<String>,
     /// Only validated.
     pub dry_run: bool,
     /// Whether the changes were committed.
     pub committed: bool,
     /// Data rows read.
     pub rows: u64,
-    /// Contacts created (or that would be).
+    /// Records created (or that would be).
     pub created: u64,
-    /// Contacts updated (or that would be).
+    /// Records updated (or that would be).
     pub updated: u64,
     /// Rows rejected.
     pub rejected: u64,
     /// Companies created for company names.
     pub companies_created: u64,
+    /// What the first [`MAX_PLAN`] accepted rows do.
+    pub plan: Vec<PlanEntry>,
+    /// More rows than listed in the plan.
+    pub plan_truncated: bool,
     /// The first [`MAX_ERRORS`] rejections.
     pub errors: Vec<RowError>,
     /// More rejections than listed.
@@ -155,10 +224,13 @@ impl ImportReport {
     pub(crate) fn new(format: &str, dry_run: bool) -> Self {
         Self {
             format: format.into(),
+            entity: None,
             layout: None,
             encoding: "utf-8".into(),
             mapping: Vec::new(),
             ignored_columns: Vec::new(),
+            date_columns: Vec::new(),
+            notices: Vec::new(),
             dry_run,
             committed: false,
             rows: 0,
@@ -166,6 +238,8 @@ impl ImportReport {
             updated: 0,
             rejected: 0,
             companies_created: 0,
+            plan: Vec::new(),
+            plan_truncated: false,
             errors: Vec::new(),
             errors_truncated: false,
         }
@@ -183,729 +257,136 @@ impl ImportReport {
             self.errors_truncated = true;
         }
     }
+
+    pub(crate) fn accept(&mut self, entry: PlanEntry) {
+        match entry.action {
+            PlanAction::Create => self.created += 1,
+            PlanAction::Update => self.updated += 1,
+        }
+        if entry.new_company.is_some() {
+            self.companies_created += 1;
+        }
+        if self.plan.len() < MAX_PLAN {
+            self.plan.push(entry);
+        } else {
+            self.plan_truncated = true;
+        }
+    }
+
+    /// Whether the plan has all the rows it keeps (later rows are only counted).
+    pub(crate) fn plan_full(&self) -> bool {
+        self.plan.len() >= MAX_PLAN
+    }
+
+    /// Adds a notice once.
+    pub(crate) fn notice(&mut self, text: String) {
+        if !self.notices.contains(&text) {
+            self.notices.push(text);
+        }
+    }
 }
 
 /// Where an imported value goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
-    /// A contact field (built-in or custom) by name.
+    /// A field of the record (built-in or custom) by name.
     Field(String),
-    /// A company name: found or created, then linked.
+    /// A company by name: found (or created), then linked.
     Company,
-    /// "First Last" when the file has no separate name columns.
+    /// A contact by email or full name, linked.
+    Contact,
+    /// A deal by title, linked.
+    Deal,
+    /// A pipeline stage by name (deals).
+    Stage,
+    /// Open, won or lost (deals): won and lost pick the pipeline's won and lost stages.
+    Status,
+    /// "First Last" when a contact file has no separate name columns.
     FullName,
+    /// Tags, separated by commas, semicolons or ` ::: `.
+    Tags,
     /// Not imported.
     Ignore,
 }
 
 impl Target {
-    fn parse(text: &str, fields: &[EffectiveField]) -> Result<Self> {
+    /// Parses a target name for `entity`: a field name, or one of the link words.
+    pub(crate) fn parse(text: &str, entity: Entity, fields: &[EffectiveField]) -> Result<Self> {
         let name = text.trim().to_ascii_lowercase();
-        match name.as_str() {
-            "company" | "company_name" => return Ok(Target::Company),
-            "full_name" | "name" => return Ok(Target::FullName),
-            "ignore" | "skip" | "" => return Ok(Target::Ignore),
-            _ => {}
+        let has = |field: &str| fields.iter().any(|candidate| candidate.name == field);
+        let link = match name.as_str() {
+            "ignore" | "skip" | "" => Some(Target::Ignore),
+            "tags" | "tag" | "labels" => Some(Target::Tags),
+            "company" | "company_name" if entity == Entity::Company => {
+                Some(Target::Field("name".into()))
+            }
+            "company" | "company_name" if has("company_id") => Some(Target::Company),
+            "contact" if has("contact_id") => Some(Target::Contact),
+            "deal" if has("deal_id") => Some(Target::Deal),
+            "stage" if has("stage_id") => Some(Target::Stage),
+            "status" if entity == Entity::Deal => Some(Target::Status),
+            "full_name" | "name" if entity == Entity::Contact => Some(Target::FullName),
+            _ => None,
+        };
+        if let Some(target) = link {
+            return Ok(target);
         }
         if fields
             .iter()
-            .any(|field| field.name == name && field.name != "company_id")
+            .any(|field| field.name == name && !is_reference(field.kind))
         {
             return Ok(Target::Field(name));
         }
-        let known: Vec<&str> = fields
+        let mut known: Vec<&str> = fields
             .iter()
-            .filter(|field| field.name != "company_id")
+            .filter(|field| !is_reference(field.kind))
             .map(|field| field.name.as_str())
             .collect();
+        if has("company_id") {
+            known.push("company");
+        }
+        if has("contact_id") {
+            known.push("contact");
+        }
+        if has("deal_id") {
+            known.push("deal");
+        }
+        if has("stage_id") {
+            known.extend(["stage", "status"]);
+        }
+        if entity == Entity::Contact {
+            known.push("full_name");
+        }
+        known.extend(["tags", "ignore"]);
         Err(Error::Invalid(format!(
-            "unknown import field {text:?}; use one of: {}, company, full_name, ignore",
+            "unknown import field {text:?} for {}; use one of: {}",
+            entity.table(),
             known.join(", ")
         )))
     }
 
+    /// The name shown in the report's mapping.
     fn label(&self) -> String {
         match self {
             Target::Field(name) => name.clone(),
             Target::Company => "company".into(),
+            Target::Contact => "contact".into(),
+            Target::Deal => "deal".into(),
+            Target::Stage => "stage".into(),
+            Target::Status => "status".into(),
             Target::FullName => "full_name".into(),
+            Target::Tags => "tags".into(),
             Target::Ignore => "ignore".into(),
         }
     }
 }
 
-/// Header layouts of the CRMs and address books we recognise: (layout, signature headers that
-/// identify it, header → target).
-struct Layout {
-    name: &'static str,
-    signature: &'static [&'static str],
-    columns: &'static [(&'static str, &'static str)],
-}
-
-const LAYOUTS: &[Layout] = &[
-    Layout {
-        name: "hubspot",
-        signature: &["Record ID", "Lifecycle Stage", "Contact owner"],
-        columns: &[
-            ("First Name", "first_name"),
-            ("Last Name", "last_name"),
-            ("Email", "emails"),
-            ("Phone Number", "phones"),
-            ("Mobile Phone Number", "phones"),
-            ("Job Title", "job_title"),
-            ("Company Name", "company"),
-            ("Associated Company", "company"),
-            ("Street Address", "address"),
-            ("City", "address"),
-            ("State/Region", "address"),
-            ("Postal Code", "address"),
-            ("Country/Region", "address"),
-            ("Date of birth", "birthday"),
-            ("Notes", "notes"),
-        ],
-    },
-    Layout {
-        name: "salesforce",
-        signature: &[
-            "Account Name",
-            "Mailing Street",
-            "Email Opt Out",
-            "Account.Name",
-            "MailingStreet",
-            "HasOptedOutOfEmail",
-        ],
-        columns: &[
-            ("First Name", "first_name"),
-            ("Last Name", "last_name"),
-            ("Title", "job_title"),
-            ("Account Name", "company"),
-            ("Email", "emails"),
-            ("Phone", "phones"),
-            ("Mobile", "phones"),
-            ("Mobile Phone", "phones"),
-            ("Mailing Street", "address"),
-            ("Mailing City", "address"),
-            ("Mailing State/Province", "address"),
-            ("Mailing Zip/Postal Code", "address"),
-            ("Mailing Country", "address"),
-            ("Birthdate", "birthday"),
-            ("Description", "notes"),
-            ("Email Opt Out", "do_not_contact"),
-            ("FirstName", "first_name"),
-            ("LastName", "last_name"),
-            ("Account.Name", "company"),
-            ("MobilePhone", "phones"),
-            ("MailingStreet", "address"),
-            ("MailingCity", "address"),
-            ("MailingState", "address"),
-            ("MailingPostalCode", "address"),
-            ("MailingCountry", "address"),
-            ("HasOptedOutOfEmail", "do_not_contact"),
-        ],
-    },
-    Layout {
-        name: "pipedrive",
-        signature: &[
-            "Person - Name",
-            "Person - Organization",
-            "Person - Email - Work",
-        ],
-        columns: &[
-            ("Person - Name", "full_name"),
-            ("Person - First name", "first_name"),
-            ("Person - Last name", "last_name"),
-            ("Person - Organization", "company"),
-            ("Person - Email - Work", "emails"),
-            ("Person - Email - Home", "emails"),
-            ("Person - Email - Other", "emails"),
-            ("Person - Phone - Work", "phones"),
-            ("Person - Phone - Mobile", "phones"),
-            ("Person - Phone - Home", "phones"),
-            ("Person - Phone - Other", "phones"),
-            ("Person - Job title", "job_title"),
-            ("Person - Postal address", "address"),
-            ("Person - Birthday", "birthday"),
-            ("Person - Notes", "notes"),
-        ],
-    },
-    Layout {
-        name: "google",
-        signature: &[
-            "E-mail 1 - Value",
-            "Given Name",
-            "Organization Name",
-            "Organization 1 - Name",
-        ],
-        columns: &[
-            ("First Name", "first_name"),
-            ("Given Name", "first_name"),
-            ("Last Name", "last_name"),
-            ("Family Name", "last_name"),
-            ("Name", "full_name"),
-            ("E-mail 1 - Value", "emails"),
-            ("E-mail 2 - Value", "emails"),
-            ("E-mail 3 - Value", "emails"),
-            ("Phone 1 - Value", "phones"),
-            ("Phone 2 - Value", "phones"),
-            ("Phone 3 - Value", "phones"),
-            ("Address 1 - Formatted", "address"),
-            ("Organization Name", "company"),
-            ("Organization 1 - Name", "company"),
-            ("Organization Title", "job_title"),
-            ("Organization 1 - Title", "job_title"),
-            ("Birthday", "birthday"),
-            ("Notes", "notes"),
-        ],
-    },
-    Layout {
-        name: "outlook",
-        signature: &[
-            "E-mail Address",
-            "Business Phone",
-            "E-mail Display Name",
-            "Business Street",
-        ],
-        columns: &[
-            ("First Name", "first_name"),
-            ("Last Name", "last_name"),
-            ("Job Title", "job_title"),
-            ("Company", "company"),
-            ("E-mail Address", "emails"),
-            ("E-mail 2 Address", "emails"),
-            ("E-mail 3 Address", "emails"),
-            ("Business Phone", "phones"),
-            ("Business Phone 2", "phones"),
-            ("Mobile Phone", "phones"),
-            ("Home Phone", "phones"),
-            ("Other Phone", "phones"),
-            ("Business Street", "address"),
-            ("Business City", "address"),
-            ("Business State", "address"),
-            ("Business Postal Code", "address"),
-            ("Business Country/Region", "address"),
-            ("Birthday", "birthday"),
-            ("Notes", "notes"),
-        ],
-    },
-];
-
-/// Headers matched when no layout is recognised (our own export, hand-made files).
-const GENERIC: &[(&str, &str)] = &[
-    ("first name", "first_name"),
-    ("firstname", "first_name"),
-    ("given name", "first_name"),
-    ("last name", "last_name"),
-    ("lastname", "last_name"),
-    ("surname", "last_name"),
-    ("family name", "last_name"),
-    ("name", "full_name"),
-    ("full name", "full_name"),
-    ("email", "emails"),
-    ("e-mail", "emails"),
-    ("email address", "emails"),
-    ("phone", "phones"),
-    ("telephone", "phones"),
-    ("mobile", "phones"),
-    ("company", "company"),
-    ("organization", "company"),
-    ("organisation", "company"),
-    ("job title", "job_title"),
-    ("title", "job_title"),
-    ("birthday", "birthday"),
-    ("address", "address"),
-    ("notes", "notes"),
-];
-
-/// Maps a header row: (layout name, column → target).
-fn auto_mapping(headers: &[String], fields: &[EffectiveField]) -> (String, Vec<Target>) {
-    let has = |name: &str| headers.iter().any(|header| header == name);
-    let layout = LAYOUTS
-        .iter()
-        .find(|layout| layout.signature.iter().any(|header| has(header)));
-    let targets = headers
-        .iter()
-        .map(|header| {
-            let from_layout = layout.and_then(|layout| {
-                layout
-                    .columns
-                    .iter()
-                    .find(|(name, _)| *name == header)
-                    .map(|(_, target)| *target)
-            });
-            let lower = header.trim().to_ascii_lowercase();
-            let target = from_layout
-                .or_else(|| {
-                    // Our own export's columns are field names.
-                    fields
-                        .iter()
-                        .find(|field| field.name == lower && field.name != "company_id")
-                        .map(|field| field.name.as_str())
-                })
-                .or_else(|| {
-                    layout.is_none().then_some(()).and_then(|()| {
-                        GENERIC
-                            .iter()
-                            .find(|(name, _)| *name == lower)
-                            .map(|(_, target)| *target)
-                    })
-                });
-            target
-                .and_then(|target| Target::parse(target, fields).ok())
-                .unwrap_or(Target::Ignore)
-        })
-        .collect();
-    let name = match layout {
-        Some(layout) => layout.name,
-        None if headers.iter().any(|header| header == "last_name") => "strongroom",
-        None => "generic",
-    };
-    (name.into(), targets)
-}
-
-/// Everything the rows need, computed before the write transaction (which borrows the session).
-pub(crate) struct RowWriter {
-    role: RoleDef,
-    fields: Vec<EffectiveField>,
-    company_fields: Vec<EffectiveField>,
-    user_id: i64,
-    team: Option<i64>,
-    now: String,
-    edit_scope: Option<(String, Vec<SqlValue>)>,
-    company_view: Option<(String, Vec<SqlValue>)>,
-    may_create_companies: bool,
-}
-
-/// One value of a row: where it goes, the column it came from, the text.
-pub(crate) struct Cell<'a> {
-    pub target: &'a Target,
-    pub column: &'a str,
-    pub value: String,
-}
-
-enum Outcome {
-    Created,
-    Updated,
-}
-
-impl RowWriter {
-    /// Checks the import right and gathers what the transaction needs.
-    pub(crate) fn new(session: &Session) -> Result<Self> {
-        let (role, _) = session.require_scope(Entity::Contact, Action::Import)?;
-        // Importing creates contacts: the role must be able to create them at all.
-        session.require_scope(Entity::Contact, Action::Create)?;
-        let edit = role.scope(Entity::Contact, Action::Edit);
-        let edit_scope = if edit == Scope::None {
-            None
-        } else {
-            Some(session.scope_condition(edit)?)
-        };
-        let company_view_scope = role.scope(Entity::Company, Action::View);
-        let company_view = if company_view_scope == Scope::None {
-            None
-        } else {
-            Some(session.scope_condition(company_view_scope)?)
-        };
-        Ok(Self {
-            may_create_companies: role.scope(Entity::Company, Action::Create) != Scope::None,
-            fields: session.fields(Entity::Contact)?,
-            company_fields: session.fields(Entity::Company)?,
-            user_id: session.user().id,
-            team: session.team_id()?,
-            now: Utc::now().to_rfc3339(),
-            role,
-            edit_scope,
-            company_view,
-        })
-    }
-
-    pub(crate) fn fields(&self) -> &[EffectiveField] {
-        &self.fields
-    }
-
-    /// Validates one row and writes it inside `tx`; rejections go to the report. A row that
-    /// updates an existing contact records each changed field in `audit`, old → new, as an
-    /// edit does.
-    pub(crate) fn apply(
-        &self,
-        tx: &Transaction<'_>,
-        row: u64,
-        cells: &[Cell<'_>],
-        report: &mut ImportReport,
-        audit: &mut AuditSink,
-    ) -> Result<()> {
-        match self.apply_inner(tx, row, cells, report, audit) {
-            Ok(Ok(Outcome::Created)) => report.created += 1,
-            Ok(Ok(Outcome::Updated)) => report.updated += 1,
-            Ok(Err((column, reason))) => report.reject(row, column.as_deref(), reason),
-            Err(error) => return Err(error),
-        }
-        Ok(())
-    }
-
-    /// `Ok(Err(..))` is a rejection of this row; `Err` a failure of the whole import.
-    #[allow(clippy::type_complexity)]
-    fn apply_inner(
-        &self,
-        tx: &Transaction<'_>,
-        _row: u64,
-        cells: &[Cell<'_>],
-        report: &mut ImportReport,
-        audit: &mut AuditSink,
-    ) -> Result<std::result::Result<Outcome, (Option<String>, String)>> {
-        // Gather values per field; several columns may feed one field (address parts, emails).
-        let mut input = RecordInput::new();
-        let mut sources: Vec<(String, String)> = Vec::new();
-        let mut company: Option<(&str, String)> = None;
-        let mut full_name: Option<(&str, String)> = None;
-        for cell in cells {
-            let value = cell.value.trim();
-            if value.is_empty() {
-                continue;
-            }
-            match cell.target {
-                Target::Ignore => {}
-                Target::Company => company = Some((cell.column, value.to_owned())),
-                Target::FullName => full_name = Some((cell.column, value.to_owned())),
-                Target::Field(name) => {
-                    let field = self.fields.iter().find(|field| field.name == *name);
-                    let kind = field.map(|field| field.kind);
-                    let value = normalise(kind, value);
-                    if value.is_empty() {
-                        continue;
-                    }
-                    let joined = match input.remove(name) {
-                        Some(serde_json::Value::String(before)) => {
-                            let separator = if matches!(kind, Some(Kind::Text)) {
-                                " "
-                            } else {
-                                ", "
-                            };
-                            format!("{before}{separator}{value}")
-                        }
-                        _ => value,
-                    };
-                    input.insert(name.clone(), serde_json::Value::String(joined));
-                    match sources.iter_mut().find(|(field, _)| field == name) {
-                        Some((_, columns)) => {
-                            columns.push_str(", ");
-                            columns.push_str(cell.column);
-                        }
-                        None => sources.push((name.clone(), cell.column.to_owned())),
-                    }
-                }
-            }
-        }
-        if let Some((column, name)) = full_name
-            && !input.contains_key("last_name")
-        {
-            let name = name.trim();
-            let (first, last) = match name.rsplit_once(' ') {
-                Some((first, last)) => (Some(first.trim()), last.trim()),
-                None => (None, name),
-            };
-            if let Some(first) = first
-                && !input.contains_key("first_name")
-            {
-                input.insert("first_name".into(), first.into());
-                sources.push(("first_name".into(), column.to_owned()));
-            }
-            input.insert("last_name".into(), last.into());
-            sources.push(("last_name".into(), column.to_owned()));
-        }
-        let column_of = |name: &str| {
-            sources
-                .iter()
-                .find(|(field, _)| field == name)
-                .map(|(_, column)| column.clone())
-        };
-        if !input.contains_key("last_name") {
-            if input.is_empty() && company.is_none() {
-                return Ok(Err((None, "the row is empty".into())));
-            }
-            return Ok(Err((
-                None,
-                "Last name is required (map a last-name or full-name column)".into(),
-            )));
-        }
-        // Validate every value as `create` / `update` would.
-        let mut parsed: Vec<(&EffectiveField, Stored)> = Vec::new();
-        for field in &self.fields {
-            let Some(value) = input.get(&field.name) else {
-                continue;
-            };
-            if !view::visible(&self.role, field, self.role.clearance) {
-                return Ok(Err((
-                    column_of(&field.name),
-                    format!("the {} field is above your clearance", field.label),
-                )));
-            }
-            match parse_value(field, value) {
-                Ok(stored) => parsed.push((field, stored)),
-                Err(error) => return Ok(Err((column_of(&field.name), reason(&error)))),
-            }
-        }
-        let company_id = match &company {
-            Some((column, name)) => match self.company(tx, name, report)? {
-                Ok(id) => Some(id),
-                Err(why) => return Ok(Err((Some((*column).to_owned()), why))),
-            },
-            None => None,
-        };
-        let builtin: Vec<(&EffectiveField, Stored)> = parsed
-            .iter()
-            .filter(|(field, _)| field.custom_id.is_none())
-            .map(|(field, stored)| {
-                (
-                    *field,
-                    Stored {
-                        sql: stored.sql.clone(),
-                        text: stored.text.clone(),
-                    },
-                )
-            })
-            .collect();
-        let key = email_key(&builtin);
-        // Dedupe: the first contact with this first email that the importer may edit.
-        let existing = match (&key, &self.edit_scope) {
-            (Some(key), Some((condition, values))) => {
-                let mut all = vec![SqlValue::Text(key.clone())];
-                all.extend(values.iter().cloned());
-                tx.prepare_cached(&format!(
-                    "SELECT r.id, r.owner_id FROM contacts r WHERE r.email_key = ? AND {condition} ORDER BY r.id LIMIT 1"
-                ))?
-                .query_row(params_from_iter(all), |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
-                .optional()?
-            }
-            _ => None,
-        };
-        match existing {
-            Some((id, owner)) => {
-                let allowed = view::allowed_level(&self.role, owner == self.user_id);
-                for (field, _) in &parsed {
-                    if !view::visible(&self.role, field, allowed) {
-                        return Ok(Err((
-                            column_of(&field.name),
-                            format!(
-                                "the {} field of the existing contact with this email is above your clearance",
-                                field.label
-                            ),
-                        )));
-                    }
-                }
-                self.update(tx, id, &builtin, &parsed, company_id, key, audit)?;
-                Ok(Ok(Outcome::Updated))
-            }
-            None => {
-                self.create(tx, &builtin, &parsed, company_id, key)?;
-                Ok(Ok(Outcome::Created))
-            }
-        }
-    }
-
-    /// The id of a visible company with this name, or a new one; `Ok(Err(reason))` if neither.
-    fn company(
-        &self,
-        tx: &Transaction<'_>,
-        name: &str,
-        report: &mut ImportReport,
-    ) -> Result<std::result::Result<i64, String>> {
-        if let Some((condition, values)) = &self.company_view {
-            let mut all = vec![SqlValue::Text(name.to_owned())];
-            all.extend(values.iter().cloned());
-            let found: Option<i64> = tx
-                .prepare_cached(&format!(
-                    "SELECT r.id FROM companies r WHERE r.name = ? COLLATE NOCASE AND {condition} ORDER BY r.id LIMIT 1"
-                ))?
-                .query_row(params_from_iter(all), |row| row.get(0))
-                .optional()?;
-            if let Some(id) = found {
-                return Ok(Ok(id));
-            }
-        }
-        if !self.may_create_companies {
-            return Ok(Err(
-                "no company of that name that you can see, and your role cannot create companies"
-                    .into(),
-            ));
-        }
-        let Some(name_field) = self
-            .company_fields
-            .iter()
-            .find(|field| field.name == "name")
-        else {
-            return Err(Error::Invalid("the company name field is missing".into()));
-        };
-        let stored = match parse_value(name_field, &serde_json::Value::String(name.to_owned())) {
-            Ok(stored) => stored,
-            Err(error) => return Ok(Err(reason(&error))),
-        };
-        tx.prepare_cached(
-            "INSERT INTO companies (name, owner_id, team_id, created_at, created_by, updated_at, updated_by)
-             VALUES (?1, ?2, ?3, ?4, ?2, ?4, ?2)",
-        )?
-        .execute(rusqlite::params![stored.sql, self.user_id, self.team, self.now])?;
-        let id = tx.last_insert_rowid();
-        let texts = search::index_texts(std::iter::once((
-            name_field,
-            stored.text.as_deref().unwrap_or_default(),
-        )));
-        search::put(tx, Entity::Company, id, &texts)?;
-        report.companies_created += 1;
-        Ok(Ok(id))
-    }
-
-    fn create(
-        &self,
-        tx: &Transaction<'_>,
-        builtin: &[(&EffectiveField, Stored)],
-        parsed: &[(&EffectiveField, Stored)],
-        company_id: Option<i64>,
-        key: Option<String>,
-    ) -> Result<()> {
-        let mut columns = vec![
-            "owner_id",
-            "team_id",
-            "created_at",
-            "created_by",
-            "updated_at",
-            "updated_by",
-            "email_key",
-        ];
-        let mut values = vec![
-            SqlValue::Integer(self.user_id),
-            self.team.map_or(SqlValue::Null, SqlValue::Integer),
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-            key.map_or(SqlValue::Null, SqlValue::Text),
-        ];
-        for (field, stored) in builtin {
-            columns.push(&field.name);
-            values.push(stored.sql.clone());
-        }
-        if let Some(company_id) = company_id {
-            columns.push("company_id");
-            values.push(SqlValue::Integer(company_id));
-        }
-        let placeholders = vec!["?"; columns.len()].join(", ");
-        tx.prepare_cached(&format!(
-            "INSERT INTO contacts ({}) VALUES ({placeholders})",
-            columns.join(", ")
-        ))?
-        .execute(params_from_iter(values))?;
-        let id = tx.last_insert_rowid();
-        for (field, stored) in parsed.iter().filter(|(field, _)| field.custom_id.is_some()) {
-            set_custom(tx, Entity::Contact, id, field, stored)?;
-        }
-        // Index from the values in hand (as `reindex` would read them back), company by name.
-        let company_name: Option<String> = match company_id {
-            Some(company_id) => tx
-                .prepare_cached("SELECT name FROM companies WHERE id = ?1")?
-                .query_row([company_id], |row| row.get(0))
-                .optional()?,
-            None => None,
-        };
-        let company_field = self.fields.iter().find(|field| field.name == "company_id");
-        let texts = search::index_texts(
-            builtin
-                .iter()
-                .filter_map(|(field, stored)| stored.text.as_deref().map(|text| (*field, text)))
-                .chain(company_field.zip(company_name.as_deref())),
-        );
-        search::put(tx, Entity::Contact, id, &texts)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn update(
-        &self,
-        tx: &Transaction<'_>,
-        id: i64,
-        builtin: &[(&EffectiveField, Stored)],
-        parsed: &[(&EffectiveField, Stored)],
-        company_id: Option<i64>,
-        key: Option<String>,
-        audit: &mut AuditSink,
-    ) -> Result<()> {
-        let old = view::raw_values(tx, Entity::Contact, id, &self.fields)?;
-        let mut sets = vec!["updated_at = ?".to_owned(), "updated_by = ?".to_owned()];
-        let mut values = vec![
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-        ];
-        for (field, stored) in builtin {
-            sets.push(format!("{} = ?", field.name));
-            values.push(stored.sql.clone());
-        }
-        if builtin.iter().any(|(field, _)| field.name == "emails") {
-            sets.push("email_key = ?".into());
-            values.push(key.map_or(SqlValue::Null, SqlValue::Text));
-        }
-        if let Some(company_id) = company_id {
-            sets.push("company_id = ?".into());
-            values.push(SqlValue::Integer(company_id));
-        }
-        values.push(SqlValue::Integer(id));
-        tx.prepare_cached(&format!(
-            "UPDATE contacts SET {} WHERE id = ?",
-            sets.join(", ")
-        ))?
-        .execute(params_from_iter(values))?;
-        for (field, stored) in parsed.iter().filter(|(field, _)| field.custom_id.is_some()) {
-            set_custom(tx, Entity::Contact, id, field, stored)?;
-        }
-        let company_change = company_id.and_then(|company_id| {
-            let field = self
-                .fields
-                .iter()
-                .find(|field| field.name == "company_id")?;
-            Some((field, Some(company_id.to_string())))
-        });
-        let changes = parsed
-            .iter()
-            .map(|(field, stored)| (*field, stored.text.clone()))
-            .chain(company_change);
-        for (field, after) in changes {
-            let before = old.get(&field.name).cloned().flatten();
-            if before != after {
-                audit.record(
-                    AuditEvent::new(AuditAction::Update)
-                        .target(Entity::Contact.name(), id)
-                        .field(&field.name, field.level.as_u8())
-                        .change(before, after),
-                );
-            }
-        }
-        search::reindex(tx, Entity::Contact, id)
-    }
-}
-
-/// An error's message without the variant's prefix, for a row report.
-fn reason(error: &Error) -> String {
-    match error {
-        Error::Invalid(message) | Error::Forbidden(message) => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Tidies values the way exports write them: Google's ` ::: ` list separator, US and European
-/// dates, Outlook's `0/0/00` for "no birthday", `TRUE`/`FALSE` flags.
-fn normalise(kind: Option<Kind>, value: &str) -> String {
-    match kind {
-        Some(Kind::Emails | Kind::Phones) => value.replace(" ::: ", ", "),
-        Some(Kind::Date) => {
-            if value == "0/0/00" || value == "0/0/0000" {
-                return String::new();
-            }
-            for format in ["%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%Y%m%d", "%Y/%m/%d"] {
-                if let Ok(date) = chrono::NaiveDate::parse_from_str(value, format) {
-                    return date.to_string();
-                }
-            }
-            value.to_owned()
-        }
-        _ => value.to_owned(),
-    }
+/// Reference fields hold ids of this vault: imports link by name instead.
+fn is_reference(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::CompanyRef | Kind::ContactRef | Kind::DealRef | Kind::StageRef
+    )
 }
 
 /// Sniffs the encoding of the first bytes of a file (BOM already stripped or not).
@@ -959,16 +440,97 @@ fn open_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// A CSV reader over the file from the first byte after any BOM, decoding a code page to UTF-8.
+fn csv_reader(
+    path: &Path,
+    encoding: SourceEncoding,
+    skip: u64,
+) -> Result<csv::Reader<Box<dyn Read>>> {
+    let mut file = File::open(path).map_err(|source| open_error(path, source))?;
+    file.seek(SeekFrom::Start(skip))
+        .map_err(|source| open_error(path, source))?;
+    let buffered = std::io::BufReader::with_capacity(64 * 1024, file);
+    let source: Box<dyn Read> = match encoding {
+        SourceEncoding::Windows1252 | SourceEncoding::Windows1251 => {
+            let code_page = if encoding == SourceEncoding::Windows1252 {
+                encoding_rs::WINDOWS_1252
+            } else {
+                encoding_rs::WINDOWS_1251
+            };
+            Box::new(
+                encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(code_page))
+                    .build(buffered),
+            )
+        }
+        _ => Box::new(buffered),
+    };
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(source))
+}
+
+/// Reads the whole file once for what its date columns say about day/month order.
+fn scan_date_columns(
+    path: &Path,
+    encoding: SourceEncoding,
+    skip: u64,
+    columns: &[usize],
+) -> Result<Vec<dates::ColumnEvidence>> {
+    let mut reader = csv_reader(path, encoding, skip)?;
+    let mut record = csv::ByteRecord::new();
+    let mut evidence = vec![dates::ColumnEvidence::default(); columns.len()];
+    let mut header = true;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            // Broken rows are reported by the import pass itself.
+            Err(error) if !matches!(error.kind(), csv::ErrorKind::Io(_)) => continue,
+            Err(error) => {
+                return Err(Error::Io {
+                    context: format!("reading {}", path.display()),
+                    source: std::io::Error::other(csv_reason(&error)),
+                });
+            }
+        }
+        if std::mem::take(&mut header) {
+            continue;
+        }
+        for (slot, &index) in evidence.iter_mut().zip(columns) {
+            if let Some(text) = record
+                .get(index)
+                .and_then(|cell| std::str::from_utf8(cell).ok())
+            {
+                slot.add(text);
+            }
+        }
+    }
+    Ok(evidence)
+}
+
 impl Session {
-    /// Imports contacts from a CSV file, all or nothing (see the module docs). Needs the import
-    /// right on contacts. Returns the report; `committed` says whether anything was written.
+    /// Imports records from a CSV file, all or nothing (see the module docs). Needs the import
+    /// and create rights on the record type. Returns the report; `committed` says whether
+    /// anything was written. Every attempt that is not committed is recorded in the audit trail.
     pub fn import_csv(
         &mut self,
         path: &Path,
         options: &ImportOptions,
         progress: ProgressFn<'_>,
     ) -> Result<ImportReport> {
-        let writer = RowWriter::new(self)?;
+        let result = self.import_csv_rows(path, options, progress);
+        self.record_attempt("csv", options, &result)?;
+        result
+    }
+
+    fn import_csv_rows(
+        &mut self,
+        path: &Path,
+        options: &ImportOptions,
+        progress: ProgressFn<'_>,
+    ) -> Result<ImportReport> {
         let mut report = ImportReport::new("csv", options.dry_run);
         let mut file = File::open(path).map_err(|source| open_error(path, source))?;
         let total = file.metadata().map(|meta| meta.len()).unwrap_or(0);
@@ -977,6 +539,7 @@ impl Session {
             .take(SNIFF_BYTES)
             .read_to_end(&mut sample)
             .map_err(|source| open_error(path, source))?;
+        drop(file);
         let encoding = match options.encoding {
             SourceEncoding::Auto => detect_encoding(&sample),
             chosen => chosen,
@@ -987,27 +550,7 @@ impl Session {
         } else {
             0
         };
-        file.seek(SeekFrom::Start(bom))
-            .map_err(|source| open_error(path, source))?;
-        let source: Box<dyn Read> = match encoding {
-            SourceEncoding::Windows1252 | SourceEncoding::Windows1251 => {
-                let code_page = if encoding == SourceEncoding::Windows1252 {
-                    encoding_rs::WINDOWS_1252
-                } else {
-                    encoding_rs::WINDOWS_1251
-                };
-                Box::new(
-                    encoding_rs_io::DecodeReaderBytesBuilder::new()
-                        .encoding(Some(code_page))
-                        .build(std::io::BufReader::with_capacity(64 * 1024, file)),
-                )
-            }
-            _ => Box::new(std::io::BufReader::with_capacity(64 * 1024, file)),
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(source);
+        let mut reader = csv_reader(path, encoding, bom)?;
         let mut record = csv::ByteRecord::new();
         let headers: Vec<String> = match reader.read_byte_record(&mut record) {
             Ok(true) => {
@@ -1044,20 +587,28 @@ impl Session {
             report.reject(1, None, "the header row is empty");
             return Ok(report);
         }
-        let (layout, mut targets) = auto_mapping(&headers, writer.fields());
-        for (header, field) in &options.mapping {
-            let target = Target::parse(field, writer.fields())?;
-            let Some(index) = headers
+        let all_fields: Vec<(Entity, Vec<EffectiveField>)> = Entity::ALL
+            .into_iter()
+            .map(|entity| Ok((entity, self.fields(entity)?)))
+            .collect::<Result<_>>()?;
+        let fields_of = |entity: Entity| {
+            all_fields
                 .iter()
-                .position(|name| name.eq_ignore_ascii_case(header.trim()))
-            else {
-                return Err(Error::Invalid(format!(
-                    "--map: the file has no column {header:?}"
-                )));
+                .find(|(candidate, _)| *candidate == entity)
+                .map(|(_, fields)| fields.clone())
+                .unwrap_or_default()
+        };
+        let detected =
+            match layouts::detect(&headers, options.entity, &options.mapping, &fields_of)? {
+                Ok(detected) => detected,
+                Err(reason) => {
+                    report.reject(1, None, reason);
+                    return Ok(report);
+                }
             };
-            targets[index] = target;
-        }
-        report.layout = Some(layout);
+        report.entity = Some(detected.entity);
+        report.layout = Some(detected.layout.into());
+        let targets = detected.targets;
         for (header, target) in headers.iter().zip(&targets) {
             if *target == Target::Ignore {
                 report.ignored_columns.push(header.clone());
@@ -1065,16 +616,61 @@ impl Session {
                 report.mapping.push((header.clone(), target.label()));
             }
         }
-        if !targets.iter().any(|target| {
-            matches!(target, Target::Field(name) if name == "last_name")
-                || *target == Target::FullName
-        }) {
+        let writer = RowWriter::new(self, detected.entity, options, detected.defaults)?;
+        if let Some(missing) =
+            layouts::covers_required(&targets, detected.defaults, writer.fields())
+        {
+            let label = writer
+                .fields()
+                .iter()
+                .find(|field| field.name == missing)
+                .map_or(missing.clone(), |field| field.label.to_lowercase());
             report.reject(
                 1,
                 None,
-                "no column maps to the last name (use --map \"Header=last_name\")",
+                format!("no column maps to the {label} (use --map \"Header={missing}\")"),
             );
             return Ok(report);
+        }
+        // Day/month order of each date column: chosen, or told from the whole file.
+        let date_indexes: Vec<usize> = targets
+            .iter()
+            .enumerate()
+            .filter(|(_, target)| {
+                matches!(target, Target::Field(name) if writer.fields().iter().any(|field| field.name == *name && matches!(field.kind, Kind::Date | Kind::DateTime)))
+            })
+            .map(|(index, _)| index)
+            .collect();
+        let mut column_orders: Vec<Option<DateOrder>> = vec![None; headers.len()];
+        if !date_indexes.is_empty() {
+            let evidence = match options.date_order {
+                Some(_) => vec![dates::ColumnEvidence::default(); date_indexes.len()],
+                None => {
+                    progress(Progress {
+                        step: "checking the order of dates".into(),
+                        done: 0,
+                        total,
+                    });
+                    scan_date_columns(path, encoding, bom, &date_indexes)?
+                }
+            };
+            let named: Vec<(String, dates::ColumnEvidence)> = date_indexes
+                .iter()
+                .zip(evidence)
+                .map(|(&index, evidence)| (headers[index].clone(), evidence))
+                .collect();
+            report.date_columns = dates::decide(&named, options.date_order);
+            for (&index, column) in date_indexes.iter().zip(&report.date_columns) {
+                column_orders[index] = column.order;
+            }
+            let notices: Vec<String> = report
+                .date_columns
+                .iter()
+                .filter_map(DateColumn::notice)
+                .collect();
+            for notice in notices {
+                report.notice(notice);
+            }
         }
         let dry_run = options.dry_run;
         let mut intentional = false;
@@ -1156,10 +752,12 @@ impl Session {
                     .iter()
                     .zip(&targets)
                     .zip(&headers)
-                    .map(|((value, target), column)| Cell {
+                    .zip(&column_orders)
+                    .map(|(((value, target), column), order)| Cell {
                         target,
                         column,
-                        value: value.clone(),
+                        value,
+                        date_order: *order,
                     })
                     .collect();
                 writer.apply(tx, row, &cells, &mut report, audit)?;
@@ -1174,6 +772,55 @@ impl Session {
             )
         });
         settle(result, intentional, report)
+    }
+
+    /// Records an import that was not committed — a dry run, a rejected file, a failure — with
+    /// what was attempted. A committed import was recorded inside its own transaction.
+    pub(crate) fn record_attempt(
+        &mut self,
+        format: &str,
+        options: &ImportOptions,
+        result: &Result<ImportReport>,
+    ) -> Result<()> {
+        let event = match result {
+            Ok(report) if report.committed => return Ok(()),
+            Ok(report) => AuditEvent::new(AuditAction::Import)
+                .target(
+                    report
+                        .entity
+                        .or(options.entity)
+                        .map_or("record", Entity::name),
+                    "import",
+                )
+                .detail("format", format)
+                .detail(
+                    "outcome",
+                    if report.dry_run && report.rejected == 0 {
+                        "dry run"
+                    } else if report.dry_run {
+                        "dry run with rejected rows"
+                    } else {
+                        "rolled back: rows rejected"
+                    },
+                )
+                .detail("rows", report.rows)
+                .detail("would_create", report.created)
+                .detail("would_update", report.updated)
+                .detail("rejected", report.rejected),
+            Err(error) => AuditEvent::new(AuditAction::Import)
+                .target(options.entity.map_or("record", Entity::name), "import")
+                .detail("format", format)
+                .detail("outcome", "failed")
+                .detail("error", error.code()),
+        };
+        match (self.record(event), result) {
+            // The import's own failure is the one to report.
+            (Err(audit_error), Err(_)) => {
+                tracing::warn!("could not record the failed import: {audit_error}");
+                Ok(())
+            }
+            (recorded, _) => recorded,
+        }
     }
 }
 
@@ -1193,7 +840,11 @@ pub(crate) fn finish(
         total,
     });
     if report.rows == 0 && report.rejected == 0 {
-        report.reject(2, None, "the file has a header but no rows");
+        if report.format == "vcard" {
+            report.reject(1, None, "the file holds no vCard");
+        } else {
+            report.reject(2, None, "the file has a header but no rows");
+        }
     }
     if dry_run || report.rejected > 0 {
         *intentional = true;
@@ -1201,7 +852,7 @@ pub(crate) fn finish(
     }
     audit.record(
         AuditEvent::new(AuditAction::Import)
-            .target(Entity::Contact.name(), "import")
+            .target(report.entity.map_or("record", Entity::name), "import")
             .detail("format", &report.format)
             .detail("rows", report.rows)
             .detail("created", report.created)
@@ -1269,13 +920,32 @@ mod tests {
     }
 
     #[test]
-    fn export_dates_become_iso_dates() {
-        assert_eq!(normalise(Some(Kind::Date), "3/12/1985"), "1985-03-12");
-        assert_eq!(normalise(Some(Kind::Date), "12.03.1985"), "1985-03-12");
-        assert_eq!(normalise(Some(Kind::Date), "0/0/00"), "");
+    fn targets_are_the_record_types_own_fields_and_links() {
+        let fields = |entity: Entity| {
+            entity
+                .fields()
+                .iter()
+                .map(|def| EffectiveField::from_builtin(def, def.level))
+                .collect::<Vec<_>>()
+        };
+        let deal = fields(Entity::Deal);
         assert_eq!(
-            normalise(Some(Kind::Emails), "a@x.example ::: b@x.example"),
-            "a@x.example, b@x.example"
+            Target::parse("Stage", Entity::Deal, &deal).ok(),
+            Some(Target::Stage)
+        );
+        assert_eq!(
+            Target::parse("contact", Entity::Deal, &deal).ok(),
+            Some(Target::Contact)
+        );
+        let company = fields(Entity::Company);
+        assert_eq!(
+            Target::parse("company", Entity::Company, &company).ok(),
+            Some(Target::Field("name".into()))
+        );
+        assert!(Target::parse("stage", Entity::Company, &company).is_err());
+        assert!(
+            Target::parse("company_id", Entity::Contact, &fields(Entity::Contact)).is_err(),
+            "ids of another vault are never imported"
         );
     }
 }

@@ -35,6 +35,7 @@ const ALL: &[&str] = &[
     crate::records::LIST_INDEXES,
     crate::audit::checkpoint::TRIGGERS_MIGRATION,
     crate::backup::PENDING_RUNS_AND_SETTINGS_RIGHT,
+    crate::records::import::lookup::MIGRATION,
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
