@@ -435,6 +435,51 @@ fn audit_details_read_as_key_value_pairs_without_empty_objects() {
 }
 
 #[test]
+fn a_role_change_reads_as_the_settings_that_changed() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let roles = h.ok("list_roles", json!({}));
+    let mut rep = roles
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|role| role["name"] == "Sales Representative")
+        .cloned()
+        .expect("the template");
+    let catalog = h.ok("role_catalog", json!({}));
+    let entities: Vec<Value> = catalog["entities"].as_array().cloned().unwrap_or_default();
+    let actions: Vec<Value> = catalog["actions"].as_array().cloned().unwrap_or_default();
+    let row = entities
+        .iter()
+        .position(|entity| entity == "contact")
+        .expect("contacts");
+    let column = actions
+        .iter()
+        .position(|action| action == "view")
+        .expect("view");
+    rep["grants"][row]["scopes"][column] = json!("all");
+    h.ok("save_role", json!({ "role": rep, "create": false }));
+
+    let entries = h.ok(
+        "audit_entries",
+        json!({ "query": { "action": "role_changed" } }),
+    );
+    let change = &entries[0];
+    assert_eq!(change["old_value"], Value::Null, "no raw JSON: {change}");
+    assert_eq!(change["new_value"], Value::Null, "no raw JSON: {change}");
+    let changes = change["changes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        changes.contains(&json!({ "what": "grants.contact.view", "old": "own", "new": "all" })),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().all(|c| c["what"] != "name"),
+        "only what changed is listed: {changes:?}"
+    );
+}
+
+#[test]
 fn the_audit_viewer_gets_a_reveal_reason_as_a_detail() {
     let temp = tempfile::tempdir().expect("temp dir");
     let h = harness(&temp.path().join("vault"), Duration::from_secs(600));

@@ -52,6 +52,9 @@ pub struct AuditRow {
     pub new_value: Option<String>,
     /// The values are above the viewer's clearance and arrive masked.
     pub masked: bool,
+    /// When old and new values are structured (a role definition): what differs, one line
+    /// per setting (`grants.contact.view`: `own` → `all`). Empty otherwise.
+    pub changes: Vec<AuditChange>,
     /// More detail as `key: value` pairs (empty values left out).
     pub details: Vec<AuditDetail>,
 }
@@ -63,6 +66,89 @@ pub struct AuditDetail {
     pub key: String,
     /// Its value as text; nested structures as compact JSON.
     pub value: String,
+}
+
+/// One setting that differs between a structured old and new value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct AuditChange {
+    /// Which setting, as a dotted path (`grants.contact.view`).
+    pub what: String,
+    /// Before (`(none)` when absent).
+    pub old: String,
+    /// After (`(none)` when absent).
+    pub new: String,
+}
+
+/// What differs between two JSON objects, leaf by leaf; `None` unless at least one side is
+/// a JSON object (plain values are shown as they are).
+pub fn structured_changes(old: Option<&str>, new: Option<&str>) -> Option<Vec<AuditChange>> {
+    use serde_json::Value;
+    fn parse(text: Option<&str>) -> Option<Value> {
+        text.and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .filter(Value::is_object)
+    }
+    fn leaves(value: &Value, path: String, out: &mut std::collections::BTreeMap<String, String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    let path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    leaves(value, path, out);
+                }
+            }
+            Value::Array(items) => {
+                let text = items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map_or_else(|| item.to_string(), str::to_owned)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                out.insert(path, text);
+            }
+            Value::String(text) => {
+                out.insert(path, text.clone());
+            }
+            Value::Null => {}
+            other => {
+                out.insert(path, other.to_string());
+            }
+        }
+    }
+    let (old, new) = (parse(old), parse(new));
+    if old.is_none() && new.is_none() {
+        return None;
+    }
+    let mut before = std::collections::BTreeMap::new();
+    let mut after = std::collections::BTreeMap::new();
+    if let Some(old) = &old {
+        leaves(old, String::new(), &mut before);
+    }
+    if let Some(new) = &new {
+        leaves(new, String::new(), &mut after);
+    }
+    let shown = |value: Option<&String>| {
+        value
+            .filter(|text| !text.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "(none)".into())
+    };
+    let paths: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    Some(
+        paths
+            .into_iter()
+            .filter(|path| before.get(*path) != after.get(*path))
+            .map(|path| AuditChange {
+                what: path.clone(),
+                old: shown(before.get(path)),
+                new: shown(after.get(path)),
+            })
+            .collect(),
+    )
 }
 
 /// The entry's detail object as readable pairs: no JSON braces, nothing empty.
@@ -237,8 +323,18 @@ pub async fn audit_entries(
                         .iter()
                         .any(|value| value.as_deref() == Some(crm_core::audit::MASKED)),
                     details: detail_pairs(&entry.detail),
-                    old_value: entry.old_value,
-                    new_value: entry.new_value,
+                    changes: structured_changes(
+                        entry.old_value.as_deref(),
+                        entry.new_value.as_deref(),
+                    )
+                    .unwrap_or_default(),
+                    // A structured change is shown by `changes`, never as raw JSON.
+                    old_value: entry
+                        .old_value
+                        .filter(|text| structured_changes(Some(text), None).is_none()),
+                    new_value: entry
+                        .new_value
+                        .filter(|text| structured_changes(Some(text), None).is_none()),
                 })
                 .collect())
         })

@@ -335,6 +335,79 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
 
 /// A tauri-driver session on the app, started with `args`.
 async fn session(port: u16, app: &Path, args: &[String]) -> Fallible<Client> {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "tauri:options".into(),
+        serde_json::json!({ "application": app, "args": args }),
+    );
+    let client = ClientBuilder::native()
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await?;
+    client.set_window_size(WINDOW.0, WINDOW.1).await?;
+    Ok(client)
+}
+
+/// Runs `flow` with a failure screenshot and closes the session either way.
+async fn with_session<T>(
+    client: Client,
+    shots: &Path,
+    flow: impl AsyncFnOnce(&Ui) -> Fallible<T>,
+) -> Fallible<T> {
+    let ui = Ui {
+        client,
+        shots: shots.to_path_buf(),
+    };
+    let outcome = flow(&ui).await;
+    if outcome.is_err() {
+        let failure = Ui {
+            client: ui.client.clone(),
+            shots: std::env::temp_dir(),
+        };
+        let _ = failure.screenshot("strongroom-e2e-failure").await;
+    }
+    let _ = ui.client.close().await;
+    outcome
+}
+
+#[tokio::main]
+async fn main() -> Fallible<()> {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(app), Some(shots)) = (args.next(), args.next()) else {
+        return Err("usage: strongroom-e2e APP_BINARY SCREENSHOT_DIR".into());
+    };
+    let app = std::fs::canonicalize(PathBuf::from(app))?;
+    let shots = PathBuf::from(shots);
+    std::fs::create_dir_all(&shots)?;
+
+    let temp = tempfile::tempdir()?;
+    let vault = temp.path().join("vault");
+    let key_file = temp.path().join("usb").join("olivia.key");
+    std::fs::create_dir_all(temp.path().join("usb"))?;
+    crm_core::secret::generate_key_file(&key_file)?;
+
+    let port = free_port()?;
+    let native_port = free_port()?;
+    let started = Instant::now();
+    let driver = Driver(
+        Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("STRONGROOM_VAULT", &vault)
+            .env("STRONGROOM_KDF", "floor")
+            .env("NO_AT_BRIDGE", "1")
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot start tauri-driver (scripts/setup.sh installs it): {e}")
+            })?,
+    );
+    wait_for_status(port).await?;
+
     let outcome = async {
         let client = session(port, &app, &[]).await?;
         let restored = with_session(client, &shots, async |ui: &Ui| {

@@ -89,6 +89,7 @@ pub(crate) async fn data_is_still_there(ui: &Ui) -> Fallible<()> {
 /// Run by the owner, signed in, with the Sales Representative added.
 pub(crate) async fn owner_works_the_customer_base(ui: &Ui) -> Fallible<()> {
     // An empty pipeline says so in words.
+    ui.click("#nav-overview").await?;
     ui.wait_text(
         "[data-testid=pipeline-chart]",
         "No deals in the pipeline yet",

@@ -200,6 +200,16 @@ export type AlertRow_Serialize = {
 	acknowledged_by: string | null,
 };
 
+/**  One setting that differs between a structured old and new value. */
+export type AuditChange = {
+	/**  Which setting, as a dotted path (`grants.contact.view`). */
+	what: string,
+	/**  Before (`(none)` when absent). */
+	old: string,
+	/**  After (`(none)` when absent). */
+	new: string,
+};
+
 /**  One `key: value` detail of an entry (a reveal's reason, a backup's id, …). */
 export type AuditDetail = {
 	/**  What it is (`reason`, `backup id`). */
@@ -266,6 +276,11 @@ export type AuditRow_Deserialize = {
 	new_value?: string | null,
 	/**  The values are above the viewer's clearance and arrive masked. */
 	masked: boolean,
+	/**
+	 *  When old and new values are structured (a role definition): what differs, one line
+	 *  per setting (`grants.contact.view`: `own` → `all`). Empty otherwise.
+	 */
+	changes: AuditChange[],
 	/**  More detail as `key: value` pairs (empty values left out). */
 	details: AuditDetail[],
 };
@@ -294,6 +309,11 @@ export type AuditRow_Serialize = {
 	new_value: string | null,
 	/**  The values are above the viewer's clearance and arrive masked. */
 	masked: boolean,
+	/**
+	 *  When old and new values are structured (a role definition): what differs, one line
+	 *  per setting (`grants.contact.view`: `own` → `all`). Empty otherwise.
+	 */
+	changes: AuditChange[],
 	/**  More detail as `key: value` pairs (empty values left out). */
 	details: AuditDetail[],
 };
