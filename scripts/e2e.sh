@@ -13,6 +13,6 @@ cargo build --quiet -p strongroom-desktop --features tauri/custom-protocol
 cargo build --quiet -p strongroom-e2e
 
 # Each run gets its own display (-a) and session bus; ports are chosen by the test.
-timeout 360 xvfb-run -a -s "-screen 0 1280x860x24" \
+timeout 600 xvfb-run -a -s "-screen 0 1400x2100x24" \
   dbus-run-session -- "$target_dir/debug/strongroom-e2e" \
   "$target_dir/debug/strongroom-desktop" docs/screenshots

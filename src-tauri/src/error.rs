@@ -39,6 +39,14 @@ impl CommandError {
             "another long operation is still running: wait for it to finish",
         )
     }
+
+    /// A long operation (named as the user knows it, e.g. "a backup") holds the session.
+    pub fn busy_with(operation: &str) -> Self {
+        Self::new(
+            "busy",
+            format!("{operation} is running: this can be done as soon as it finishes"),
+        )
+    }
 }
 
 impl From<crm_core::Error> for CommandError {

@@ -11,6 +11,7 @@
 pub mod commands;
 pub mod error;
 pub mod key_file_memory;
+pub mod scheduled_backup;
 pub mod state;
 
 use std::path::PathBuf;
@@ -85,7 +86,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         ])
         .events(collect_events![
             commands::users::ProgressEvent,
-            commands::users::LockedEvent
+            commands::users::LockedEvent,
+            scheduled_backup::ScheduledBackupEvent
         ])
 }
 
@@ -125,12 +127,13 @@ pub fn builder<R: Runtime>(
         })
 }
 
-/// What runs once the app exists: typed events are registered and the auto-lock timer
-/// starts. (The app calls it from `setup`; tests on the mock runtime, which never runs the
-/// event loop, call it themselves.)
+/// What runs once the app exists: typed events are registered, the auto-lock timer and the
+/// backup scheduler start. (The app calls it from `setup`; tests on the mock runtime, which
+/// never runs the event loop, call it themselves.)
 pub fn on_ready<R: Runtime>(app: &tauri::AppHandle<R>) {
     specta_builder::<R>().mount_events(app);
     start_idle_timer(app.clone());
+    scheduled_backup::start(app.clone());
 }
 
 /// Checks for idleness every few seconds and locks when the period has passed, telling the
@@ -159,12 +162,118 @@ fn start_idle_timer<R: Runtime>(app: tauri::AppHandle<R>) {
     }
 }
 
-/// Runs the desktop app on the default vault (`$STRONGROOM_VAULT` or the user data dir).
+/// Usage text for `--help`.
+pub const USAGE: &str = "usage: strongroom-desktop [--vault PATH]
+
+  --vault PATH   open the vault in PATH (default: $STRONGROOM_VAULT, else the user data
+                 directory); with no vault there yet, the first-run screen shows";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// Run on this vault (`None`: the default).
+    Run {
+        /// From `--vault`.
+        vault: Option<PathBuf>,
+    },
+    /// Print the usage and stop.
+    Help,
+}
+
+/// Reads the app's arguments (without the program name). `--vault PATH` (or `--vault=PATH`)
+/// chooses the vault; arguments the app does not know are left to the toolkit and the test
+/// driver, which pass their own (WebKitWebDriver adds `--automation`).
+pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Launch, String> {
+    let mut args = args.into_iter();
+    let mut vault = None;
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if text == "--help" || text == "-h" {
+            return Ok(Launch::Help);
+        }
+        let path = if text == "--vault" {
+            args.next()
+                .ok_or_else(|| format!("--vault needs a folder\n{USAGE}"))?
+        } else if let Some(path) = text.strip_prefix("--vault=") {
+            path.into()
+        } else {
+            continue;
+        };
+        if path.is_empty() {
+            return Err(format!("--vault needs a folder\n{USAGE}"));
+        }
+        vault = Some(PathBuf::from(path));
+    }
+    Ok(Launch::Run { vault })
+}
+
+/// Runs the desktop app on the vault named by `--vault`, else the default one
+/// (`$STRONGROOM_VAULT` or the user data dir).
 pub fn run() -> Result<(), String> {
     crm_core::process::harden();
-    let vault_dir = crm_core::default_vault_dir().map_err(|error| error.to_string())?;
+    let vault_dir = match parse_args(std::env::args_os().skip(1))? {
+        Launch::Help => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        Launch::Run { vault: Some(dir) } => dir,
+        Launch::Run { vault: None } => {
+            crm_core::default_vault_dir().map_err(|error| error.to_string())?
+        }
+    };
     builder(tauri::Builder::default(), vault_dir, auto_lock_override())
         .plugin(tauri_plugin_dialog::init())
         .run(tauri::generate_context!())
         .map_err(|error| format!("the desktop app failed: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Launch, parse_args};
+    use std::ffi::OsString;
+    use std::path::PathBuf;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn vault_argument_names_the_vault_in_either_spelling() {
+        for list in [&["--vault", "/srv/crm"][..], &["--vault=/srv/crm"][..]] {
+            assert_eq!(
+                parse_args(args(list)),
+                Ok(Launch::Run {
+                    vault: Some(PathBuf::from("/srv/crm"))
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn no_vault_argument_means_the_default_vault() {
+        assert_eq!(parse_args(args(&[])), Ok(Launch::Run { vault: None }));
+    }
+
+    #[test]
+    fn arguments_of_the_toolkit_and_test_driver_are_left_alone() {
+        assert_eq!(
+            parse_args(args(&["--automation", "--vault", "/v"])),
+            Ok(Launch::Run {
+                vault: Some(PathBuf::from("/v"))
+            })
+        );
+    }
+
+    #[test]
+    fn vault_without_a_folder_is_a_clear_error() {
+        for list in [&["--vault"][..], &["--vault="][..]] {
+            let error = parse_args(args(list)).expect_err("refused");
+            assert!(error.contains("--vault needs a folder"), "{error}");
+        }
+    }
+
+    #[test]
+    fn help_prints_the_usage() {
+        assert_eq!(parse_args(args(&["--help"])), Ok(Launch::Help));
+    }
 }

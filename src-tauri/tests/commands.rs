@@ -1,11 +1,14 @@
 //! The desktop commands through Tauri's real IPC path (mock runtime, real ACL from the
 //! app's capability file, real vault on disk): first run, lock, unlock with a key file,
-//! role checks, error shape, auto-lock, the long-operation guard, and bindings drift.
+//! role checks, error shape, auto-lock, the long-operation guard and `busy` answers,
+//! scheduled backups, readable audit details, and bindings drift.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use strongroom_desktop::scheduled_backup::{Outcome, run_if_due};
+use strongroom_desktop::state::AppState;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
 use tauri::webview::InvokeRequest;
@@ -17,10 +20,20 @@ struct Harness {
 }
 
 fn harness(vault_dir: &Path, auto_lock: Duration) -> Harness {
+    harness_with(vault_dir, auto_lock, true)
+}
+
+/// `background`: start the auto-lock timer and the backup scheduler (as the app does); without
+/// them a test drives the scheduled run itself.
+fn harness_with(vault_dir: &Path, auto_lock: Duration, background: bool) -> Harness {
     let app = strongroom_desktop::builder(mock_builder(), vault_dir.to_path_buf(), Some(auto_lock))
         .build(tauri::generate_context!())
         .expect("the app builds on the mock runtime");
-    strongroom_desktop::on_ready(app.handle());
+    if background {
+        strongroom_desktop::on_ready(app.handle());
+    } else {
+        strongroom_desktop::specta_builder::<MockRuntime>().mount_events(app.handle());
+    }
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("the main window opens");
@@ -221,16 +234,280 @@ fn owner_removes_a_user_with_key_rotation() {
     assert_eq!(removed["code"], "wrong_credentials");
 }
 
+fn app_state(h: &Harness) -> AppState {
+    h.window.state::<AppState>().inner().clone()
+}
+
 #[test]
 fn a_long_operation_cannot_be_started_twice() {
     let temp = tempfile::tempdir().expect("temp dir");
     let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
     create_owner(&h, None);
-    let state = h.window.state::<strongroom_desktop::state::AppState>();
-    let guard = state.start_long_operation().expect("nothing running yet");
-    assert_eq!(h.err("rotate_data_key", json!({}))["code"], "busy");
+    let state = app_state(&h);
+    let guard = state
+        .start_long_operation("a backup")
+        .expect("nothing running yet");
+    let refused = h.err("rotate_data_key", json!({}));
+    assert_eq!(refused["code"], "busy");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("a backup")),
+        "the answer names what is running: {refused}"
+    );
     drop(guard);
     h.ok("rotate_data_key", json!({}));
+}
+
+#[test]
+fn a_command_answers_busy_while_a_long_operation_holds_the_session() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let state = app_state(&h);
+    {
+        // What a running backup does: mark itself and hold the session for its whole run.
+        let _running = state
+            .start_long_operation("a backup")
+            .expect("nothing running yet");
+        let _held = state.lock_state();
+        let answer = h.err("list_users", json!({}));
+        assert_eq!(answer["code"], "busy", "{answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("a backup is running")),
+            "{answer}"
+        );
+    }
+    // Once it finishes, the same command works.
+    assert_eq!(
+        h.ok("list_users", json!({})).as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_long_operation_holds_auto_lock_off_until_it_ends() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(1));
+    create_owner(&h, None);
+    let state = app_state(&h);
+    let running = state
+        .start_long_operation("a backup")
+        .expect("nothing running yet");
+    // Several idle periods pass while it runs: the vault stays open.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        h.ok("vault_status", json!({}))["session"].is_object(),
+        "not locked during a long operation"
+    );
+    drop(running);
+    // It ended just now, which counts as activity: still open.
+    assert!(state.idle_for() < state.auto_lock_after());
+    assert!(h.ok("vault_status", json!({}))["session"].is_object());
+    // And an idle period after it, the vault locks as usual.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(h.ok("vault_status", json!({}))["session"], Value::Null);
+}
+
+fn backups_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+            .count()
+    })
+}
+
+fn save_daily_plan(h: &Harness, destination: &Path) {
+    h.ok(
+        "save_backup_plan",
+        json!({ "plan": {
+            "destinations": [destination.display().to_string()],
+            "interval_hours": 24, "drill_interval_days": 0,
+            "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6
+        }}),
+    );
+}
+
+#[test]
+fn a_scheduled_backup_runs_only_for_a_role_with_the_backup_right() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness_with(&temp.path().join("vault"), Duration::from_secs(600), false);
+    let state = app_state(&h);
+    create_owner(&h, None);
+    h.ok("confirm_recovery_saved", json!({}));
+    h.ok(
+        "add_user",
+        json!({ "name": "sam", "role": "Sales Representative", "password": "sam's own long password", "keyFile": null }),
+    );
+    let backups = temp.path().join("backups");
+    std::fs::create_dir_all(&backups).expect("backup folder");
+    save_daily_plan(&h, &backups);
+
+    // The Sales Representative is signed in while the backup is due: nothing runs for them.
+    h.ok("lock", json!({}));
+    h.ok(
+        "unlock",
+        json!({ "user": "sam", "password": "sam's own long password", "keyFile": null }),
+    );
+    let outcome = run_if_due(&state, &mut |_| {}).expect("the check itself works");
+    assert!(matches!(outcome, Outcome::NotPermitted), "{outcome:?}");
+    assert_eq!(backups_in(&backups), 0, "no backup made for the rep");
+
+    // The owner's next unlock catches up on the missed run.
+    h.ok("lock", json!({}));
+    h.ok(
+        "unlock",
+        json!({ "user": "olivia", "password": OWNER_PASSWORD, "keyFile": null }),
+    );
+    let mut steps = 0;
+    let outcome = run_if_due(&state, &mut |_| steps += 1).expect("the run works");
+    assert!(
+        matches!(&outcome, Outcome::Made(report) if report.made.len() == 1 && report.succeeded()),
+        "{outcome:?}"
+    );
+    assert!(steps > 0, "the run reports progress");
+    assert_eq!(backups_in(&backups), 1);
+    // Done for today.
+    let outcome = run_if_due(&state, &mut |_| {}).expect("the check works");
+    assert!(matches!(outcome, Outcome::NotDue), "{outcome:?}");
+    assert_eq!(backups_in(&backups), 1);
+}
+
+#[test]
+fn the_app_makes_a_due_backup_in_the_background() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let backups = temp.path().join("backups");
+    std::fs::create_dir_all(&backups).expect("backup folder");
+    // Saving a plan that makes a backup due wakes the scheduler; no command starts the run.
+    save_daily_plan(&h, &backups);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let overview = loop {
+        let overview = h.call("backup_overview", json!({}));
+        if let Ok(overview) = &overview
+            && overview["backups"]
+                .as_array()
+                .is_some_and(|list| !list.is_empty())
+            && overview["due"] == false
+        {
+            break overview.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled backup appeared: {overview:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(overview["backups"][0]["state"], "verified");
+}
+
+#[test]
+fn audit_details_read_as_key_value_pairs_without_empty_objects() {
+    use strongroom_desktop::commands::audit::{AuditDetail, detail_pairs};
+    assert!(detail_pairs(&json!({})).is_empty(), "no stray {{}}");
+    assert!(detail_pairs(&Value::Null).is_empty());
+    assert_eq!(
+        detail_pairs(
+            &json!({ "reason": "customer called back", "empty": "", "nothing": null, "list": [] })
+        ),
+        [AuditDetail {
+            key: "reason".into(),
+            value: "customer called back".into()
+        }]
+    );
+    assert_eq!(
+        detail_pairs(&json!({ "settings_changed": true, "ids": [3, 4] })),
+        [
+            AuditDetail {
+                key: "ids".into(),
+                value: "3, 4".into()
+            },
+            AuditDetail {
+                key: "settings changed".into(),
+                value: "yes".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_role_change_reads_as_the_settings_that_changed() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let roles = h.ok("list_roles", json!({}));
+    let mut rep = roles
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|role| role["name"] == "Sales Representative")
+        .cloned()
+        .expect("the template");
+    let catalog = h.ok("role_catalog", json!({}));
+    let entities: Vec<Value> = catalog["entities"].as_array().cloned().unwrap_or_default();
+    let actions: Vec<Value> = catalog["actions"].as_array().cloned().unwrap_or_default();
+    let row = entities
+        .iter()
+        .position(|entity| entity == "contact")
+        .expect("contacts");
+    let column = actions
+        .iter()
+        .position(|action| action == "view")
+        .expect("view");
+    rep["grants"][row]["scopes"][column] = json!("all");
+    h.ok("save_role", json!({ "role": rep, "create": false }));
+
+    let entries = h.ok(
+        "audit_entries",
+        json!({ "query": { "action": "role_changed" } }),
+    );
+    let change = &entries[0];
+    assert_eq!(change["old_value"], Value::Null, "no raw JSON: {change}");
+    assert_eq!(change["new_value"], Value::Null, "no raw JSON: {change}");
+    let changes = change["changes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        changes.contains(&json!({ "what": "grants.contact.view", "old": "own", "new": "all" })),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().all(|c| c["what"] != "name"),
+        "only what changed is listed: {changes:?}"
+    );
+}
+
+#[test]
+fn the_audit_viewer_gets_a_reveal_reason_as_a_detail() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let id = h.ok(
+        "create_record",
+        json!({ "entity": "contact", "values": [
+            { "name": "first_name", "value": "Anna" },
+            { "name": "last_name", "value": "Berg" }
+        ]}),
+    );
+    h.ok(
+        "reveal_field",
+        json!({ "entity": "contact", "id": id, "field": "first_name", "reason": "checking the spelling" }),
+    );
+    let entries = h.ok("audit_entries", json!({ "query": { "action": "reveal" } }));
+    let reveal = &entries[0];
+    assert_eq!(reveal["action"], "reveal");
+    assert_eq!(
+        reveal["details"],
+        json!([{ "key": "reason", "value": "checking the spelling" }])
+    );
+    for entry in entries.as_array().into_iter().flatten() {
+        assert!(
+            !entry.to_string().contains("{}"),
+            "no empty object reaches the viewer: {entry}"
+        );
+    }
 }
 
 #[test]

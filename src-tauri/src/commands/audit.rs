@@ -50,8 +50,146 @@ pub struct AuditRow {
     pub old_value: Option<String>,
     /// New value (masked above the viewer's clearance).
     pub new_value: Option<String>,
-    /// More detail as compact JSON.
-    pub detail: String,
+    /// The values are above the viewer's clearance and arrive masked.
+    pub masked: bool,
+    /// When old and new values are structured (a role definition): what differs, one line
+    /// per setting (`grants.contact.view`: `own` → `all`). Empty otherwise.
+    pub changes: Vec<AuditChange>,
+    /// More detail as `key: value` pairs (empty values left out).
+    pub details: Vec<AuditDetail>,
+}
+
+/// One `key: value` detail of an entry (a reveal's reason, a backup's id, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct AuditDetail {
+    /// What it is (`reason`, `backup id`).
+    pub key: String,
+    /// Its value as text; nested structures as compact JSON.
+    pub value: String,
+}
+
+/// One setting that differs between a structured old and new value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct AuditChange {
+    /// Which setting, as a dotted path (`grants.contact.view`).
+    pub what: String,
+    /// Before (`(none)` when absent).
+    pub old: String,
+    /// After (`(none)` when absent).
+    pub new: String,
+}
+
+/// What differs between two JSON objects, leaf by leaf; `None` unless at least one side is
+/// a JSON object (plain values are shown as they are).
+pub fn structured_changes(old: Option<&str>, new: Option<&str>) -> Option<Vec<AuditChange>> {
+    use serde_json::Value;
+    fn parse(text: Option<&str>) -> Option<Value> {
+        text.and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .filter(Value::is_object)
+    }
+    fn leaves(value: &Value, path: String, out: &mut std::collections::BTreeMap<String, String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    let path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    leaves(value, path, out);
+                }
+            }
+            Value::Array(items) => {
+                let text = items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map_or_else(|| item.to_string(), str::to_owned)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                out.insert(path, text);
+            }
+            Value::String(text) => {
+                out.insert(path, text.clone());
+            }
+            Value::Null => {}
+            other => {
+                out.insert(path, other.to_string());
+            }
+        }
+    }
+    let (old, new) = (parse(old), parse(new));
+    if old.is_none() && new.is_none() {
+        return None;
+    }
+    let mut before = std::collections::BTreeMap::new();
+    let mut after = std::collections::BTreeMap::new();
+    if let Some(old) = &old {
+        leaves(old, String::new(), &mut before);
+    }
+    if let Some(new) = &new {
+        leaves(new, String::new(), &mut after);
+    }
+    let shown = |value: Option<&String>| {
+        value
+            .filter(|text| !text.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "(none)".into())
+    };
+    let paths: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    Some(
+        paths
+            .into_iter()
+            .filter(|path| before.get(*path) != after.get(*path))
+            .map(|path| AuditChange {
+                what: path.clone(),
+                old: shown(before.get(path)),
+                new: shown(after.get(path)),
+            })
+            .collect(),
+    )
+}
+
+/// The entry's detail object as readable pairs: no JSON braces, nothing empty.
+pub fn detail_pairs(detail: &serde_json::Value) -> Vec<AuditDetail> {
+    use serde_json::Value;
+    fn text(value: &Value) -> Option<String> {
+        match value {
+            Value::Null => None,
+            Value::String(text) => Some(text.trim().to_owned()).filter(|text| !text.is_empty()),
+            Value::Bool(flag) => Some(if *flag { "yes" } else { "no" }.to_owned()),
+            Value::Number(number) => Some(number.to_string()),
+            Value::Array(items) if items.is_empty() => None,
+            Value::Array(items)
+                if items
+                    .iter()
+                    .all(|item| !item.is_object() && !item.is_array()) =>
+            {
+                Some(items.iter().filter_map(text).collect::<Vec<_>>().join(", "))
+            }
+            Value::Object(map) if map.is_empty() => None,
+            nested => Some(nested.to_string()),
+        }
+    }
+    match detail {
+        Value::Object(map) => map
+            .iter()
+            .filter_map(|(key, value)| {
+                text(value).map(|value| AuditDetail {
+                    key: key.replace('_', " "),
+                    value,
+                })
+            })
+            .collect(),
+        other => text(other)
+            .map(|value| AuditDetail {
+                key: "detail".into(),
+                value,
+            })
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// The chain check.
@@ -150,7 +288,7 @@ pub fn audit_actions() -> Vec<String> {
 /// Entries matching the filters, newest first.
 #[tauri::command]
 #[specta::specta]
-pub fn audit_entries(
+pub async fn audit_entries(
     state: State<'_, AppState>,
     query: AuditQuery,
 ) -> CommandResult<Vec<AuditRow>> {
@@ -165,48 +303,61 @@ pub fn audit_entries(
         limit: Some(query.limit.unwrap_or(200).clamp(1, 2000)),
         ..AuditFilter::default()
     };
-    state.with_session(|session| {
-        Ok(session
-            .audit_list(&filter)?
-            .into_iter()
-            .map(|entry| AuditRow {
-                seq: entry.seq,
-                at: entry.at,
-                user: entry.user,
-                role: entry.role,
-                workstation: entry.workstation,
-                action: entry.action,
-                target: entry
-                    .entity
-                    .map(|entity| format!("{entity} {}", entry.record_id.unwrap_or_default())),
-                field: entry.field,
-                old_value: entry.old_value,
-                new_value: entry.new_value,
-                detail: if entry.detail.is_null() {
-                    String::new()
-                } else {
-                    entry.detail.to_string()
-                },
-            })
-            .collect())
-    })
+    state
+        .session(move |session| {
+            Ok(session
+                .audit_list(&filter)?
+                .into_iter()
+                .map(|entry| AuditRow {
+                    seq: entry.seq,
+                    at: entry.at,
+                    user: entry.user,
+                    role: entry.role,
+                    workstation: entry.workstation,
+                    action: entry.action,
+                    target: entry
+                        .entity
+                        .map(|entity| format!("{entity} {}", entry.record_id.unwrap_or_default())),
+                    field: entry.field,
+                    masked: [&entry.old_value, &entry.new_value]
+                        .iter()
+                        .any(|value| value.as_deref() == Some(crm_core::audit::MASKED)),
+                    details: detail_pairs(&entry.detail),
+                    changes: structured_changes(
+                        entry.old_value.as_deref(),
+                        entry.new_value.as_deref(),
+                    )
+                    .unwrap_or_default(),
+                    // A structured change is shown by `changes`, never as raw JSON.
+                    old_value: entry
+                        .old_value
+                        .filter(|text| structured_changes(Some(text), None).is_none()),
+                    new_value: entry
+                        .new_value
+                        .filter(|text| structured_changes(Some(text), None).is_none()),
+                })
+                .collect())
+        })
+        .await
 }
 
 /// Checks the whole chain.
 #[tauri::command]
 #[specta::specta]
-pub fn verify_audit_chain(state: State<'_, AppState>) -> CommandResult<ChainCheck> {
-    state.with_session(|session| {
-        let report = session.audit_verify()?;
-        Ok(ChainCheck {
-            entries: report.entries,
-            intact: report.intact,
-            problem: report
-                .first_bad
-                .map(|bad| format!("entry {}: {}", bad.seq, bad.reason)),
-            head_file: report.head_file,
+pub async fn verify_audit_chain(state: State<'_, AppState>) -> CommandResult<ChainCheck> {
+    state
+        .session(move |session| {
+            let report = session.audit_verify()?;
+            Ok(ChainCheck {
+                entries: report.entries,
+                intact: report.intact,
+                problem: report
+                    .first_bad
+                    .map(|bad| format!("entry {}: {}", bad.seq, bad.reason)),
+                head_file: report.head_file,
+            })
         })
-    })
+        .await
 }
 
 fn review_view(review: crm_core::audit::review::AccessReview) -> ReviewView {
@@ -232,44 +383,53 @@ fn review_view(review: crm_core::audit::review::AccessReview) -> ReviewView {
 /// The access review over the last `period_days`.
 #[tauri::command]
 #[specta::specta]
-pub fn access_review(state: State<'_, AppState>, period_days: u32) -> CommandResult<ReviewView> {
-    state.with_session(|session| Ok(review_view(session.access_review(i64::from(period_days))?)))
+pub async fn access_review(
+    state: State<'_, AppState>,
+    period_days: u32,
+) -> CommandResult<ReviewView> {
+    state
+        .session(move |session| Ok(review_view(session.access_review(i64::from(period_days))?)))
+        .await
 }
 
 /// Signs the access review off (recorded in the trail).
 #[tauri::command]
 #[specta::specta]
-pub fn sign_off_access_review(
+pub async fn sign_off_access_review(
     state: State<'_, AppState>,
     period_days: u32,
 ) -> CommandResult<ReviewView> {
-    state.with_session(|session| {
-        Ok(review_view(
-            session.sign_off_access_review(i64::from(period_days))?,
-        ))
-    })
+    state
+        .session(move |session| {
+            Ok(review_view(
+                session.sign_off_access_review(i64::from(period_days))?,
+            ))
+        })
+        .await
 }
 
 /// Unusual-activity alerts (`all`: acknowledged ones too).
 #[tauri::command]
 #[specta::specta]
-pub fn audit_alerts(state: State<'_, AppState>, all: bool) -> CommandResult<Vec<AlertRow>> {
-    state.with_session(|session| {
-        Ok(session
-            .alerts(all)?
-            .into_iter()
-            .map(|alert| AlertRow {
-                id: alert.id,
-                at: alert.at,
-                user: alert.user,
-                kind: alert.kind,
-                hour: alert.hour,
-                count: alert.count,
-                baseline: alert.baseline,
-                acknowledged_by: alert.acknowledged_by,
-            })
-            .collect())
-    })
+pub async fn audit_alerts(state: State<'_, AppState>, all: bool) -> CommandResult<Vec<AlertRow>> {
+    state
+        .session(move |session| {
+            Ok(session
+                .alerts(all)?
+                .into_iter()
+                .map(|alert| AlertRow {
+                    id: alert.id,
+                    at: alert.at,
+                    user: alert.user,
+                    kind: alert.kind,
+                    hour: alert.hour,
+                    count: alert.count,
+                    baseline: alert.baseline,
+                    acknowledged_by: alert.acknowledged_by,
+                })
+                .collect())
+        })
+        .await
 }
 
 /// An alert id (a number in TypeScript).
@@ -280,6 +440,8 @@ pub struct AlertId(#[specta(type = Number)] pub i64);
 /// Acknowledges an alert (recorded in the trail).
 #[tauri::command]
 #[specta::specta]
-pub fn acknowledge_alert(state: State<'_, AppState>, id: AlertId) -> CommandResult<()> {
-    state.with_session(|session| Ok(session.acknowledge_alert(id.0)?))
+pub async fn acknowledge_alert(state: State<'_, AppState>, id: AlertId) -> CommandResult<()> {
+    state
+        .session(move |session| Ok(session.acknowledge_alert(id.0)?))
+        .await
 }

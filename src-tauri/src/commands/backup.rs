@@ -14,7 +14,7 @@ use tauri::{AppHandle, Manager, Runtime, State};
 
 use super::blocking;
 use super::users::emit_progress;
-use crate::error::{CommandError, CommandResult};
+use crate::error::CommandResult;
 use crate::state::AppState;
 
 /// One backup in the list.
@@ -79,6 +79,8 @@ pub struct RestoreDone {
     pub recovery_identity: String,
     /// The owner whose password was set.
     pub owner: String,
+    /// Where a folder that stood at the target was moved, if one did.
+    pub moved_aside: Option<String>,
 }
 
 fn row(info: BackupInfo) -> BackupRow {
@@ -118,50 +120,57 @@ fn plan(settings: BackupSettings) -> BackupPlan {
 /// Status, plan and list.
 #[tauri::command]
 #[specta::specta]
-pub fn backup_overview(state: State<'_, AppState>) -> CommandResult<BackupOverview> {
-    state.with_session(|session| {
-        let status = session.backup_status()?;
-        let settings = session.backup_settings()?;
-        // Nothing to list before a destination is chosen (the core would say so as an error).
-        let backups = if settings.destinations.is_empty() {
-            Vec::new()
-        } else {
-            session.list_backups(None)?.into_iter().map(row).collect()
-        };
-        Ok(BackupOverview {
-            plan: plan(settings),
-            newest_verified_age_hours: status
-                .newest_verified_age_hours
-                .map(|hours| u32::try_from(hours.max(0)).unwrap_or(u32::MAX)),
-            due: status.due,
-            last_problem: status.last_problem,
-            backups,
+pub async fn backup_overview(state: State<'_, AppState>) -> CommandResult<BackupOverview> {
+    state
+        .session(move |session| {
+            let status = session.backup_status()?;
+            let settings = session.backup_settings()?;
+            // Nothing to list before a destination is chosen (the core would say so as an error).
+            let backups = if settings.destinations.is_empty() {
+                Vec::new()
+            } else {
+                session.list_backups(None)?.into_iter().map(row).collect()
+            };
+            Ok(BackupOverview {
+                plan: plan(settings),
+                newest_verified_age_hours: status
+                    .newest_verified_age_hours
+                    .map(|hours| u32::try_from(hours.max(0)).unwrap_or(u32::MAX)),
+                due: status.due,
+                last_problem: status.last_problem,
+                backups,
+            })
         })
-    })
+        .await
 }
 
 /// Saves the schedule, retention and destinations.
 #[tauri::command]
 #[specta::specta]
-pub fn save_backup_plan(state: State<'_, AppState>, plan: BackupPlan) -> CommandResult<()> {
-    state.with_session(|session| {
-        let mut settings = session.backup_settings()?;
-        settings.destinations = plan
-            .destinations
-            .iter()
-            .map(|path| path.trim())
-            .filter(|path| !path.is_empty())
-            .map(PathBuf::from)
-            .collect();
-        if settings.schedule.interval_hours().unwrap_or(0) != plan.interval_hours {
-            settings.schedule = Schedule::every_hours(plan.interval_hours)?;
-        }
-        settings.drill_interval_days = plan.drill_interval_days;
-        settings.retention.keep_daily = plan.keep_daily;
-        settings.retention.keep_weekly = plan.keep_weekly;
-        settings.retention.keep_monthly = plan.keep_monthly;
-        Ok(session.set_backup_settings(settings)?)
-    })
+pub async fn save_backup_plan(state: State<'_, AppState>, plan: BackupPlan) -> CommandResult<()> {
+    state
+        .session(move |session| {
+            let mut settings = session.backup_settings()?;
+            settings.destinations = plan
+                .destinations
+                .iter()
+                .map(|path| path.trim())
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            if settings.schedule.interval_hours().unwrap_or(0) != plan.interval_hours {
+                settings.schedule = Schedule::every_hours(plan.interval_hours)?;
+            }
+            settings.drill_interval_days = plan.drill_interval_days;
+            settings.retention.keep_daily = plan.keep_daily;
+            settings.retention.keep_weekly = plan.keep_weekly;
+            settings.retention.keep_monthly = plan.keep_monthly;
+            Ok(session.set_backup_settings(settings)?)
+        })
+        .await?;
+    // A new destination or a shorter interval may make a backup due now.
+    state.wake_scheduler();
+    Ok(())
 }
 
 /// Makes and verifies a backup in every destination now (progress: `backup`).
@@ -170,9 +179,7 @@ pub fn save_backup_plan(state: State<'_, AppState>, plan: BackupPlan) -> Command
 pub async fn backup_now<R: Runtime>(app: AppHandle<R>) -> CommandResult<Vec<BackupRow>> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state
-            .start_long_operation()
-            .ok_or_else(CommandError::busy)?;
+        let _busy = state.start_long_operation("a backup")?;
         let mut progress = emit_progress(&app, "backup");
         state.with_session(|session| {
             Ok(session
@@ -194,17 +201,17 @@ pub async fn verify_backup<R: Runtime>(
 ) -> CommandResult<BackupRow> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state
-            .start_long_operation()
-            .ok_or_else(CommandError::busy)?;
+        let _busy = state.start_long_operation("a backup verification")?;
         state.with_session(|session| Ok(row(session.verify_backup(&PathBuf::from(&path), None)?)))
     })
     .await
 }
 
 /// Restores a backup into a new vault folder with the recovery identity from a file, giving
-/// the backup's owner a new password. The running app stays on its own vault; the new vault's
-/// recovery identity is held (like at first run) until the user saves it and confirms.
+/// the backup's owner a new password. An existing folder at `to` is refused unless
+/// `move_aside` asks to rename it out of the way (nothing is ever deleted). The running app
+/// stays on its own vault; the new vault's recovery identity is held (like at first run) until
+/// the user saves it and confirms. Progress: `restore`.
 #[tauri::command]
 #[specta::specta]
 pub async fn restore_backup<R: Runtime>(
@@ -213,12 +220,11 @@ pub async fn restore_backup<R: Runtime>(
     identity_file: String,
     to: String,
     password: String,
+    move_aside: bool,
 ) -> CommandResult<RestoreDone> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state
-            .start_long_operation()
-            .ok_or_else(CommandError::busy)?;
+        let _busy = state.start_long_operation("a restore")?;
         state.with_session(|session| {
             if !session.role()?.has(Right::Restore) {
                 return Err(
@@ -234,7 +240,7 @@ pub async fn restore_backup<R: Runtime>(
             &identity,
             RestoreOptions {
                 to: PathBuf::from(to.trim()),
-                move_aside: false,
+                move_aside,
                 owner: None,
                 password: Password::new(password),
                 kdf: KdfStrength::from_env(),
@@ -246,6 +252,10 @@ pub async fn restore_backup<R: Runtime>(
             backup_id: restored.manifest.backup_id.clone(),
             recovery_identity: restored.recovery.to_identity_file().expose().to_string(),
             owner: restored.session.user().name.clone(),
+            moved_aside: restored
+                .moved_aside
+                .as_ref()
+                .map(|path| path.display().to_string()),
         };
         // The new vault is closed again at once: this window keeps working on its own.
         restored.session.lock();

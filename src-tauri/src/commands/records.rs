@@ -116,9 +116,9 @@ pub struct RecordDetail {
     pub tags: Vec<String>,
     /// Fields present for this reader (hidden ones are absent).
     pub fields: Vec<FieldValue>,
-    /// The reader may edit it (set on a single record, false in lists).
+    /// The reader may edit it (set on a single record, and in lists asked `with_rights`).
     pub may_edit: bool,
-    /// The reader may delete it (set on a single record, false in lists).
+    /// The reader may delete it (set on a single record, and in lists asked `with_rights`).
     pub may_delete: bool,
 }
 
@@ -152,6 +152,12 @@ pub struct ListFilter {
     pub deal: Option<RecordId>,
     /// Activities: done or open.
     pub done: Option<bool>,
+    /// Activities: only those due up to this time (RFC 3339; tasks without a due time are
+    /// left out).
+    pub due_before: Option<String>,
+    /// Tell for each record whether the reader may edit and delete it (one check per row:
+    /// for short lists with row actions, such as "my tasks").
+    pub with_rights: Option<bool>,
     /// Sort field.
     pub sort: Option<String>,
     /// Newest / largest first.
@@ -304,75 +310,84 @@ fn input(values: Vec<FieldInput>) -> RecordInput {
 /// What the signed-in role may do with records.
 #[tauri::command]
 #[specta::specta]
-pub fn record_rights(state: State<'_, AppState>) -> CommandResult<RecordRights> {
-    state.with_session(|session| {
-        let role = session.role()?;
-        let entities = [
-            Entity::Company,
-            Entity::Contact,
-            Entity::Deal,
-            Entity::Activity,
-            Entity::Note,
-        ]
-        .into_iter()
-        .map(|entity| {
-            let allowed = |action| role.scope(entity, action) != Scope::None;
-            EntityRights {
-                entity: entity.name().into(),
-                view: allowed(Action::View),
-                create: allowed(Action::Create),
-                edit: allowed(Action::Edit),
-                delete: allowed(Action::Delete),
-                import: allowed(Action::Import),
-            }
+pub async fn record_rights(state: State<'_, AppState>) -> CommandResult<RecordRights> {
+    state
+        .session(move |session| {
+            let role = session.role()?;
+            let entities = [
+                Entity::Company,
+                Entity::Contact,
+                Entity::Deal,
+                Entity::Activity,
+                Entity::Note,
+            ]
+            .into_iter()
+            .map(|entity| {
+                let allowed = |action| role.scope(entity, action) != Scope::None;
+                EntityRights {
+                    entity: entity.name().into(),
+                    view: allowed(Action::View),
+                    create: allowed(Action::Create),
+                    edit: allowed(Action::Edit),
+                    delete: allowed(Action::Delete),
+                    import: allowed(Action::Import),
+                }
+            })
+            .collect();
+            Ok(RecordRights {
+                entities,
+                reveal: role.has(Right::Reveal),
+            })
         })
-        .collect();
-        Ok(RecordRights {
-            entities,
-            reveal: role.has(Right::Reveal),
-        })
-    })
+        .await
 }
 
 /// The fields the signed-in user may fill in on a new record of this kind.
 #[tauri::command]
 #[specta::specta]
-pub fn form_fields(state: State<'_, AppState>, entity: String) -> CommandResult<Vec<FieldInfo>> {
+pub async fn form_fields(
+    state: State<'_, AppState>,
+    entity: String,
+) -> CommandResult<Vec<FieldInfo>> {
     let entity = self::entity(&entity)?;
-    state.with_session(|session| {
-        Ok(session
-            .writable_fields(entity)?
-            .into_iter()
-            .map(field_info)
-            .collect())
-    })
+    state
+        .session(move |session| {
+            Ok(session
+                .writable_fields(entity)?
+                .into_iter()
+                .map(field_info)
+                .collect())
+        })
+        .await
 }
 
 /// Search as you type over companies, contacts and deals.
 #[tauri::command]
 #[specta::specta]
-pub fn search_records(
+pub async fn search_records(
     state: State<'_, AppState>,
     text: String,
 ) -> CommandResult<Vec<SearchResult>> {
-    state.with_session(|session| {
-        Ok(session
-            .search(&text, 20)?
-            .into_iter()
-            .map(|hit| SearchResult {
-                entity: hit.entity.name().into(),
-                id: RecordId(hit.id),
-                title: hit.title,
-                subtitle: hit.subtitle,
-            })
-            .collect())
-    })
+    state
+        .session(move |session| {
+            Ok(session
+                .search(&text, 20)?
+                .into_iter()
+                .map(|hit| SearchResult {
+                    entity: hit.entity.name().into(),
+                    id: RecordId(hit.id),
+                    title: hit.title,
+                    subtitle: hit.subtitle,
+                })
+                .collect())
+        })
+        .await
 }
 
 /// One page of a list.
 #[tauri::command]
 #[specta::specta]
-pub fn list_records(
+pub async fn list_records(
     state: State<'_, AppState>,
     entity: String,
     filter: ListFilter,
@@ -388,62 +403,75 @@ pub fn list_records(
         contact_id: filter.contact.map(|id| id.0),
         deal_id: filter.deal.map(|id| id.0),
         done: filter.done,
+        due_before: non_empty(filter.due_before),
         sort: non_empty(filter.sort),
         descending: filter.descending,
         page: Some(filter.page.max(1)),
         page_size: Some(filter.page_size.clamp(1, 500)),
         ..ListQuery::default()
     };
-    state.with_session(|session| {
-        let fields = session.fields(entity)?;
-        let page = session.list(entity, &query)?;
-        Ok(RecordPage {
-            records: page
-                .records
-                .into_iter()
-                .map(|record| detail(record, &fields))
-                .collect(),
-            page: page.page,
-            has_more: page.has_more,
+    let with_rights = filter.with_rights.unwrap_or(false);
+    state
+        .session(move |session| {
+            let fields = session.fields(entity)?;
+            let page = session.list(entity, &query)?;
+            let mut records = Vec::with_capacity(page.records.len());
+            for record in page.records {
+                let mut record = detail(record, &fields);
+                if with_rights {
+                    record.may_edit = session.may(entity, record.id.0, Action::Edit)?;
+                    record.may_delete = session.may(entity, record.id.0, Action::Delete)?;
+                }
+                records.push(record);
+            }
+            Ok(RecordPage {
+                records,
+                page: page.page,
+                has_more: page.has_more,
+            })
         })
-    })
+        .await
 }
 
 /// One record.
 #[tauri::command]
 #[specta::specta]
-pub fn show_record(
+pub async fn show_record(
     state: State<'_, AppState>,
     entity: String,
     id: RecordId,
 ) -> CommandResult<RecordDetail> {
     let entity = self::entity(&entity)?;
-    state.with_session(|session| {
-        let fields = session.fields(entity)?;
-        let mut record = detail(session.show(entity, id.0)?, &fields);
-        record.may_edit = session.may(entity, id.0, Action::Edit)?;
-        record.may_delete = session.may(entity, id.0, Action::Delete)?;
-        Ok(record)
-    })
+    state
+        .session(move |session| {
+            let fields = session.fields(entity)?;
+            let mut record = detail(session.show(entity, id.0)?, &fields);
+            record.may_edit = session.may(entity, id.0, Action::Edit)?;
+            record.may_delete = session.may(entity, id.0, Action::Delete)?;
+            Ok(record)
+        })
+        .await
 }
 
 /// Creates a record owned by the signed-in user; returns its id.
 #[tauri::command]
 #[specta::specta]
-pub fn create_record(
+pub async fn create_record(
     state: State<'_, AppState>,
     entity: String,
     values: Vec<FieldInput>,
 ) -> CommandResult<RecordId> {
     let entity = self::entity(&entity)?;
     let input = input(values);
-    state.with_session(|session| Ok(RecordId(session.create(entity, &input)?)))
+    state
+        .session(move |session| Ok(RecordId(session.create(entity, &input)?)))
+        .await
 }
 
 /// Changes the given fields of a record (a `null` value clears one).
 #[tauri::command]
 #[specta::specta]
-pub fn update_record(
+pub async fn update_record(
     state: State<'_, AppState>,
     entity: String,
     id: RecordId,
@@ -451,14 +479,16 @@ pub fn update_record(
 ) -> CommandResult<()> {
     let entity = self::entity(&entity)?;
     let input = input(values);
-    state.with_session(|session| Ok(session.update(entity, id.0, &input)?))
+    state
+        .session(move |session| Ok(session.update(entity, id.0, &input)?))
+        .await
 }
 
 /// Deletes a record. `dependents` (`refuse`, `detach`, `delete`) says what happens to a
 /// company's contacts and deals or a contact's deals.
 #[tauri::command]
 #[specta::specta]
-pub fn delete_record(
+pub async fn delete_record(
     state: State<'_, AppState>,
     entity: String,
     id: RecordId,
@@ -476,13 +506,15 @@ pub fn delete_record(
             ));
         }
     };
-    state.with_session(|session| Ok(session.delete(entity, id.0, dependents)?))
+    state
+        .session(move |session| Ok(session.delete(entity, id.0, dependents)?))
+        .await
 }
 
 /// Reveals one Highly Confidential value; the reason goes to the audit trail first.
 #[tauri::command]
 #[specta::specta]
-pub fn reveal_field(
+pub async fn reveal_field(
     state: State<'_, AppState>,
     entity: String,
     id: RecordId,
@@ -490,24 +522,28 @@ pub fn reveal_field(
     reason: String,
 ) -> CommandResult<String> {
     let entity = self::entity(&entity)?;
-    state.with_session(|session| Ok(session.reveal(entity, id.0, &field, &reason)?))
+    state
+        .session(move |session| Ok(session.reveal(entity, id.0, &field, &reason)?))
+        .await
 }
 
 /// The pipeline's stages, in order.
 #[tauri::command]
 #[specta::specta]
-pub fn pipeline_stages(state: State<'_, AppState>) -> CommandResult<Vec<StageInfo>> {
-    state.with_session(|session| {
-        Ok(session
-            .pipeline()?
-            .into_iter()
-            .map(|stage| StageInfo {
-                id: RecordId(stage.id),
-                name: stage.name,
-                probability: u32::try_from(stage.probability).unwrap_or(0),
-            })
-            .collect())
-    })
+pub async fn pipeline_stages(state: State<'_, AppState>) -> CommandResult<Vec<StageInfo>> {
+    state
+        .session(move |session| {
+            Ok(session
+                .pipeline()?
+                .into_iter()
+                .map(|stage| StageInfo {
+                    id: RecordId(stage.id),
+                    name: stage.name,
+                    probability: u32::try_from(stage.probability).unwrap_or(0),
+                })
+                .collect())
+        })
+        .await
 }
 
 /// One stage's bar on the dashboard.
@@ -519,7 +555,7 @@ pub struct StageBar {
     pub deals: u32,
     /// Sum of the values the reader may see, in major units (for the bar's length).
     pub value: f64,
-    /// The same sum as display text (`12,500.00`).
+    /// The same sum as display text (`12500.00`; the UI groups thousands).
     pub value_text: String,
     /// Deals counted whose value is above the reader's clearance.
     pub hidden_values: u32,
@@ -550,56 +586,62 @@ pub struct DashboardView {
 /// Pipeline value by stage and this week's activities, within the reader's view.
 #[tauri::command]
 #[specta::specta]
-pub fn dashboard(state: State<'_, AppState>) -> CommandResult<DashboardView> {
+pub async fn dashboard(state: State<'_, AppState>) -> CommandResult<DashboardView> {
     let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-    state.with_session(|session| {
-        let figures = session.dashboard(chrono::Local::now().date_naive())?;
-        Ok(DashboardView {
-            pipeline: figures
-                .pipeline
-                .into_iter()
-                .map(|stage| StageBar {
-                    name: stage.name,
-                    deals: count(stage.deals),
-                    value: stage.value_cents as f64 / 100.0,
-                    value_text: format_money(stage.value_cents),
-                    hidden_values: count(stage.hidden_values),
-                })
-                .collect(),
-            currencies: figures.currencies,
-            week: figures
-                .week
-                .into_iter()
-                .map(|day| DayBar {
-                    day: day.day,
-                    due: count(day.due),
-                    done: count(day.done),
-                })
-                .collect(),
+    state
+        .session(move |session| {
+            let figures = session.dashboard(chrono::Local::now().date_naive())?;
+            Ok(DashboardView {
+                pipeline: figures
+                    .pipeline
+                    .into_iter()
+                    .map(|stage| StageBar {
+                        name: stage.name,
+                        deals: count(stage.deals),
+                        value: stage.value_cents as f64 / 100.0,
+                        value_text: format_money(stage.value_cents),
+                        hidden_values: count(stage.hidden_values),
+                    })
+                    .collect(),
+                currencies: figures.currencies,
+                week: figures
+                    .week
+                    .into_iter()
+                    .map(|day| DayBar {
+                        day: day.day,
+                        due: count(day.due),
+                        done: count(day.done),
+                    })
+                    .collect(),
+            })
         })
-    })
+        .await
 }
 
 /// Users a record can be given to; empty for roles that cannot change owners.
 #[tauri::command]
 #[specta::specta]
-pub fn assignable_users(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
-    state.with_session(|session| match session.assignable_users() {
-        Ok(names) => Ok(names),
-        Err(crm_core::Error::Forbidden(_)) => Ok(Vec::new()),
-        Err(error) => Err(error.into()),
-    })
+pub async fn assignable_users(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
+    state
+        .session(move |session| match session.assignable_users() {
+            Ok(names) => Ok(names),
+            Err(crm_core::Error::Forbidden(_)) => Ok(Vec::new()),
+            Err(error) => Err(error.into()),
+        })
+        .await
 }
 
 /// Gives a record to another user.
 #[tauri::command]
 #[specta::specta]
-pub fn reassign_record(
+pub async fn reassign_record(
     state: State<'_, AppState>,
     entity: String,
     id: RecordId,
     user: String,
 ) -> CommandResult<()> {
     let entity = self::entity(&entity)?;
-    state.with_session(|session| Ok(session.reassign(entity, id.0, &user)?))
+    state
+        .session(move |session| Ok(session.reassign(entity, id.0, &user)?))
+        .await
 }

@@ -176,49 +176,64 @@ pub fn role_catalog() -> RoleCatalog {
 /// Every role, templates first.
 #[tauri::command]
 #[specta::specta]
-pub fn list_roles(state: State<'_, AppState>) -> CommandResult<Vec<RoleForm>> {
-    state.with_session(|session| {
-        Ok(session
-            .list_roles()?
-            .into_iter()
-            .map(|summary| form(summary.role, summary.users))
-            .collect())
-    })
+pub async fn list_roles(state: State<'_, AppState>) -> CommandResult<Vec<RoleForm>> {
+    state
+        .session(move |session| {
+            Ok(session
+                .list_roles()?
+                .into_iter()
+                .map(|summary| form(summary.role, summary.users))
+                .collect())
+        })
+        .await
 }
 
 /// Saves a role (`create` for a new custom one); applies to open sessions at once.
 #[tauri::command]
 #[specta::specta]
-pub fn save_role(state: State<'_, AppState>, role: RoleForm, create: bool) -> CommandResult<()> {
+pub async fn save_role(
+    state: State<'_, AppState>,
+    role: RoleForm,
+    create: bool,
+) -> CommandResult<()> {
     let role = definition(role)?;
-    state.with_session(|session| Ok(session.save_role(&role, create)?))
+    state
+        .session(move |session| Ok(session.save_role(&role, create)?))
+        .await
 }
 
 /// Deletes a custom role nobody holds.
 #[tauri::command]
 #[specta::specta]
-pub fn delete_role(state: State<'_, AppState>, name: String) -> CommandResult<()> {
-    state.with_session(|session| Ok(session.delete_role(&name)?))
+pub async fn delete_role(state: State<'_, AppState>, name: String) -> CommandResult<()> {
+    state
+        .session(move |session| Ok(session.delete_role(&name)?))
+        .await
 }
 
 /// The fields of one kind of record with their classification.
 #[tauri::command]
 #[specta::specta]
-pub fn field_levels(state: State<'_, AppState>, entity: String) -> CommandResult<Vec<FieldLevel>> {
+pub async fn field_levels(
+    state: State<'_, AppState>,
+    entity: String,
+) -> CommandResult<Vec<FieldLevel>> {
     let entity = Entity::parse(&entity)?;
-    state.with_session(|session| {
-        Ok(session
-            .fields(entity)?
-            .into_iter()
-            .map(|field| FieldLevel {
-                name: field.name,
-                label: field.label,
-                level: field.level.label().into(),
-                financial: field.financial,
-                custom: field.custom_id.is_some(),
-            })
-            .collect())
-    })
+    state
+        .session(move |session| {
+            Ok(session
+                .fields(entity)?
+                .into_iter()
+                .map(|field| FieldLevel {
+                    name: field.name,
+                    label: field.label,
+                    level: field.level.label().into(),
+                    financial: field.financial,
+                    custom: field.custom_id.is_some(),
+                })
+                .collect())
+        })
+        .await
 }
 
 /// Reclassifies a field. The search index is rebuilt for that kind of record, so this is a
@@ -235,9 +250,7 @@ pub async fn classify_field<R: Runtime>(
     let level = Level::parse(&level)?;
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state
-            .start_long_operation()
-            .ok_or_else(CommandError::busy)?;
+        let _busy = state.start_long_operation("a field reclassification")?;
         let mut progress = emit_progress(&app, "classify");
         state.with_session(|session| Ok(session.classify(entity, &field, level, &mut progress)?))
     })
@@ -272,19 +285,23 @@ fn auto_lock_view(state: &AppState, minutes: u32) -> AutoLockPolicy {
 /// The auto-lock policy.
 #[tauri::command]
 #[specta::specta]
-pub fn auto_lock_policy(state: State<'_, AppState>) -> CommandResult<AutoLockPolicy> {
-    let minutes = state.with_session(|session| Ok(session.auto_lock_minutes()?))?;
+pub async fn auto_lock_policy(state: State<'_, AppState>) -> CommandResult<AutoLockPolicy> {
+    let minutes = state
+        .session(|session| Ok(session.auto_lock_minutes()?))
+        .await?;
     Ok(auto_lock_view(&state, minutes))
 }
 
 /// Sets the auto-lock period for everyone; applies to this window at once.
 #[tauri::command]
 #[specta::specta]
-pub fn set_auto_lock_policy(
+pub async fn set_auto_lock_policy(
     state: State<'_, AppState>,
     minutes: u32,
 ) -> CommandResult<AutoLockPolicy> {
-    state.with_session(|session| Ok(session.set_auto_lock_minutes(minutes)?))?;
+    state
+        .session(move |session| Ok(session.set_auto_lock_minutes(minutes)?))
+        .await?;
     state.set_auto_lock_policy(minutes);
     Ok(auto_lock_view(&state, minutes))
 }

@@ -11,7 +11,7 @@ use tauri::{AppHandle, Manager, Runtime};
 
 use super::blocking;
 use super::users::emit_progress;
-use crate::error::{CommandError, CommandResult};
+use crate::error::CommandResult;
 use crate::state::AppState;
 
 /// What an import did, or would do.
@@ -86,9 +86,7 @@ pub async fn import_contacts<R: Runtime>(
 ) -> CommandResult<ImportSummary> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state
-            .start_long_operation()
-            .ok_or_else(CommandError::busy)?;
+        let _busy = state.start_long_operation("an import")?;
         let path = PathBuf::from(path.trim());
         let is_vcard = path
             .extension()

@@ -7,7 +7,7 @@ use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_specta::Event;
 
 use super::{blocking, key_file_digest};
-use crate::error::{CommandError, CommandResult};
+use crate::error::CommandResult;
 use crate::state::AppState;
 
 /// A user row on the users screen.
@@ -67,43 +67,53 @@ pub(crate) fn emit_progress<R: Runtime>(
 /// The roles a user may be given (the vault's roles, templates first).
 #[tauri::command]
 #[specta::specta]
-pub fn role_names(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
-    state.with_session(|session| {
-        Ok(session
-            .list_roles()?
-            .into_iter()
-            .map(|summary| summary.role.name)
-            .collect())
-    })
+pub async fn role_names(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
+    state
+        .session(move |session| {
+            Ok(session
+                .list_roles()?
+                .into_iter()
+                .map(|summary| summary.role.name)
+                .collect())
+        })
+        .await
 }
 
 /// Gives a user another role; applies to their open session at once.
 #[tauri::command]
 #[specta::specta]
-pub fn set_user_role(state: State<'_, AppState>, name: String, role: String) -> CommandResult<()> {
-    state.with_session(|session| {
-        session.set_user_role(&name, &role)?;
-        Ok(())
-    })
+pub async fn set_user_role(
+    state: State<'_, AppState>,
+    name: String,
+    role: String,
+) -> CommandResult<()> {
+    state
+        .session(move |session| {
+            session.set_user_role(&name, &role)?;
+            Ok(())
+        })
+        .await
 }
 
 /// Active users with their roles.
 #[tauri::command]
 #[specta::specta]
-pub fn list_users(state: State<'_, AppState>) -> CommandResult<Vec<UserRow>> {
-    state.with_session(|session| {
-        Ok(session
-            .list_users()?
-            .into_iter()
-            .map(|u| UserRow {
-                name: u.name,
-                role: u.role,
-                requires_key_file: u.requires_key_file,
-                created_at: u.created_at,
-                last_unlock_at: u.last_unlock_at,
-            })
-            .collect())
-    })
+pub async fn list_users(state: State<'_, AppState>) -> CommandResult<Vec<UserRow>> {
+    state
+        .session(move |session| {
+            Ok(session
+                .list_users()?
+                .into_iter()
+                .map(|u| UserRow {
+                    name: u.name,
+                    role: u.role,
+                    requires_key_file: u.requires_key_file,
+                    created_at: u.created_at,
+                    last_unlock_at: u.last_unlock_at,
+                })
+                .collect())
+        })
+        .await
 }
 
 /// Adds a user with a role, an initial password and optionally a key file.
@@ -159,9 +169,7 @@ pub async fn reset_password<R: Runtime>(
 pub async fn remove_user<R: Runtime>(app: AppHandle<R>, name: String) -> CommandResult<()> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state
-            .start_long_operation()
-            .ok_or_else(CommandError::busy)?;
+        let _busy = state.start_long_operation("removing a user (key rotation)")?;
         let mut progress = emit_progress(&app, "remove_user");
         state.with_session(|session| {
             session.remove_user(&name, &mut progress)?;
@@ -177,9 +185,7 @@ pub async fn remove_user<R: Runtime>(app: AppHandle<R>, name: String) -> Command
 pub async fn rotate_data_key<R: Runtime>(app: AppHandle<R>) -> CommandResult<()> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state
-            .start_long_operation()
-            .ok_or_else(CommandError::busy)?;
+        let _busy = state.start_long_operation("a key rotation")?;
         let mut progress = emit_progress(&app, "rotate_key");
         state.with_session(|session| {
             session.rotate_data_key(&mut progress)?;

@@ -102,14 +102,21 @@ pub(crate) fn session_info(
     })
 }
 
-/// Whether a vault exists, who may sign in, and the open session if any.
+/// Whether a vault exists, who may sign in, and the open session if any. Runs on a worker:
+/// it waits for a running long operation rather than answer `busy` (the app asks at start and
+/// after locking).
 #[tauri::command]
 #[specta::specta]
-pub fn vault_status(state: State<'_, AppState>) -> CommandResult<VaultStatus> {
+pub async fn vault_status(state: State<'_, AppState>) -> CommandResult<VaultStatus> {
+    let state = state.inner().clone();
+    blocking(move || vault_status_now(&state)).await
+}
+
+fn vault_status_now(state: &AppState) -> CommandResult<VaultStatus> {
     let dir = state.vault_dir.display().to_string();
     let session = match &*state.lock_state() {
         crate::state::Lock::Locked => None,
-        crate::state::Lock::Unlocked(session) => Some(session_info(&state, session)?),
+        crate::state::Lock::Unlocked(session) => Some(session_info(state, session)?),
     };
     if !crm_core::VaultPaths::new(&state.vault_dir).exists() {
         return Ok(VaultStatus {
@@ -167,9 +174,7 @@ pub async fn create_vault<R: Runtime>(
 ) -> CommandResult<CreatedVaultView> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state
-            .start_long_operation()
-            .ok_or_else(CommandError::busy)?;
+        let _busy = state.start_long_operation("creating the vault")?;
         let created = Vault::create(
             &state.vault_dir,
             NewVault {
@@ -265,20 +270,25 @@ pub fn remembered_key_file(state: State<'_, AppState>, user: String) -> Option<S
 /// The signed-in user's session view, re-read (after a role change, for example).
 #[tauri::command]
 #[specta::specta]
-pub fn session_info_now(state: State<'_, AppState>) -> CommandResult<SessionInfo> {
-    let guard = state.lock_state();
-    match &*guard {
-        crate::state::Lock::Locked => Err(CommandError::locked()),
-        crate::state::Lock::Unlocked(session) => session_info(&state, session),
-    }
+pub async fn session_info_now(state: State<'_, AppState>) -> CommandResult<SessionInfo> {
+    let info_state = state.inner().clone();
+    state
+        .session(move |session| session_info(&info_state, session))
+        .await
 }
 
-/// Locks now: the session is dropped and its key zeroized.
+/// Locks now: the session is dropped and its key zeroized. A running long operation is let
+/// finish first (this waits on a worker, never on the window's thread).
 #[tauri::command]
 #[specta::specta]
-pub fn lock(state: State<'_, AppState>) {
-    state.recovery().take();
-    state.lock_now(false);
+pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
+    let state = state.inner().clone();
+    blocking(move || {
+        state.recovery().take();
+        state.lock_now(false);
+        Ok(())
+    })
+    .await
 }
 
 /// The UI reports user activity (keys, clicks), which resets the idle timer.

@@ -3,14 +3,19 @@
 //! Run by `scripts/e2e.sh` inside Xvfb: starts `tauri-driver` on its own ports (polling
 //! `/status` before creating a session), drives the release-like build of the app against a
 //! fresh vault in a temp dir, and saves a screenshot of each main screen to
-//! `docs/screenshots/`. Flow: first run with a key file → recovery identity confirmed →
-//! owner adds a Sales Representative → lock → wrong password (clear error) → unlock with the
-//! key file → the owner adds customers, imports a CSV, searches, uses the pipeline and hands a
-//! contact to the representative (`work`), then lets Sales Representatives view every contact
-//! on the roles matrix, sets the auto-lock policy, backs up now and restores that backup into a
-//! new folder with the recovery identity, and reviews the audit trail (`admin`) → lock → the
-//! Sales Representative signs in, has no owner settings, sees their contact without what the
-//! role may not see and the owner's contact masked.
+//! `docs/screenshots/` (the window grown to the page's height, so nothing is cut off).
+//!
+//! Flow, as the issue reads: first run with a key file → recovery identity confirmed → the
+//! owner adds a company and a contact → lock → wrong password (clear error) → unlock with the
+//! key file, the data still there. Then the owner adds a Sales Representative, works the
+//! customer base (`work`), imports a CSV, lets Sales Representatives view every contact and
+//! reveal Highly Confidential values, classifies a field, sets the security policy, sees the
+//! scheduled backup run, backs up now and restores through the wizard, and reviews the audit
+//! trail (`admin`) → lock → the Sales Representative signs in: no owner settings in the
+//! navigation, an owner command invoked from the page is refused by the core, masked fields,
+//! a reveal with a reason → lock → the owner sees that reveal in the audit trail. Last, the app
+//! is started again with `--vault` on the restored vault, which unlocks with the new password
+//! and holds the data.
 //!
 //! tauri-driver is stopped with SIGTERM (never SIGKILL: WebKitWebDriver would outlive it and
 //! hold its port).
@@ -34,6 +39,12 @@ const OWNER_PASSWORD: &str = "Harbour lights at 6 o'clock";
 const REP: &str = "sam";
 const REP_PASSWORD: &str = "Sam sells 40 sea shells!";
 const WAIT: Duration = Duration::from_secs(30);
+/// The window's size for the screenshots (the page may grow it taller).
+const WINDOW: (u32, u32) = (1280, 860);
+/// The tallest a screenshot gets (the Xvfb screen is this tall).
+const MAX_SHOT_HEIGHT: u32 = 2000;
+/// The restored vault's owner password.
+pub(crate) const RESTORED_PASSWORD: &str = "Restored vault, new password 1";
 
 /// tauri-driver, stopped with SIGTERM on drop.
 struct Driver(Child);
@@ -134,13 +145,61 @@ impl Ui {
         }
     }
 
+    /// Saves a picture of the whole screen: the window grows to the page's height (so no
+    /// heading or button is cut off), then returns to its usual size.
     async fn screenshot(&self, name: &str) -> Fallible<()> {
         // Let transitions and fonts settle so the picture shows the finished screen.
         tokio::time::sleep(Duration::from_millis(400)).await;
+        let height = self
+            .client
+            .execute(
+                "return Math.ceil(Math.max(document.documentElement.scrollHeight, document.body.scrollHeight));",
+                vec![],
+            )
+            .await?
+            .as_u64()
+            .and_then(|height| u32::try_from(height).ok())
+            .unwrap_or(WINDOW.1);
+        let tall = height.clamp(WINDOW.1, MAX_SHOT_HEIGHT);
+        if tall > WINDOW.1 {
+            self.client.set_window_size(WINDOW.0, tall).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         let png = self.client.screenshot().await?;
+        if tall > WINDOW.1 {
+            self.client.set_window_size(WINDOW.0, WINDOW.1).await?;
+        }
         std::fs::write(self.shots.join(format!("{name}.png")), png)?;
-        println!("e2e: screenshot {name}.png");
+        println!("e2e: screenshot {name}.png ({}x{tall})", WINDOW.0);
         Ok(())
+    }
+
+    /// Every navigation entry an owner has and a Sales Representative must not.
+    async fn owner_settings_absent(&self) -> Fallible<()> {
+        for id in ["users", "roles", "fields", "security", "backups", "audit"] {
+            assert!(
+                self.absent(&format!("#nav-{id}")).await?,
+                "no {id} entry for a Sales Representative"
+            );
+        }
+        Ok(())
+    }
+
+    /// Calls a command through the page's own IPC, as a tampered UI could; returns the error
+    /// object the app answered with (or "allowed").
+    async fn invoke_from_page(&self, command: &str, args: serde_json::Value) -> Fallible<String> {
+        let script = r#"
+            const [command, args, done] = arguments;
+            window.__TAURI_INTERNALS__.invoke(command, args).then(
+                () => done("allowed"),
+                (error) => done(JSON.stringify(error)),
+            );
+        "#;
+        let answer = self
+            .client
+            .execute_async(script, vec![command.into(), args])
+            .await?;
+        Ok(answer.as_str().unwrap_or_default().to_owned())
     }
 
     async fn unlock(&self, user: &str, password: &str, key_file: Option<&Path>) -> Fallible<()> {
@@ -159,7 +218,7 @@ impl Ui {
     }
 }
 
-async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<()> {
+async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
     // First run.
     ui.find("[data-testid=first-run]").await?;
     ui.type_into("#owner", OWNER).await?;
@@ -189,10 +248,23 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<()> {
     ui.screenshot("02-recovery-identity").await?;
     ui.click("#confirm-recovery").await?;
     ui.click("#finish").await?;
-
-    // Overview, then owner settings → users: add a Sales Representative.
     ui.wait_text("[data-testid=overview] h1", OWNER).await?;
+
+    // Add a company and a contact; lock; unlock with the key file: the data is still there.
+    work::owner_adds_company_and_contact(ui).await?;
+    ui.click("#lock").await?;
+    ui.unlock(OWNER, "not my password", Some(key_file)).await?;
+    ui.wait_text("[data-testid=unlock-error]", "wrong password or key file")
+        .await?;
+    ui.screenshot("06-unlock-error").await?;
+    ui.unlock(OWNER, OWNER_PASSWORD, Some(key_file)).await?;
+    ui.wait_text("[data-testid=overview] h1", OWNER).await?;
+    ui.wait_text("[data-testid=failed-unlocks]", "1 failed unlock attempt")
+        .await?;
     ui.screenshot("03-overview-owner").await?;
+    work::data_is_still_there(ui).await?;
+
+    // Owner settings → users: add a Sales Representative.
     ui.click("#nav-users").await?;
     ui.find("[data-testid=users]").await?;
     ui.click("#add-user").await?;
@@ -209,23 +281,13 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<()> {
         .await?;
     ui.screenshot("05-users").await?;
 
-    // Lock; a wrong password gets a clear error; then unlock with the key file.
-    ui.click("#lock").await?;
-    ui.unlock(OWNER, "not my password", Some(key_file)).await?;
-    ui.wait_text("[data-testid=unlock-error]", "wrong password or key file")
-        .await?;
-    ui.screenshot("06-unlock-error").await?;
-    ui.unlock(OWNER, OWNER_PASSWORD, Some(key_file)).await?;
-    ui.wait_text("[data-testid=overview] h1", OWNER).await?;
-    ui.wait_text("[data-testid=failed-unlocks]", "1 failed unlock attempt")
-        .await?;
-    work::owner_adds_customers(ui).await?;
+    work::owner_works_the_customer_base(ui).await?;
     work::owner_imports_contacts(ui, scratch).await?;
-    admin::owner_lets_sales_reps_view_all_contacts(ui).await?;
-    admin::owner_backs_up_and_restores(ui, scratch, &identity_file).await?;
+    admin::owner_widens_the_sales_representative_role(ui).await?;
+    let restored = admin::owner_backs_up_and_restores(ui, scratch, &identity_file).await?;
     admin::owner_reviews_the_audit_trail(ui).await?;
 
-    // The Sales Representative has no owner settings.
+    // The Sales Representative: no owner settings, in the navigation or through the IPC.
     ui.click("#lock").await?;
     ui.find("[data-testid=unlock]").await?;
     ui.find("#user").await?.select_by_value(REP).await?;
@@ -237,18 +299,75 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<()> {
     // The owner's auto-lock policy applies to this session too.
     ui.wait_text("[data-testid=overview]", "after 15 min")
         .await?;
-    assert!(
-        ui.absent("#nav-users").await?,
-        "no Users entry for a Sales Representative"
-    );
+    ui.owner_settings_absent().await?;
+    for (command, args) in [
+        (
+            "add_user",
+            serde_json::json!({ "name": "eve", "role": "Owner", "password": "eve's long password 1", "keyFile": null }),
+        ),
+        ("list_users", serde_json::json!({})),
+        ("audit_entries", serde_json::json!({ "query": {} })),
+        ("backup_now", serde_json::json!({})),
+    ] {
+        let answer = ui.invoke_from_page(command, args).await?;
+        assert!(
+            answer.contains("\"code\":\"forbidden\""),
+            "{command} as the rep: {answer}"
+        );
+    }
     ui.screenshot("08-overview-sales-rep").await?;
     work::rep_sees_masked_fields(ui).await?;
+    work::rep_reveals_with_a_reason(ui).await?;
     work::rep_sees_others_contact_masked(ui).await?;
 
     // Ctrl+L locks from anywhere.
     ui.find("body").await?.send_keys("\u{E009}l").await?;
     ui.find("[data-testid=unlock]").await?;
-    Ok(())
+
+    // The owner sees the reveal, with its reason, in the audit trail.
+    ui.unlock(OWNER, OWNER_PASSWORD, Some(key_file)).await?;
+    ui.wait_text("[data-testid=signed-in-user]", OWNER).await?;
+    admin::owner_sees_the_reveal(ui).await?;
+    ui.click("#lock").await?;
+    ui.find("[data-testid=unlock]").await?;
+    Ok(restored)
+}
+
+/// A tauri-driver session on the app, started with `args`.
+async fn session(port: u16, app: &Path, args: &[String]) -> Fallible<Client> {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "tauri:options".into(),
+        serde_json::json!({ "application": app, "args": args }),
+    );
+    let client = ClientBuilder::native()
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await?;
+    client.set_window_size(WINDOW.0, WINDOW.1).await?;
+    Ok(client)
+}
+
+/// Runs `flow` with a failure screenshot and closes the session either way.
+async fn with_session<T>(
+    client: Client,
+    shots: &Path,
+    flow: impl AsyncFnOnce(&Ui) -> Fallible<T>,
+) -> Fallible<T> {
+    let ui = Ui {
+        client,
+        shots: shots.to_path_buf(),
+    };
+    let outcome = flow(&ui).await;
+    if outcome.is_err() {
+        let failure = Ui {
+            client: ui.client.clone(),
+            shots: std::env::temp_dir(),
+        };
+        let _ = failure.screenshot("strongroom-e2e-failure").await;
+    }
+    let _ = ui.client.close().await;
+    outcome
 }
 
 #[tokio::main]
@@ -289,25 +408,21 @@ async fn main() -> Fallible<()> {
     );
     wait_for_status(port).await?;
 
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "tauri:options".into(),
-        serde_json::json!({ "application": app, "args": [] }),
-    );
-    let client = ClientBuilder::native()
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{port}"))
+    let outcome = async {
+        let client = session(port, &app, &[]).await?;
+        let restored = with_session(client, &shots, async |ui: &Ui| {
+            flow(ui, &key_file, temp.path()).await
+        })
         .await?;
-    let ui = Ui { client, shots };
-    let outcome = flow(&ui, &key_file, temp.path()).await;
-    if outcome.is_err() {
-        let failure = Ui {
-            client: ui.client.clone(),
-            shots: std::env::temp_dir(),
-        };
-        let _ = failure.screenshot("strongroom-e2e-failure").await;
+        // The app started on the restored vault (`--vault`) opens it with the new password.
+        let args = ["--vault".to_owned(), restored.display().to_string()];
+        let client = session(port, &app, &args).await?;
+        with_session(client, &shots, async |ui: &Ui| {
+            admin::restored_vault_opens_with_the_data(ui).await
+        })
+        .await
     }
-    let _ = ui.client.close().await;
+    .await;
     drop(driver);
     outcome?;
     println!("e2e: passed in {:.1} s", started.elapsed().as_secs_f64());

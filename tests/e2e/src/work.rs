@@ -1,8 +1,9 @@
 //! The work screens: the owner adds a company, a contact and a deal through the forms, logs a
 //! call, finds the contact with the search box, sees the dashboard and the pipeline (moving a
-//! deal by drag and drop), and gives the contact to the Sales Representative; the
-//! representative then sees it without its financial field and with the owner's company
-//! shown as not shared.
+//! deal by drag and drop), switches lists without filters carrying over, sees "my tasks due",
+//! and gives the contact to the Sales Representative; the representative then sees it
+//! without its financial field and with the owner's company shown as not shared, reveals a
+//! Highly Confidential value with a reason, and the next record shows that field masked again.
 
 use super::{Fallible, REP, Ui};
 
@@ -20,9 +21,9 @@ impl Ui {
     }
 }
 
-/// Run by the owner, signed in, on the dashboard.
-pub(crate) async fn owner_adds_customers(ui: &Ui) -> Fallible<()> {
-    // A company, with a call logged on it.
+/// Run by the owner right after the first run: a company with a call logged on it, and a
+/// contact at that company with a task.
+pub(crate) async fn owner_adds_company_and_contact(ui: &Ui) -> Fallible<()> {
     ui.click("#nav-company").await?;
     ui.click("#new-company").await?;
     ui.type_into("#f-name", COMPANY).await?;
@@ -38,7 +39,6 @@ pub(crate) async fn owner_adds_customers(ui: &Ui) -> Fallible<()> {
     ui.wait_text("[data-testid=record-company]", "Intro call with purchasing")
         .await?;
 
-    // A contact at that company, with personal and financial details.
     ui.click("#nav-contact").await?;
     ui.click("#new-contact").await?;
     ui.type_into("#f-first_name", "Anna").await?;
@@ -53,18 +53,55 @@ pub(crate) async fn owner_adds_customers(ui: &Ui) -> Fallible<()> {
     ui.screenshot("11-contact-new").await?;
     ui.click("#save-record").await?;
     ui.wait_text("[data-testid=record-title]", CONTACT).await?;
+    // A task due today: "my tasks" lists it under Today.
     ui.click("#add-task").await?;
     ui.type_into("#quick-text", "Send the renewal offer")
         .await?;
+    let today = ui
+        .client
+        .execute(
+            "const d = new Date(); const pad = (n) => String(n).padStart(2, '0'); return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;",
+            vec![],
+        )
+        .await?;
+    ui.type_into(
+        ".quick-form .date-field input",
+        today.as_str().unwrap_or_default(),
+    )
+    .await?;
     ui.click("#save-quick").await?;
     ui.wait_text("[data-testid=record-contact]", "Send the renewal offer")
         .await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}
+
+/// After locking and unlocking: the company and the contact are still there.
+pub(crate) async fn data_is_still_there(ui: &Ui) -> Fallible<()> {
+    ui.click("#nav-company").await?;
+    ui.wait_text("[data-testid=list-company]", COMPANY).await?;
+    ui.click("#nav-contact").await?;
+    ui.wait_text("[data-testid=list-contact]", CONTACT).await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}
+
+/// Run by the owner, signed in, with the Sales Representative added.
+pub(crate) async fn owner_works_the_customer_base(ui: &Ui) -> Fallible<()> {
+    // An empty pipeline says so in words.
+    ui.click("#nav-overview").await?;
+    ui.wait_text(
+        "[data-testid=pipeline-chart]",
+        "No deals in the pipeline yet",
+    )
+    .await?;
 
     // A second contact the owner keeps.
     ui.click("#nav-contact").await?;
     ui.click("#new-contact").await?;
     ui.type_into("#f-first_name", "Ben").await?;
     ui.type_into("#f-last_name", "Carter").await?;
+    ui.type_into("#f-job_title", "Harbour master").await?;
     ui.type_into("#f-emails", "ben.carter@harbour.example")
         .await?;
     ui.type_into("#f-phones", "+44 20 7946 0958").await?;
@@ -83,9 +120,25 @@ pub(crate) async fn owner_adds_customers(ui: &Ui) -> Fallible<()> {
     ui.wait_text("[data-testid=record-title]", "Northwind renewal")
         .await?;
 
-    // Lists.
+    // Lists: a stage filter on deals does not follow to companies.
+    ui.click("#nav-deal").await?;
+    ui.wait_text("[data-testid=list-deal]", "Northwind renewal")
+        .await?;
+    ui.find("[data-testid=list-deal] .filters select")
+        .await?
+        .select_by_label("Won")
+        .await?;
+    ui.wait_text("[data-testid=list-deal]", "Nothing here yet")
+        .await?;
     ui.click("#nav-company").await?;
     ui.wait_text("[data-testid=list-company]", COMPANY).await?;
+    assert!(
+        ui.absent("[data-testid=list-company] .error").await?,
+        "no error carried over from the deal filter"
+    );
+    ui.click("#nav-deal").await?;
+    ui.wait_text("[data-testid=list-deal]", "Northwind renewal")
+        .await?;
     ui.click("#nav-contact").await?;
     ui.wait_text("[data-testid=list-contact]", CONTACT).await?;
     ui.screenshot("12-contacts").await?;
@@ -107,9 +160,11 @@ pub(crate) async fn owner_adds_customers(ui: &Ui) -> Fallible<()> {
         .await?;
     ui.screenshot("14-contact-owner").await?;
 
-    // Dashboard and pipeline.
+    // Dashboard (money grouped by thousands) and pipeline.
     ui.click("#nav-overview").await?;
-    ui.wait_text("[data-testid=pipeline-chart]", "12500.00")
+    ui.wait_text("[data-testid=pipeline-chart]", "12,500.00")
+        .await?;
+    ui.wait_text("[data-testid=pipeline-chart]", "Values in EUR")
         .await?;
     ui.screenshot("10-dashboard").await?;
     ui.click("#nav-pipeline").await?;
@@ -119,6 +174,14 @@ pub(crate) async fn owner_adds_customers(ui: &Ui) -> Fallible<()> {
     ui.wait_text("[data-stage=Qualified]", "Northwind renewal")
         .await?;
     ui.screenshot("15-pipeline").await?;
+
+    // My tasks: today's task, grouped, with Done where the owner may edit it.
+    ui.click("#nav-tasks").await?;
+    ui.wait_text("[data-testid=task-list-today]", "Send the renewal offer")
+        .await?;
+    ui.find("[data-testid=task-list-today] [data-testid=task-done]")
+        .await?;
+    ui.screenshot("19-my-tasks").await?;
 
     // The contact goes to the Sales Representative.
     ui.type_into("#global-search", "anna").await?;
@@ -175,6 +238,10 @@ pub(crate) async fn rep_sees_masked_fields(ui: &Ui) -> Fallible<()> {
     let page = ui.text("[data-testid=record-contact]").await?;
     assert!(!page.contains("DE89"), "the bank account stays hidden");
     assert!(
+        !page.contains("Head of purchasing"),
+        "the Highly Confidential job title is masked"
+    );
+    assert!(
         !page.contains("Bank account"),
         "financial fields are absent"
     );
@@ -191,6 +258,26 @@ pub(crate) async fn rep_sees_masked_fields(ui: &Ui) -> Fallible<()> {
         .wait_text("[data-testid=search-results]", CONTACT)
         .await?;
     assert!(!found.contains(COMPANY), "results: {found:?}");
+    Ok(())
+}
+
+/// Run by the Sales Representative on their own contact, after the owner gave the role the
+/// reveal right and made job titles Highly Confidential: the reveal asks for a reason, then
+/// shows the value.
+pub(crate) async fn rep_reveals_with_a_reason(ui: &Ui) -> Fallible<()> {
+    open_by_search(ui, "anna", CONTACT).await?;
+    ui.find("[data-testid=masked-job_title]").await?;
+    ui.click("[data-testid=reveal-job_title]").await?;
+    let reveal = ui.find("form.reveal button[type=submit]").await?;
+    assert!(!reveal.is_enabled().await?, "a reason is needed first");
+    ui.type_into(
+        "form.reveal input",
+        "Confirming the buyer before the renewal call",
+    )
+    .await?;
+    ui.click("form.reveal button[type=submit]").await?;
+    ui.wait_text("[data-testid=revealed-job_title]", "Head of purchasing")
+        .await?;
     Ok(())
 }
 
@@ -211,6 +298,14 @@ async fn open_by_search(ui: &Ui, typed: &str, title: &str) -> Fallible<()> {
 /// and its hidden phone number finds nothing in search.
 pub(crate) async fn rep_sees_others_contact_masked(ui: &Ui) -> Fallible<()> {
     open_by_search(ui, "carter", OTHER_CONTACT).await?;
+    // The value revealed on the previous record does not show here: the field is masked.
+    ui.find("[data-testid=masked-job_title]").await?;
+    assert!(
+        ui.absent("[data-testid=revealed-job_title]").await?,
+        "a revealed value stays with its record"
+    );
+    let page = ui.text("[data-testid=record-contact]").await?;
+    assert!(!page.contains("Head of purchasing") && !page.contains("Harbour master"));
     let phones = ui.text("[data-testid=masked-phones]").await?;
     assert!(phones.contains("•••• 0958"), "phones: {phones:?}");
     let emails = ui.text("[data-testid=masked-emails]").await?;

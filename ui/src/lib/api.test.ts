@@ -54,6 +54,14 @@ describe("helpers", () => {
     vi.useRealTimers();
   });
 
+  it("asks politely to wait when a long operation holds the vault", async () => {
+    mockIPC(() => {
+      throw { code: "busy", message: "a backup is running: this can be done as soon as it finishes", retry_after_secs: null };
+    });
+    const failure = await call(commands.listUsers()).catch((e: unknown) => e);
+    expect(messageOf(failure)).toBe("Please wait: a backup is running: this can be done as soon as it finishes.");
+  });
+
   it("explains a framework error given as a string", () => {
     expect(messageOf("command unlock not allowed")).toBe("command unlock not allowed");
   });

@@ -22,8 +22,10 @@ export async function call<T>(result: Promise<Res<T>>): Promise<T> {
   return r.data;
 }
 
-/** A message for any thrown value (framework errors arrive as strings). */
+/** A message for any thrown value (framework errors arrive as strings). A `busy` answer (a
+ *  long operation holds the vault for a while) reads as a request to wait, not a failure. */
 export function messageOf(error: unknown): string {
+  if (error instanceof AppError && error.code === "busy") return `Please wait: ${error.message}.`;
   if (error instanceof Error) return error.message;
   if (typeof error === "string") return error;
   return "unexpected error";

@@ -7,7 +7,11 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 
 /** Commands */
 export const commands = {
-	/**  Whether a vault exists, who may sign in, and the open session if any. */
+	/**
+	 *  Whether a vault exists, who may sign in, and the open session if any. Runs on a worker:
+	 *  it waits for a running long operation rather than answer `busy` (the app asks at start and
+	 *  after locking).
+	 */
 	vaultStatus: () => typedError<VaultStatus_Serialize, CommandError_Serialize>(__TAURI_INVOKE("vault_status")),
 	/**  Estimates a password's strength for the meter (nothing is stored). */
 	passwordStrength: (password: string) => __TAURI_INVOKE<Strength>("password_strength", { password }),
@@ -33,8 +37,11 @@ export const commands = {
 	rememberedKeyFile: (user: string) => __TAURI_INVOKE<string | null>("remembered_key_file", { user }),
 	/**  The signed-in user's session view, re-read (after a role change, for example). */
 	sessionInfoNow: () => typedError<SessionInfo, CommandError_Serialize>(__TAURI_INVOKE("session_info_now")),
-	/**  Locks now: the session is dropped and its key zeroized. */
-	lock: () => __TAURI_INVOKE<void>("lock"),
+	/**
+	 *  Locks now: the session is dropped and its key zeroized. A running long operation is let
+	 *  finish first (this waits on a worker, never on the window's thread).
+	 */
+	lock: () => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("lock")),
 	/**  The UI reports user activity (keys, clicks), which resets the idle timer. */
 	touch: () => __TAURI_INVOKE<void>("touch"),
 	/**  The roles a user may be given (the vault's roles, templates first). */
@@ -117,10 +124,12 @@ export const commands = {
 	verifyBackup: (path: string) => typedError<BackupRow_Serialize, CommandError_Serialize>(__TAURI_INVOKE("verify_backup", { path })),
 	/**
 	 *  Restores a backup into a new vault folder with the recovery identity from a file, giving
-	 *  the backup's owner a new password. The running app stays on its own vault; the new vault's
-	 *  recovery identity is held (like at first run) until the user saves it and confirms.
+	 *  the backup's owner a new password. An existing folder at `to` is refused unless
+	 *  `move_aside` asks to rename it out of the way (nothing is ever deleted). The running app
+	 *  stays on its own vault; the new vault's recovery identity is held (like at first run) until
+	 *  the user saves it and confirms. Progress: `restore`.
 	 */
-	restoreBackup: (backup: string, identityFile: string, to: string, password: string) => typedError<RestoreDone, CommandError_Serialize>(__TAURI_INVOKE("restore_backup", { backup, identityFile, to, password })),
+	restoreBackup: (backup: string, identityFile: string, to: string, password: string, moveAside: boolean) => typedError<RestoreDone_Serialize, CommandError_Serialize>(__TAURI_INVOKE("restore_backup", { backup, identityFile, to, password, moveAside })),
 	/**  Action names for the filter menu. */
 	auditActions: () => __TAURI_INVOKE<string[]>("audit_actions"),
 	/**  Entries matching the filters, newest first. */
@@ -141,6 +150,7 @@ export const commands = {
 export const events = {
 	lockedEvent: makeEvent<LockedEvent, LockedEvent>("locked-event"),
 	progressEvent: makeEvent<ProgressEvent, ProgressEvent>("progress-event"),
+	scheduledBackupEvent: makeEvent<ScheduledBackupEvent_Serialize, ScheduledBackupEvent_Deserialize>("scheduled-backup-event"),
 };
 
 /* Types */
@@ -188,6 +198,24 @@ export type AlertRow_Serialize = {
 	baseline: number | null,
 	/**  Who acknowledged it. */
 	acknowledged_by: string | null,
+};
+
+/**  One setting that differs between a structured old and new value. */
+export type AuditChange = {
+	/**  Which setting, as a dotted path (`grants.contact.view`). */
+	what: string,
+	/**  Before (`(none)` when absent). */
+	old: string,
+	/**  After (`(none)` when absent). */
+	new: string,
+};
+
+/**  One `key: value` detail of an entry (a reveal's reason, a backup's id, …). */
+export type AuditDetail = {
+	/**  What it is (`reason`, `backup id`). */
+	key: string,
+	/**  Its value as text; nested structures as compact JSON. */
+	value: string,
 };
 
 /**  Filters of the audit viewer; empty means any. */
@@ -246,8 +274,15 @@ export type AuditRow_Deserialize = {
 	old_value?: string | null,
 	/**  New value (masked above the viewer's clearance). */
 	new_value?: string | null,
-	/**  More detail as compact JSON. */
-	detail: string,
+	/**  The values are above the viewer's clearance and arrive masked. */
+	masked: boolean,
+	/**
+	 *  When old and new values are structured (a role definition): what differs, one line
+	 *  per setting (`grants.contact.view`: `own` → `all`). Empty otherwise.
+	 */
+	changes: AuditChange[],
+	/**  More detail as `key: value` pairs (empty values left out). */
+	details: AuditDetail[],
 };
 
 /**  One entry as shown. */
@@ -272,8 +307,15 @@ export type AuditRow_Serialize = {
 	old_value: string | null,
 	/**  New value (masked above the viewer's clearance). */
 	new_value: string | null,
-	/**  More detail as compact JSON. */
-	detail: string,
+	/**  The values are above the viewer's clearance and arrive masked. */
+	masked: boolean,
+	/**
+	 *  When old and new values are structured (a role definition): what differs, one line
+	 *  per setting (`grants.contact.view`: `own` → `all`). Empty otherwise.
+	 */
+	changes: AuditChange[],
+	/**  More detail as `key: value` pairs (empty values left out). */
+	details: AuditDetail[],
 };
 
 /**  The security policy's auto-lock period. */
@@ -637,6 +679,16 @@ export type ListFilter_Deserialize = {
 	deal?: RecordId | null,
 	/**  Activities: done or open. */
 	done?: boolean | null,
+	/**
+	 *  Activities: only those due up to this time (RFC 3339; tasks without a due time are
+	 *  left out).
+	 */
+	due_before?: string | null,
+	/**
+	 *  Tell for each record whether the reader may edit and delete it (one check per row:
+	 *  for short lists with row actions, such as "my tasks").
+	 */
+	with_rights?: boolean | null,
 	/**  Sort field. */
 	sort?: string | null,
 	/**  Newest / largest first. */
@@ -665,6 +717,16 @@ export type ListFilter_Serialize = {
 	deal: RecordId | null,
 	/**  Activities: done or open. */
 	done: boolean | null,
+	/**
+	 *  Activities: only those due up to this time (RFC 3339; tasks without a due time are
+	 *  left out).
+	 */
+	due_before: string | null,
+	/**
+	 *  Tell for each record whether the reader may edit and delete it (one check per row:
+	 *  for short lists with row actions, such as "my tasks").
+	 */
+	with_rights: boolean | null,
 	/**  Sort field. */
 	sort: string | null,
 	/**  Newest / largest first. */
@@ -714,9 +776,9 @@ export type RecordDetail_Deserialize = {
 	tags: string[],
 	/**  Fields present for this reader (hidden ones are absent). */
 	fields: FieldValue_Deserialize[],
-	/**  The reader may edit it (set on a single record, false in lists). */
+	/**  The reader may edit it (set on a single record, and in lists asked `with_rights`). */
 	may_edit: boolean,
-	/**  The reader may delete it (set on a single record, false in lists). */
+	/**  The reader may delete it (set on a single record, and in lists asked `with_rights`). */
 	may_delete: boolean,
 };
 
@@ -738,9 +800,9 @@ export type RecordDetail_Serialize = {
 	tags: string[],
 	/**  Fields present for this reader (hidden ones are absent). */
 	fields: FieldValue_Serialize[],
-	/**  The reader may edit it (set on a single record, false in lists). */
+	/**  The reader may edit it (set on a single record, and in lists asked `with_rights`). */
 	may_edit: boolean,
-	/**  The reader may delete it (set on a single record, false in lists). */
+	/**  The reader may delete it (set on a single record, and in lists asked `with_rights`). */
 	may_delete: boolean,
 };
 
@@ -789,7 +851,10 @@ export type RecordRights = {
 };
 
 /**  A finished restore. */
-export type RestoreDone = {
+export type RestoreDone = RestoreDone_Serialize | RestoreDone_Deserialize;
+
+/**  A finished restore. */
+export type RestoreDone_Deserialize = {
 	/**  The new vault's folder. */
 	dir: string,
 	/**  The backup restored. */
@@ -798,6 +863,22 @@ export type RestoreDone = {
 	recovery_identity: string,
 	/**  The owner whose password was set. */
 	owner: string,
+	/**  Where a folder that stood at the target was moved, if one did. */
+	moved_aside?: string | null,
+};
+
+/**  A finished restore. */
+export type RestoreDone_Serialize = {
+	/**  The new vault's folder. */
+	dir: string,
+	/**  The backup restored. */
+	backup_id: string,
+	/**  The new vault's recovery identity, shown once (save it with `save_recovery_identity`). */
+	recovery_identity: string,
+	/**  The owner whose password was set. */
+	owner: string,
+	/**  Where a folder that stood at the target was moved, if one did. */
+	moved_aside: string | null,
 };
 
 /**  One user in the access review. */
@@ -904,6 +985,25 @@ export type RoleForm = {
 	users: number,
 };
 
+/**  A scheduled backup finished (or failed), for the window to tell the user. */
+export type ScheduledBackupEvent = ScheduledBackupEvent_Serialize | ScheduledBackupEvent_Deserialize;
+
+/**  A scheduled backup finished (or failed), for the window to tell the user. */
+export type ScheduledBackupEvent_Deserialize = {
+	/**  Verified backups made (one per destination). */
+	made: number,
+	/**  Why the run failed, if it did. */
+	problem?: string | null,
+};
+
+/**  A scheduled backup finished (or failed), for the window to tell the user. */
+export type ScheduledBackupEvent_Serialize = {
+	/**  Verified backups made (one per destination). */
+	made: number,
+	/**  Why the run failed, if it did. */
+	problem: string | null,
+};
+
 /**  One search result. */
 export type SearchResult = SearchResult_Serialize | SearchResult_Deserialize;
 
@@ -971,7 +1071,7 @@ export type StageBar = {
 	deals: number,
 	/**  Sum of the values the reader may see, in major units (for the bar's length). */
 	value: number | null,
-	/**  The same sum as display text (`12,500.00`). */
+	/**  The same sum as display text (`12500.00`; the UI groups thousands). */
 	value_text: string,
 	/**  Deals counted whose value is above the reader's clearance. */
 	hidden_values: number,

@@ -55,7 +55,52 @@ export function shown(f: FieldValue): string {
   if (f.value === null) return "";
   if (f.kind === "date_time" || f.kind === "date") return formatWhen(f.value);
   if (f.kind === "bool") return f.value === "true" ? "Yes" : "No";
+  if (f.kind === "money") return formatMoney(f.value);
   return f.value;
+}
+
+/**
+ * The core's money text (`12500.00`, `-1250.5`) with thousands grouped: `12,500.00`. Works on
+ * the text, so no amount is rounded through floating point; anything else is left as it is.
+ * (The core reads `12,500.00` back as the same amount.)
+ */
+export function formatMoney(text: string): string {
+  const match = /^(-?)(\d+)(\.\d+)?$/.exec(text.trim());
+  if (!match) return text;
+  const [, sign, whole, fraction = ""] = match;
+  return `${sign}${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}${fraction}`;
+}
+
+/** The end of this week (Sunday 23:59:59.999, local time) as an RFC 3339 instant. */
+export function endOfWeek(now = new Date()): Date {
+  const end = new Date(now);
+  const daysToSunday = (7 - end.getDay()) % 7;
+  end.setDate(end.getDate() + daysToSunday);
+  end.setHours(23, 59, 59, 999);
+  return end;
+}
+
+export type DueGroup = "overdue" | "today" | "week";
+
+/** Which group of "my tasks" a due time falls in, by local calendar day: before today is
+ *  overdue, today is today (also earlier today), anything later is "week". */
+export function dueGroup(due: string, now = new Date()): DueGroup {
+  const at = new Date(due);
+  const startOfToday = new Date(now);
+  startOfToday.setHours(0, 0, 0, 0);
+  if (at.getTime() < startOfToday.getTime()) return "overdue";
+  const endOfToday = new Date(now);
+  endOfToday.setHours(23, 59, 59, 999);
+  return at.getTime() <= endOfToday.getTime() ? "today" : "week";
+}
+
+/** A date typed as YYYY-MM-DD as the start of that day in local time (RFC 3339, UTC), so a
+ *  task due "on the 30th" is due on the 30th wherever the office is. "" stays "". */
+export function localDayStart(date: string): string {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+  if (!match) return date;
+  const [year, month, day] = match.slice(1).map(Number);
+  return new Date(year, month - 1, day).toISOString();
 }
 
 /** Today as YYYY-MM-DD in local time. */

@@ -17,9 +17,9 @@ use super::dates::DateOrder;
 use super::lookup::{self, Hit};
 use super::values::{self, ContactRef, MAX_TAG_CHARS};
 use super::{ImportOptions, ImportReport, PlanAction, PlanEntry, Target};
+use crate::audit::{Action as AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Action, RoleDef, Scope};
-use crate::audit::{Action as AuditAction, AuditEvent};
 use crate::vault::{AuditSink, Session};
 
 /// One value of a row: where it goes, the column it came from, the text, and the day/month
