@@ -1,12 +1,14 @@
 //! Unusual-activity alerts.
 //!
-//! For each user and each watched action, the amount in one clock hour is compared with that
-//! user's own baseline: the median of their non-empty hours over the previous 14 days. An
-//! alert fires when the hour is above both an absolute floor and a multiple of the baseline
-//! (a sales rep viewing 400 contacts in an hour against a usual 20). Views are counted in
+//! For each user and each watched action, the amount in any 60 minutes (a sliding window, so a
+//! burst from 10:50 to 11:10 is not split in two) is compared with that user's own baseline:
+//! the median of their non-empty clock hours over the previous 14 days. An alert fires when
+//! the 60 minutes are above both an absolute floor and a multiple of the baseline (a sales rep
+//! viewing 400 contacts in an hour against a usual 20). Views are counted in
 //! records, not entries: one list page that showed 50 Confidential contacts counts 50.
 //! Searches, exports and reveals count events. Failed unlocks alert on any burst of five in an
-//! hour, whoever was targeted. Alerts are stored once per user, action and hour, shown at
+//! hour, whoever was targeted. Alerts are stored once per user, action and the hour the busiest
+//! 60 minutes ended in, shown at
 //! unlock to users holding the view-audit right (`Session::alerts_to_show`) and listed by
 //! `crm alerts`.
 
@@ -75,9 +77,9 @@ pub struct Alert {
     pub user: String,
     /// Which action spiked.
     pub kind: String,
-    /// The hour (UTC, `YYYY-MM-DDTHH`).
+    /// The hour (UTC, `YYYY-MM-DDTHH`) in which the busiest 60 minutes ended.
     pub hour: String,
-    /// Events in that hour (records, for views).
+    /// Events in those 60 minutes (records, for views).
     pub count: i64,
     /// The user's usual hourly count.
     pub baseline: f64,
@@ -96,10 +98,17 @@ pub(crate) fn scan(conn: &Connection, now: DateTime<Utc>) -> Result<usize> {
     let history_start = hour_of(now - Duration::days(BASELINE_DAYS + 1));
     let mut raised = 0;
     for watch in WATCHED {
+        // For every entry, the amount in the 60 minutes up to it; per user and hour, the most.
         let mut statement = conn.prepare_cached(&format!(
-            "SELECT coalesce(user_name, ''), substr(at, 1, 13) AS hour, sum({}) AS amount
-             FROM audit_log WHERE action = ?1 AND at >= ?2
-             GROUP BY user_name, hour HAVING amount >= ?3",
+            "SELECT user, substr(ended, 1, 13) AS hour, max(amount) AS most FROM (
+                 SELECT coalesce(user_name, '') AS user, at AS ended,
+                        sum({}) OVER (
+                            PARTITION BY coalesce(user_name, '')
+                            ORDER BY unixepoch(at, 'subsec')
+                            RANGE BETWEEN 3599.999 PRECEDING AND CURRENT ROW
+                        ) AS amount
+                 FROM audit_log WHERE action = ?1 AND at >= ?2)
+             GROUP BY user, hour HAVING most >= ?3",
             watch.measure
         ))?;
         let candidates = statement
@@ -480,6 +489,35 @@ mod tests {
         assert_eq!(alerts[0].kind, "unlock_failed");
         assert!(acknowledge(&conn, alerts[0].id, "olivia")?);
         assert!(list(&conn, false)?.is_empty());
+        Ok(())
+    }
+
+    /// A burst across the turn of the hour is one burst: three failures at 10:57, 10:58 and
+    /// 10:59 and three at 11:00 to 11:02 are six in an hour, though no clock hour holds five.
+    #[test]
+    fn a_burst_across_the_turn_of_the_hour_raises_an_alert() -> Result<()> {
+        let (conn, key) = trail()?;
+        let turn = this_hour();
+        let actor = Actor {
+            user: Some("olivia"),
+            role: None,
+            workstation: "front-desk",
+        };
+        for minute in -3..3 {
+            append(
+                &conn,
+                &key,
+                actor,
+                turn + Duration::minutes(minute),
+                &AuditEvent::new(Action::UnlockFailed),
+            )?;
+        }
+        assert_eq!(scan(&conn, turn + Duration::minutes(5))?, 1);
+        let alerts = list(&conn, false)?;
+        assert_eq!(
+            (alerts[0].kind.as_str(), alerts[0].count),
+            ("unlock_failed", 6)
+        );
         Ok(())
     }
 }
