@@ -7,9 +7,12 @@
 //! searching a hidden phone number finds nothing. Phones are indexed as digit strings (and
 //! without a leading country or trunk prefix) so any formatting matches; all terms are
 //! prefix-matched for search as you type.
+//!
+//! A fifth column, `reach`, holds who a record belongs to as tokens (`o17` owner, `t3` team), so
+//! the reader's scope is part of the full-text query: the index alone hands over matches the
+//! reader may see, newest or best first, and no record row is read until the final page of hits.
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Transaction, params, params_from_iter};
+use rusqlite::{Transaction, params};
 use serde::Serialize;
 
 use super::fields::{Entity, Kind, Level};
@@ -26,6 +29,44 @@ CREATE VIRTUAL TABLE search_index USING fts5 (
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '2 3 4'
 );
+";
+
+/// Adds the `reach` column (owner and team tokens) and a one-character prefix index, carrying
+/// the indexed text over. A prefix query of one character ("Jane D") otherwise merges the
+/// doclists of every term starting with that letter.
+pub(crate) const REACH_MIGRATION: &str = "
+CREATE VIRTUAL TABLE search_index_next USING fts5 (
+    l0, l1, l2, l3, reach,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3 4'
+);
+INSERT INTO search_index_next (rowid, l0, l1, l2, l3, reach)
+SELECT s.rowid, s.l0, s.l1, s.l2, s.l3,
+       coalesce(CASE s.rowid >> 40
+           WHEN 1 THEN (SELECT 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+                        FROM companies r WHERE r.id = s.rowid - (1 << 40))
+           WHEN 2 THEN (SELECT 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+                        FROM contacts r WHERE r.id = s.rowid - (2 << 40))
+           WHEN 3 THEN (SELECT 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+                        FROM deals r WHERE r.id = s.rowid - (3 << 40))
+       END, '')
+FROM search_index s;
+DROP TABLE search_index;
+ALTER TABLE search_index_next RENAME TO search_index;
+
+-- The reach follows the record whichever code path gives it a new owner or team.
+CREATE TRIGGER companies_reach AFTER UPDATE OF owner_id, team_id ON companies BEGIN
+    UPDATE search_index SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = (1 << 40) + NEW.id;
+END;
+CREATE TRIGGER contacts_reach AFTER UPDATE OF owner_id, team_id ON contacts BEGIN
+    UPDATE search_index SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = (2 << 40) + NEW.id;
+END;
+CREATE TRIGGER deals_reach AFTER UPDATE OF owner_id, team_id ON deals BEGIN
+    UPDATE search_index SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = (3 << 40) + NEW.id;
+END;
 ";
 
 const ID_BITS: u32 = 40;
@@ -104,7 +145,16 @@ pub(crate) fn index_texts<'a>(
     texts
 }
 
-/// Writes the index row of one record.
+/// The `reach` tokens of a record: its owner and its team.
+fn reach(owner: i64, team: Option<i64>) -> String {
+    match team {
+        Some(team) => format!("o{owner} t{team}"),
+        None => format!("o{owner}"),
+    }
+}
+
+/// Writes the index row of one record (already stored: its owner and team are read from it, so
+/// every path that writes a record indexes its reach the same way).
 pub(crate) fn put(
     tx: &rusqlite::Connection,
     entity: Entity,
@@ -116,12 +166,25 @@ pub(crate) fn put(
     };
     // Called once per row by imports and the demo generator: cached statements, not parsed
     // SQL each time.
+    let (owner, team): (i64, Option<i64>) = tx
+        .prepare_cached(&format!(
+            "SELECT owner_id, team_id FROM {} WHERE id = ?1",
+            entity.table()
+        ))?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
     tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1")?
         .execute([rowid])?;
     tx.prepare_cached(
-        "INSERT INTO search_index (rowid, l0, l1, l2, l3) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO search_index (rowid, l0, l1, l2, l3, reach) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![rowid, texts[0], texts[1], texts[2], texts[3]])?;
+    .execute(params![
+        rowid,
+        texts[0],
+        texts[1],
+        texts[2],
+        texts[3],
+        reach(owner, team)
+    ])?;
     Ok(())
 }
 
@@ -211,6 +274,52 @@ fn columns_up_to(level: Level) -> String {
     format!("{{{}}}", names.join(" "))
 }
 
+/// Who is asking, as the index sees it.
+struct Reader {
+    user: i64,
+    team: Option<i64>,
+    /// Highest level the reader may see on their own records.
+    own_level: Level,
+    /// Highest level the reader may see on other people's records.
+    others_level: Level,
+}
+
+/// The full-text queries that find `expression` in what `reader` may see of one entity under
+/// `scope`: one query when the reader sees every record in scope at the same level, or one for
+/// their own records and one for the others' when the levels differ. Each query names only the
+/// columns up to the level that applies, and the records in scope through their `reach` tokens.
+fn scoped_queries(expression: &str, scope: Scope, reader: &Reader) -> Vec<String> {
+    let own_reach = format!("reach : \"o{}\"", reader.user);
+    let others_reach = match (scope, reader.team) {
+        (Scope::None, _) => return Vec::new(),
+        (Scope::Own, _) | (Scope::Team, None) => None,
+        (Scope::Team, Some(team)) => Some(format!("reach : \"t{team}\"")),
+        (Scope::All, _) => Some(String::new()),
+    };
+    let matched = |level: Level| format!("{} : ({expression})", columns_up_to(level));
+    let own = format!("({}) AND {own_reach}", matched(reader.own_level));
+    let Some(others_reach) = others_reach else {
+        return vec![own];
+    };
+    if reader.own_level == reader.others_level {
+        let all = if others_reach.is_empty() {
+            matched(reader.own_level)
+        } else {
+            format!(
+                "({}) AND ({others_reach} OR {own_reach})",
+                matched(reader.own_level)
+            )
+        };
+        return vec![all];
+    }
+    let others_matched = if others_reach.is_empty() {
+        format!("({})", matched(reader.others_level))
+    } else {
+        format!("(({}) AND {others_reach})", matched(reader.others_level))
+    };
+    vec![own, format!("{others_matched} NOT {own_reach}")]
+}
+
 impl Session {
     /// Ranked results for `text` over the companies, contacts and deals the role may view,
     /// matching only fields the role may see on each record. Recorded (batched) in the trail.
@@ -220,69 +329,21 @@ impl Session {
         };
         let role = self.role()?;
         let limit = limit.clamp(1, 200);
-        let me = self.user().id;
-        let mut ranked: Vec<(f64, Entity, i64)> = Vec::new();
-        // One or three typed characters match a large share of the index: take the newest
+        let reader = Reader {
+            user: self.user().id,
+            team: self.team_id()?,
+            own_level: view::allowed_level(&role, true),
+            others_level: view::allowed_level(&role, false),
+        };
+        // One to three typed characters match a large share of the index: take the newest
         // matches instead of ranking them all, so search as you type stays fast.
         let broad = text.chars().filter(|c| c.is_alphanumeric()).count() < 4;
+        let mut ranked: Vec<(f64, Entity, i64)> = Vec::new();
         for entity in SEARCHED {
-            let scope = role.scope(entity, Action::View);
-            if scope == Scope::None {
-                continue;
-            }
             let code = code(entity).unwrap_or_default();
-            let (scope_sql, scope_values) = self.scope_condition(scope)?;
-            let own_level = view::allowed_level(&role, true);
-            let others_level = view::allowed_level(&role, false);
-            let passes: Vec<(Level, Option<&str>)> = if scope == Scope::Own {
-                vec![(own_level, Some("r.owner_id = ?"))]
-            } else if own_level == others_level {
-                vec![(own_level, None)]
-            } else {
-                vec![
-                    (own_level, Some("r.owner_id = ?")),
-                    (others_level, Some("r.owner_id <> ?")),
-                ]
-            };
-            for (level, ownership) in passes {
-                let matched = format!("{} : ({expression})", columns_up_to(level));
-                let candidates = self.search_candidates(code, &matched, broad)?;
-                let unfiltered = ownership.is_none() && scope == Scope::All;
-                let kept = if unfiltered {
-                    candidates.clone()
-                } else {
-                    self.in_scope(entity, &candidates, ownership, &scope_sql, &scope_values)?
-                };
-                let exhausted = candidates.len() < CANDIDATES;
-                if kept.len() >= limit || exhausted {
-                    ranked.extend(
-                        kept.into_iter()
-                            .take(limit)
-                            .map(|(id, score)| (score, entity, id)),
-                    );
-                    continue;
-                }
-                // Most candidates were outside the reader's scope: ask the index and the table
-                // together (slower, but complete).
-                let sql = format!(
-                    "SELECT s.rowid - ({code} << {ID_BITS}), bm25(search_index) AS rank
-                     FROM search_index s JOIN {table} r ON r.id = s.rowid - ({code} << {ID_BITS})
-                     WHERE search_index MATCH ? AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})
-                       AND {ownership} AND {scope_sql}
-                     ORDER BY rank LIMIT {limit}",
-                    table = entity.table(),
-                    next = code + 1,
-                    ownership = ownership.unwrap_or("? IS NOT NULL"),
-                );
-                let mut values = vec![SqlValue::Text(matched), SqlValue::Integer(me)];
-                values.extend(scope_values.iter().cloned());
-                let mut statement = self.store().conn().prepare_cached(&sql)?;
-                let rows = statement.query_map(params_from_iter(values), |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?))
-                })?;
-                for row in rows {
-                    let (id, rank) = row?;
-                    ranked.push((-rank, entity, id));
+            for query in scoped_queries(&expression, role.scope(entity, Action::View), &reader) {
+                for (id, score) in self.index_matches(code, &query, broad, limit)? {
+                    ranked.push((score, entity, id));
                 }
             }
         }
@@ -299,13 +360,16 @@ impl Session {
                 continue;
             }
             let fields = effective_fields(self.store().conn(), entity)?;
+            // The scope condition again: the index's reach is a copy, the table is the truth.
+            let (scope_sql, scope_values) =
+                self.scope_condition(role.scope(entity, Action::View))?;
             let views = view::load(
                 self,
                 &role,
                 entity,
                 &fields,
-                &format!("r.id IN ({})", ids.join(", ")),
-                &[],
+                &format!("r.id IN ({}) AND {scope_sql}", ids.join(", ")),
+                &scope_values,
                 None,
                 ids.len() as u32,
                 0,
@@ -333,65 +397,59 @@ impl Session {
         )?;
         Ok(hits)
     }
-}
 
-/// How many matches the index alone hands over before the scope filter.
-const CANDIDATES: usize = 400;
-
-impl Session {
-    /// Best matches of one entity from the index alone (no record is read): ranked by BM25, or
-    /// newest first for broad queries. Returns (id, score) with higher scores better.
-    fn search_candidates(&self, code: i64, matched: &str, broad: bool) -> Result<Vec<(i64, f64)>> {
-        let order = if broad { "s.rowid DESC" } else { "rank" };
-        let sql = format!(
-            "SELECT s.rowid - ({code} << {ID_BITS}), bm25(search_index) AS rank FROM search_index s
-             WHERE search_index MATCH ?1 AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})
-             ORDER BY {order} LIMIT {CANDIDATES}",
+    /// The best `limit` matches of one entity from the index alone (no record is read).
+    /// Returns (id, score), higher scores better.
+    ///
+    /// Broad queries (one to three typed characters) take the newest matches, scored by their
+    /// place so the newest of each kind of record interleave. Longer queries rank by BM25, but
+    /// only among the newest [`RANKED_WINDOW`] matches: ranking every match of a common name
+    /// grows with the vault, and BM25 needs each phrase's document count anyway, so the window
+    /// bounds the rest of the work.
+    fn index_matches(
+        &self,
+        code: i64,
+        query: &str,
+        broad: bool,
+        limit: usize,
+    ) -> Result<Vec<(i64, f64)>> {
+        let matches = format!(
+            "search_index MATCH ?1 AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})",
             next = code + 1,
         );
-        let mut statement = self.store().conn().prepare_cached(&sql)?;
-        let rows = statement.query_map([matched], |row| {
-            Ok((row.get::<_, i64>(0)?, -row.get::<_, f64>(1)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
-    /// The candidates that lie in the reader's scope (and ownership pass), order kept.
-    fn in_scope(
-        &self,
-        entity: Entity,
-        candidates: &[(i64, f64)],
-        ownership: Option<&str>,
-        scope_sql: &str,
-        scope_values: &[SqlValue],
-    ) -> Result<Vec<(i64, f64)>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.to_string()).collect();
-        let sql = format!(
-            "SELECT r.id FROM {} r WHERE r.id IN ({}) AND {} AND {scope_sql}",
-            entity.table(),
-            ids.join(", "),
-            ownership.unwrap_or("1 = ?"),
-        );
-        let mut values = vec![SqlValue::Integer(if ownership.is_some() {
-            self.user().id
+        let sql = if broad {
+            format!(
+                "SELECT s.rowid - ({code} << {ID_BITS}), 0.0 FROM search_index s
+                 WHERE {matches} ORDER BY s.rowid DESC LIMIT {limit}"
+            )
         } else {
-            1
-        })];
-        values.extend(scope_values.iter().cloned());
-        let mut statement = self.store().conn().prepare(&sql)?;
-        let allowed: std::collections::HashSet<i64> = statement
-            .query_map(params_from_iter(values), |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(candidates
-            .iter()
-            .copied()
-            .filter(|(id, _)| allowed.contains(id))
-            .collect())
+            // The reach column carries no words: it must not weigh in the ranking.
+            format!(
+                "SELECT id, rank FROM (
+                     SELECT s.rowid - ({code} << {ID_BITS}) AS id,
+                            bm25(search_index, 1.0, 1.0, 1.0, 1.0, 0.0) AS rank
+                     FROM search_index s
+                     WHERE {matches} ORDER BY s.rowid DESC LIMIT {RANKED_WINDOW})
+                 ORDER BY rank LIMIT {limit}"
+            )
+        };
+        let mut statement = self.store().conn().prepare_cached(&sql)?;
+        let rows = statement.query_map([query], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?))
+        })?;
+        let mut found = Vec::new();
+        for (place, row) in rows.enumerate() {
+            let (id, rank) = row?;
+            // BM25 is lower for better matches; a broad match scores by its place.
+            let score = if broad { -(place as f64) } else { -rank };
+            found.push((id, score));
+        }
+        Ok(found)
     }
 }
+
+/// How many of the newest matches a specific query ranks (see `index_matches`).
+const RANKED_WINDOW: usize = 500;
 
 fn subtitle(record: &view::RecordView) -> Option<String> {
     let display = |name: &str| {
