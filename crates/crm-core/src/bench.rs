@@ -381,6 +381,9 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
         }
         log("reusing the vault of an earlier run");
         let owner = Vault::open(&vault_dir)?.unlock(&bench_credentials("owner"))?;
+        // As an import or the demo generator leaves it (a vault made by an older build may
+        // have none yet).
+        owner.store().refresh_statistics()?;
         let data = describe_data(&owner)?;
         (owner, data)
     } else {

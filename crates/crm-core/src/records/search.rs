@@ -10,7 +10,12 @@
 //!
 //! A fifth column, `reach`, holds who a record belongs to as tokens (`o17` owner, `t3` team), so
 //! the reader's scope is part of the full-text query: the index alone hands over matches the
-//! reader may see, newest or best first, and no record row is read until the final page of hits.
+//! reader may see, and no record row is read until the final page of hits.
+//!
+//! Ranking is by relevance tier, then recency: the exact phrase typed, then the phrase as typed
+//! so far, then every word anywhere (see [`query_tiers`]). Each tier is one query that stops at
+//! the newest matches it needs, so a keystroke costs about the same at a thousand contacts as
+//! at a million; BM25 would count every record holding each typed prefix first.
 
 use rusqlite::{Transaction, params};
 use serde::Serialize;
@@ -248,9 +253,15 @@ pub(crate) fn reindex_all(
     Ok(())
 }
 
-/// Turns typed text into an FTS5 expression of prefix terms, or `None` if nothing searchable.
-/// Typed text never reaches FTS5 syntax: every term is reduced to letters and digits.
-pub(crate) fn query_expression(text: &str) -> Option<String> {
+/// Turns typed text into FTS5 expressions, most relevant first, or nothing if nothing is
+/// searchable. Typed text never reaches FTS5 syntax: every term is reduced to letters and
+/// digits.
+///
+/// For `jane do`: the exact phrase (`"jane do"`: a Jane Do), then the phrase as typed so far
+/// (`"jane do"*`: Jane Doe, Jane Dowling), then every word anywhere (`"jane"* "do"*`: a
+/// Jane at dover.example). One word gives the exact word, then the word as a prefix; a phone
+/// number its digits as a prefix.
+pub(crate) fn query_tiers(text: &str) -> Vec<String> {
     let trimmed = text.trim();
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     let phone_like = !digits.is_empty()
@@ -258,15 +269,28 @@ pub(crate) fn query_expression(text: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_digit() || " +-().".contains(c));
     if phone_like {
-        return (digits.len() >= 3).then(|| format!("\"{digits}\"*"));
+        return if digits.len() >= 3 {
+            vec![format!("\"{digits}\"*")]
+        } else {
+            Vec::new()
+        };
     }
     let terms: Vec<String> = trimmed
         .split(|c: char| !c.is_alphanumeric())
         .filter(|term| !term.is_empty())
         .take(8)
-        .map(|term| format!("\"{}\"*", term.to_lowercase()))
+        .map(str::to_lowercase)
         .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    let phrase = terms.join(" ");
+    let mut tiers = vec![format!("\"{phrase}\""), format!("\"{phrase}\"*")];
+    if terms.len() > 1 {
+        let each: Vec<String> = terms.iter().map(|term| format!("\"{term}\"*")).collect();
+        tiers.push(each.join(" "));
+    }
+    tiers
 }
 
 fn columns_up_to(level: Level) -> String {
@@ -324,9 +348,10 @@ impl Session {
     /// Ranked results for `text` over the companies, contacts and deals the role may view,
     /// matching only fields the role may see on each record. Recorded (batched) in the trail.
     pub fn search(&mut self, text: &str, limit: usize) -> Result<Vec<SearchHit>> {
-        let Some(expression) = query_expression(text) else {
+        let tiers = query_tiers(text);
+        if tiers.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let role = self.role()?;
         let limit = limit.clamp(1, 200);
         let reader = Reader {
@@ -335,15 +360,31 @@ impl Session {
             own_level: view::allowed_level(&role, true),
             others_level: view::allowed_level(&role, false),
         };
-        // One to three typed characters match a large share of the index: take the newest
-        // matches instead of ranking them all, so search as you type stays fast.
-        let broad = text.chars().filter(|c| c.is_alphanumeric()).count() < 4;
         let mut ranked: Vec<(f64, Entity, i64)> = Vec::new();
         for entity in SEARCHED {
             let code = code(entity).unwrap_or_default();
-            for query in scoped_queries(&expression, role.scope(entity, Action::View), &reader) {
-                for (id, score) in self.index_matches(code, &query, broad, limit)? {
-                    ranked.push((score, entity, id));
+            let scope = role.scope(entity, Action::View);
+            let mut found: Vec<i64> = Vec::new();
+            // Tier by tier, most relevant first, until this kind of record has `limit` hits;
+            // within a tier the newest first. A hit scores by its tier, then its place, so the
+            // best of each kind of record interleave.
+            for (tier, expression) in tiers.iter().enumerate() {
+                if found.len() >= limit {
+                    break;
+                }
+                let tier_score = ((tiers.len() - tier) * TIER_WEIGHT) as f64;
+                for query in scoped_queries(expression, scope, &reader) {
+                    // The newest `limit` of this tier: those already found in a better tier
+                    // leave at least the number still wanted.
+                    let mut place = 0.0;
+                    for id in self.index_matches(code, &query, limit)? {
+                        if found.contains(&id) || found.len() >= limit {
+                            continue;
+                        }
+                        found.push(id);
+                        ranked.push((tier_score - place, entity, id));
+                        place += 1.0;
+                    }
                 }
             }
         }
@@ -398,58 +439,27 @@ impl Session {
         Ok(hits)
     }
 
-    /// The best `limit` matches of one entity from the index alone (no record is read).
-    /// Returns (id, score), higher scores better.
-    ///
-    /// Broad queries (one to three typed characters) take the newest matches, scored by their
-    /// place so the newest of each kind of record interleave. Longer queries rank by BM25, but
-    /// only among the newest [`RANKED_WINDOW`] matches: ranking every match of a common name
-    /// grows with the vault, and BM25 needs each phrase's document count anyway, so the window
-    /// bounds the rest of the work.
-    fn index_matches(
-        &self,
-        code: i64,
-        query: &str,
-        broad: bool,
-        limit: usize,
-    ) -> Result<Vec<(i64, f64)>> {
-        let matches = format!(
-            "search_index MATCH ?1 AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})",
+    /// The newest `limit` matches of one entity's full-text query, from the index alone (no
+    /// record is read, and no rank is computed: BM25 would first count every record holding
+    /// each typed prefix, which grows with the vault).
+    fn index_matches(&self, code: i64, query: &str, limit: usize) -> Result<Vec<i64>> {
+        let sql = format!(
+            "SELECT s.rowid - ({code} << {ID_BITS}) FROM search_index s
+             WHERE search_index MATCH ?1
+               AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})
+             ORDER BY s.rowid DESC LIMIT {limit}",
             next = code + 1,
         );
-        let sql = if broad {
-            format!(
-                "SELECT s.rowid - ({code} << {ID_BITS}), 0.0 FROM search_index s
-                 WHERE {matches} ORDER BY s.rowid DESC LIMIT {limit}"
-            )
-        } else {
-            // The reach column carries no words: it must not weigh in the ranking.
-            format!(
-                "SELECT id, rank FROM (
-                     SELECT s.rowid - ({code} << {ID_BITS}) AS id,
-                            bm25(search_index, 1.0, 1.0, 1.0, 1.0, 0.0) AS rank
-                     FROM search_index s
-                     WHERE {matches} ORDER BY s.rowid DESC LIMIT {RANKED_WINDOW})
-                 ORDER BY rank LIMIT {limit}"
-            )
-        };
         let mut statement = self.store().conn().prepare_cached(&sql)?;
-        let rows = statement.query_map([query], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?))
-        })?;
-        let mut found = Vec::new();
-        for (place, row) in rows.enumerate() {
-            let (id, rank) = row?;
-            // BM25 is lower for better matches; a broad match scores by its place.
-            let score = if broad { -(place as f64) } else { -rank };
-            found.push((id, score));
-        }
-        Ok(found)
+        let ids = statement
+            .query_map([query], |row| row.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ids)
     }
 }
 
-/// How many of the newest matches a specific query ranks (see `index_matches`).
-const RANKED_WINDOW: usize = 500;
+/// Score between relevance tiers: more than any place within one.
+const TIER_WEIGHT: usize = 1_000;
 
 fn subtitle(record: &view::RecordView) -> Option<String> {
     let display = |name: &str| {
@@ -482,21 +492,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn typed_text_becomes_prefix_terms_and_never_fts_syntax() {
+    fn typed_text_becomes_relevance_tiers_and_never_fts_syntax() {
         assert_eq!(
-            query_expression("Acme Corp").as_deref(),
-            Some("\"acme\"* \"corp\"*")
+            query_tiers("Acme Corp"),
+            [r#""acme corp""#, r#""acme corp"*"#, r#""acme"* "corp"*"#]
         );
+        assert_eq!(query_tiers("Hugo"), [r#""hugo""#, r#""hugo"*"#]);
         assert_eq!(
-            query_expression("\"x\" OR y*").as_deref(),
-            Some("\"x\"* \"or\"* \"y\"*")
+            query_tiers("\"x\" OR y*"),
+            [r#""x or y""#, r#""x or y"*"#, r#""x"* "or"* "y"*"#]
         );
-        assert_eq!(
-            query_expression("(555) 123-45").as_deref(),
-            Some("\"55512345\"*")
-        );
-        assert_eq!(query_expression("  "), None);
-        assert_eq!(query_expression("12"), None);
+        assert_eq!(query_tiers("(555) 123-45"), [r#""55512345"*"#]);
+        assert!(query_tiers("  ").is_empty());
+        assert!(query_tiers("12").is_empty());
     }
 
     #[test]
