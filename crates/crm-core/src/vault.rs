@@ -722,10 +722,13 @@ impl Session {
     ) -> Result<T> {
         self.store.set_cache_mib(crate::store::BULK_CACHE_MIB)?;
         let result = self.write(work);
+        if result.is_ok() {
+            // Under the small cache too: measuring reads every index once.
+            self.refresh_statistics();
+        }
         let restored = self.store.set_cache_mib(crate::store::PAGE_CACHE_MIB);
         let value = result?;
         restored?;
-        self.refresh_statistics();
         Ok(value)
     }
 

@@ -1,7 +1,7 @@
 //! Search across companies, contacts and deals, without a search oracle.
 //!
-//! One FTS5 table inside the encrypted database (so the index is encrypted too) holds, per
-//! record, the searchable text split into four columns by classification level (`l0` Public …
+//! One FTS5 table per kind of record, inside the encrypted database (so the index is encrypted
+//! too), holds per record the searchable text split into four columns by classification level (`l0` Public …
 //! `l3` Highly Confidential). A query only names the columns at or below what the reader may see
 //! on that record — its clearance on their own records, its others' clearance on the rest — so
 //! searching a hidden phone number finds nothing. Phones are indexed as digit strings (and
@@ -36,58 +36,69 @@ CREATE VIRTUAL TABLE search_index USING fts5 (
 );
 ";
 
-/// Adds the `reach` column (owner and team tokens) and a one-character prefix index, carrying
-/// the indexed text over. A prefix query of one character ("Jane D") otherwise merges the
-/// doclists of every term starting with that letter.
-pub(crate) const REACH_MIGRATION: &str = "
-CREATE VIRTUAL TABLE search_index_next USING fts5 (
+/// One index per kind of record, each with a `reach` column (owner and team tokens) and a
+/// one-character prefix index, carrying the indexed text over from the single `search_index`.
+///
+/// Per kind, because FTS5 writes its pending terms out as a new segment whenever a row arrives
+/// with a lower rowid than the last: an import that creates companies between contacts made a
+/// segment (and merge work) for every new company. The one-character prefix index answers
+/// "Jane D" without merging the doclists of every term that starts with "d".
+pub(crate) const PER_KIND_MIGRATION: &str = "
+CREATE VIRTUAL TABLE search_companies USING fts5 (
     l0, l1, l2, l3, reach,
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '1 2 3 4'
 );
-INSERT INTO search_index_next (rowid, l0, l1, l2, l3, reach)
-SELECT s.rowid, s.l0, s.l1, s.l2, s.l3,
-       coalesce(CASE s.rowid >> 40
-           WHEN 1 THEN (SELECT 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
-                        FROM companies r WHERE r.id = s.rowid - (1 << 40))
-           WHEN 2 THEN (SELECT 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
-                        FROM contacts r WHERE r.id = s.rowid - (2 << 40))
-           WHEN 3 THEN (SELECT 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
-                        FROM deals r WHERE r.id = s.rowid - (3 << 40))
-       END, '')
-FROM search_index s;
-DROP TABLE search_index;
-ALTER TABLE search_index_next RENAME TO search_index;
-
+INSERT INTO search_companies (rowid, l0, l1, l2, l3, reach)
+SELECT r.id, s.l0, s.l1, s.l2, s.l3, 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+FROM companies r JOIN search_index s ON s.rowid = (1 << 40) + r.id
+ORDER BY r.id;
 -- The reach follows the record whichever code path gives it a new owner or team.
 CREATE TRIGGER companies_reach AFTER UPDATE OF owner_id, team_id ON companies BEGIN
-    UPDATE search_index SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
-    WHERE rowid = (1 << 40) + NEW.id;
+    UPDATE search_companies SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = NEW.id;
 END;
+CREATE VIRTUAL TABLE search_contacts USING fts5 (
+    l0, l1, l2, l3, reach,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3 4'
+);
+INSERT INTO search_contacts (rowid, l0, l1, l2, l3, reach)
+SELECT r.id, s.l0, s.l1, s.l2, s.l3, 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+FROM contacts r JOIN search_index s ON s.rowid = (2 << 40) + r.id
+ORDER BY r.id;
+-- The reach follows the record whichever code path gives it a new owner or team.
 CREATE TRIGGER contacts_reach AFTER UPDATE OF owner_id, team_id ON contacts BEGIN
-    UPDATE search_index SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
-    WHERE rowid = (2 << 40) + NEW.id;
+    UPDATE search_contacts SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = NEW.id;
 END;
+CREATE VIRTUAL TABLE search_deals USING fts5 (
+    l0, l1, l2, l3, reach,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3 4'
+);
+INSERT INTO search_deals (rowid, l0, l1, l2, l3, reach)
+SELECT r.id, s.l0, s.l1, s.l2, s.l3, 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+FROM deals r JOIN search_index s ON s.rowid = (3 << 40) + r.id
+ORDER BY r.id;
+-- The reach follows the record whichever code path gives it a new owner or team.
 CREATE TRIGGER deals_reach AFTER UPDATE OF owner_id, team_id ON deals BEGIN
-    UPDATE search_index SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
-    WHERE rowid = (3 << 40) + NEW.id;
+    UPDATE search_deals SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = NEW.id;
 END;
+DROP TABLE search_index;
 ";
 
-const ID_BITS: u32 = 40;
 const SEARCHED: [Entity; 3] = [Entity::Company, Entity::Contact, Entity::Deal];
 
-fn code(entity: Entity) -> Option<i64> {
+/// The index table of a kind of record, if it is searched.
+fn index_table(entity: Entity) -> Option<&'static str> {
     match entity {
-        Entity::Company => Some(1),
-        Entity::Contact => Some(2),
-        Entity::Deal => Some(3),
+        Entity::Company => Some("search_companies"),
+        Entity::Contact => Some("search_contacts"),
+        Entity::Deal => Some("search_deals"),
         _ => None,
     }
-}
-
-fn rowid(entity: Entity, id: i64) -> Option<i64> {
-    code(entity).map(|code| (code << ID_BITS) | id)
 }
 
 /// One search result.
@@ -166,7 +177,7 @@ pub(crate) fn put(
     id: i64,
     texts: &[String; 4],
 ) -> Result<()> {
-    let Some(rowid) = rowid(entity, id) else {
+    let Some(table) = index_table(entity) else {
         return Ok(());
     };
     // Called once per row by imports and the demo generator: cached statements, not parsed
@@ -177,13 +188,13 @@ pub(crate) fn put(
             entity.table()
         ))?
         .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1")?
-        .execute([rowid])?;
-    tx.prepare_cached(
-        "INSERT INTO search_index (rowid, l0, l1, l2, l3, reach) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
+    tx.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?1"))?
+        .execute([id])?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (rowid, l0, l1, l2, l3, reach) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))?
     .execute(params![
-        rowid,
+        id,
         texts[0],
         texts[1],
         texts[2],
@@ -195,7 +206,7 @@ pub(crate) fn put(
 
 /// Rebuilds the index row of one record from what is stored.
 pub(crate) fn reindex(tx: &Transaction<'_>, entity: Entity, id: i64) -> Result<()> {
-    if code(entity).is_none() {
+    if index_table(entity).is_none() {
         return Ok(());
     }
     let fields = effective_fields(tx, entity)?;
@@ -220,8 +231,8 @@ pub(crate) fn reindex(tx: &Transaction<'_>, entity: Entity, id: i64) -> Result<(
 
 /// Removes a record from the index.
 pub(crate) fn remove(tx: &Transaction<'_>, entity: Entity, id: i64) -> Result<()> {
-    if let Some(rowid) = rowid(entity, id) {
-        tx.execute("DELETE FROM search_index WHERE rowid = ?1", [rowid])?;
+    if let Some(table) = index_table(entity) {
+        tx.execute(&format!("DELETE FROM {table} WHERE rowid = ?1"), [id])?;
     }
     Ok(())
 }
@@ -232,11 +243,12 @@ pub(crate) fn reindex_all(
     entity: Entity,
     progress: ProgressFn<'_>,
 ) -> Result<()> {
-    if code(entity).is_none() {
+    if index_table(entity).is_none() {
         return Ok(());
     }
+    // Ascending ids: FTS5 keeps its pending terms in memory while rowids ascend.
     let ids: Vec<i64> = tx
-        .prepare(&format!("SELECT id FROM {}", entity.table()))?
+        .prepare(&format!("SELECT id FROM {} ORDER BY id", entity.table()))?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let total = ids.len() as u64;
@@ -362,7 +374,9 @@ impl Session {
         };
         let mut ranked: Vec<(f64, Entity, i64)> = Vec::new();
         for entity in SEARCHED {
-            let code = code(entity).unwrap_or_default();
+            let Some(table) = index_table(entity) else {
+                continue;
+            };
             let scope = role.scope(entity, Action::View);
             let mut found: Vec<i64> = Vec::new();
             // Tier by tier, most relevant first, until this kind of record has `limit` hits;
@@ -377,7 +391,7 @@ impl Session {
                     // The newest `limit` of this tier: those already found in a better tier
                     // leave at least the number still wanted.
                     let mut place = 0.0;
-                    for id in self.index_matches(code, &query, limit)? {
+                    for id in self.index_matches(table, &query, limit)? {
                         if found.contains(&id) || found.len() >= limit {
                             continue;
                         }
@@ -442,13 +456,9 @@ impl Session {
     /// The newest `limit` matches of one entity's full-text query, from the index alone (no
     /// record is read, and no rank is computed: BM25 would first count every record holding
     /// each typed prefix, which grows with the vault).
-    fn index_matches(&self, code: i64, query: &str, limit: usize) -> Result<Vec<i64>> {
+    fn index_matches(&self, table: &str, query: &str, limit: usize) -> Result<Vec<i64>> {
         let sql = format!(
-            "SELECT s.rowid - ({code} << {ID_BITS}) FROM search_index s
-             WHERE search_index MATCH ?1
-               AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})
-             ORDER BY s.rowid DESC LIMIT {limit}",
-            next = code + 1,
+            "SELECT rowid FROM {table} WHERE {table} MATCH ?1 ORDER BY rowid DESC LIMIT {limit}"
         );
         let mut statement = self.store().conn().prepare_cached(&sql)?;
         let ids = statement
