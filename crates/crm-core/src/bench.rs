@@ -497,7 +497,7 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
         let mut encrypted = search_latencies(session, &queries)?;
         let mut by_time: Vec<(Duration, &String)> =
             encrypted.iter().copied().zip(&queries).collect();
-        by_time.sort_by(|a, b| b.0.cmp(&a.0));
+        by_time.sort_by_key(|(elapsed, _)| std::cmp::Reverse(*elapsed));
         slowest_searches.extend(
             by_time
                 .into_iter()
