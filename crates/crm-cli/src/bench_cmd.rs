@@ -22,6 +22,12 @@ pub struct BenchArgs {
     /// Work directory (default: a new temporary directory, removed afterwards)
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Measure the vault an earlier run left in --dir instead of generating new data
+    #[arg(long, requires = "dir")]
+    reuse: bool,
+    /// Only unlock, search, lists and opening a contact (no backup, no CSV export/import)
+    #[arg(long)]
+    query_path_only: bool,
 }
 
 pub fn bench(args: &BenchArgs, out: &Output) -> Result<()> {
@@ -38,6 +44,8 @@ pub fn bench(args: &BenchArgs, out: &Output) -> Result<()> {
         seed: args.seed,
         queries: args.queries.max(10),
         kdf: KdfStrength::from_env(),
+        reuse: args.reuse,
+        query_path_only: args.query_path_only,
     };
     let result = bench::run(&dir, options, &mut |step| {
         if !out.is_json() {

@@ -36,6 +36,11 @@ pub struct BenchOptions {
     pub queries: usize,
     /// Argon2 cost of the bench users' slots.
     pub kdf: KdfStrength,
+    /// Measure the vault and plain twin an earlier run left in the directory instead of
+    /// generating new data (for tuning: a million contacts take minutes to generate).
+    pub reuse: bool,
+    /// Measure only unlock, search, lists and opening a contact (skip backup and CSV).
+    pub query_path_only: bool,
 }
 
 /// One figure.
@@ -64,6 +69,20 @@ pub struct BenchReport {
     pub database_bytes: u64,
     /// The figures.
     pub figures: Vec<Figure>,
+    /// The slowest searches of each reader on the encrypted vault, slowest first: what the
+    /// tail latencies are made of.
+    pub slowest_searches: Vec<SlowSearch>,
+}
+
+/// One slow search, for reading the tail of the latency figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowSearch {
+    /// Who searched (`owner` or `sales rep`).
+    pub reader: String,
+    /// The text typed so far.
+    pub text: String,
+    /// How long it took (ms).
+    pub millis: f64,
 }
 
 impl BenchReport {
@@ -94,6 +113,15 @@ impl BenchReport {
                     .unwrap_or_else(|| "—".into()),
                 figure.unit
             ));
+        }
+        if !self.slowest_searches.is_empty() {
+            text.push_str("\nslowest searches (encrypted):\n");
+            for slow in &self.slowest_searches {
+                text.push_str(&format!(
+                    "  {:>8.2} ms  {:<10} {:?}\n",
+                    slow.millis, slow.reader, slow.text
+                ));
+            }
         }
         text
     }
@@ -312,69 +340,113 @@ fn open_contact_latencies(
     Ok(samples)
 }
 
+fn bench_credentials(user: &str) -> Credentials {
+    Credentials {
+        user: user.into(),
+        password: Password::new(PASSWORD),
+        key_file: None,
+    }
+}
+
+/// The data of a reused vault, counted.
+fn describe_data(session: &Session) -> Result<String> {
+    let conn = session.store().conn();
+    let count = |table: &str| -> Result<i64> {
+        Ok(
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })?,
+        )
+    };
+    Ok(format!(
+        "{} contacts, {} companies, {} deals, {} activities (reused)",
+        count("contacts")?,
+        count("companies")?,
+        count("deals")?,
+        count("activities")?
+    ))
+}
+
 /// Runs the whole benchmark in `dir` (created; must be empty or missing).
 pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchReport> {
     std::fs::create_dir_all(dir).map_err(Error::io("creating the bench directory"))?;
     let vault_dir = dir.join("vault");
-    if vault_dir.exists() {
-        return Err(Error::Invalid(format!(
-            "{} already holds a bench vault; use an empty directory",
-            dir.display()
-        )));
-    }
-    let scale = DemoScale::for_contacts(options.contacts, options.seed);
-    log("creating the vault");
-    let created = Vault::create(
-        &vault_dir,
-        NewVault {
-            owner: "owner".into(),
+    let plain_path = dir.join("plain-twin.db");
+    let paths = VaultPaths::new(&vault_dir);
+    let mut figures = Vec::new();
+    let (mut owner, data) = if options.reuse {
+        if !paths.exists() {
+            return Err(Error::Invalid(format!(
+                "{} holds no bench vault to reuse; run once without --reuse",
+                dir.display()
+            )));
+        }
+        log("reusing the vault of an earlier run");
+        let owner = Vault::open(&vault_dir)?.unlock(&bench_credentials("owner"))?;
+        // As an import or the demo generator leaves it (a vault made by an older build may
+        // have none yet).
+        owner.store().refresh_statistics()?;
+        let data = describe_data(&owner)?;
+        (owner, data)
+    } else {
+        if vault_dir.exists() {
+            return Err(Error::Invalid(format!(
+                "{} already holds a bench vault; use an empty directory or --reuse",
+                dir.display()
+            )));
+        }
+        let scale = DemoScale::for_contacts(options.contacts, options.seed);
+        log("creating the vault");
+        let created = Vault::create(
+            &vault_dir,
+            NewVault {
+                owner: "owner".into(),
+                password: Password::new(PASSWORD),
+                key_file: None,
+                kdf: options.kdf,
+            },
+        )?;
+        let mut owner = created.session;
+        owner.set_kdf_strength(options.kdf);
+        owner.add_user(NewUser {
+            name: "rep".into(),
+            role: "Sales Representative".into(),
             password: Password::new(PASSWORD),
             key_file: None,
-            kdf: options.kdf,
-        },
-    )?;
-    let mut owner = created.session;
-    owner.set_kdf_strength(options.kdf);
-    owner.add_user(NewUser {
-        name: "rep".into(),
-        role: "Sales Representative".into(),
-        password: Password::new(PASSWORD),
-        key_file: None,
-    })?;
-    log(&format!(
-        "generating {} contacts, {} companies, {} deals, {} activities",
-        scale.contacts, scale.companies, scale.deals, scale.activities
-    ));
-    let rows = scale.contacts + scale.companies + scale.deals + scale.activities;
-    let (generate, _) = time(|| owner.generate_demo(scale, &mut |_| {}))?;
-    let mut figures = vec![figure(
-        "bulk insert (demo generator, incl. search index)",
-        rows as f64 / generate.as_secs_f64(),
-        None,
-        "rows/s",
-        true,
-    )];
-    owner
-        .store()
-        .conn()
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    let paths = VaultPaths::new(&vault_dir);
+        })?;
+        log(&format!(
+            "generating {} contacts, {} companies, {} deals, {} activities",
+            scale.contacts, scale.companies, scale.deals, scale.activities
+        ));
+        let rows = scale.contacts + scale.companies + scale.deals + scale.activities;
+        let (generate, _) = time(|| owner.generate_demo(scale, &mut |_| {}))?;
+        figures.push(figure(
+            "bulk insert (demo generator, incl. search index)",
+            rows as f64 / generate.as_secs_f64(),
+            None,
+            "rows/s",
+            true,
+        ));
+        owner
+            .store()
+            .conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        log("making the plain twin");
+        owner.store().export_plain_twin(&plain_path)?;
+        let data = format!(
+            "{} contacts, {} companies, {} deals, {} activities (seed {})",
+            scale.contacts, scale.companies, scale.deals, scale.activities, scale.seed
+        );
+        (owner, data)
+    };
     let database_bytes = std::fs::metadata(&paths.database)
         .map_err(Error::io("database size"))?
         .len();
-
-    log("making the plain twin");
-    let plain_path = dir.join("plain-twin.db");
-    owner.store().export_plain_twin(&plain_path)?;
     let mut plain = Store::open_plain_twin(&plain_path)?;
 
     log("timing unlock");
     let (slots, _) = KeySlotFile::read(&paths.key_slots)?;
-    let credentials = Credentials {
-        user: "owner".into(),
-        password: Password::new(PASSWORD),
-        key_file: None,
-    };
+    let credentials = bench_credentials("owner");
     let slot = slots
         .current
         .user("owner")
@@ -414,18 +486,28 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
         false,
     ));
 
-    let mut rep = Vault::open(&vault_dir)?.unlock(&Credentials {
-        user: "rep".into(),
-        password: Password::new(PASSWORD),
-        key_file: None,
-    })?;
+    let mut rep = Vault::open(&vault_dir)?.unlock(&bench_credentials("rep"))?;
     let queries = query_mix(&owner, options.queries, options.seed)?;
     log(&format!(
         "search as you type: {} searches as owner and as sales rep",
         queries.len()
     ));
+    let mut slowest_searches = Vec::new();
     for (who, session) in [("owner", &mut owner), ("sales rep", &mut rep)] {
         let mut encrypted = search_latencies(session, &queries)?;
+        let mut by_time: Vec<(Duration, &String)> =
+            encrypted.iter().copied().zip(&queries).collect();
+        by_time.sort_by_key(|(elapsed, _)| std::cmp::Reverse(*elapsed));
+        slowest_searches.extend(
+            by_time
+                .into_iter()
+                .take(8)
+                .map(|(elapsed, text)| SlowSearch {
+                    reader: who.into(),
+                    text: text.clone(),
+                    millis: elapsed.as_secs_f64() * 1000.0,
+                }),
+        );
         session.swap_store_for_bench(&mut plain);
         let plain_samples = search_latencies(session, &queries);
         session.swap_store_for_bench(&mut plain);
@@ -443,19 +525,21 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
 
     log("list pages and open contact");
     let rounds = (options.queries / 2).max(20);
-    let mut encrypted = list_latencies(&mut owner, rounds, options.seed)?;
-    owner.swap_store_for_bench(&mut plain);
-    let plain_lists = list_latencies(&mut owner, rounds, options.seed);
-    owner.swap_store_for_bench(&mut plain);
-    let mut plain_lists = plain_lists?;
-    for (label, p) in [("p50", 0.5), ("p95", 0.95)] {
-        figures.push(figure(
-            &format!("list page (50 rows, filtered, sorted), {label}"),
-            percentile(&mut encrypted, p),
-            Some(percentile(&mut plain_lists, p)),
-            "ms",
-            false,
-        ));
+    for (who, session) in [("owner", &mut owner), ("sales rep", &mut rep)] {
+        let mut encrypted = list_latencies(session, rounds, options.seed)?;
+        session.swap_store_for_bench(&mut plain);
+        let plain_lists = list_latencies(session, rounds, options.seed);
+        session.swap_store_for_bench(&mut plain);
+        let mut plain_lists = plain_lists?;
+        for (label, p) in [("p50", 0.5), ("p95", 0.95)] {
+            figures.push(figure(
+                &format!("list page as {who} (50 rows, filtered, sorted), {label}"),
+                percentile(&mut encrypted, p),
+                Some(percentile(&mut plain_lists, p)),
+                "ms",
+                false,
+            ));
+        }
     }
     let mut encrypted = open_contact_latencies(&mut owner, rounds, options.seed)?;
     owner.swap_store_for_bench(&mut plain);
@@ -472,8 +556,27 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
         ));
     }
 
+    if options.query_path_only {
+        drop(rep);
+        drop(owner);
+        return Ok(BenchReport {
+            machine: machine(),
+            data,
+            database_bytes,
+            figures,
+            slowest_searches,
+        });
+    }
+    // Backups, the file copy and the import vault go to a scratch folder of this run, so a
+    // reused directory can be measured again.
+    let scratch = dir.join("scratch");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .map_err(Error::io("clearing the bench scratch folder"))?;
+    }
+    std::fs::create_dir_all(&scratch).map_err(Error::io("creating the bench scratch folder"))?;
     log("backup + verify against a plain file copy");
-    let backups = dir.join("backups");
+    let backups = scratch.join("backups");
     std::fs::create_dir_all(&backups).map_err(Error::io("bench backups"))?;
     // Each progress report starts a step: the time between reports is what each step took.
     let mut steps: Vec<(String, Instant)> = Vec::new();
@@ -494,7 +597,7 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
             )
         })
         .collect();
-    let copy_target = dir.join("copy-of-vault.db");
+    let copy_target = scratch.join("copy-of-vault.db");
     let (copy_time, _) = time(|| {
         std::fs::copy(&paths.database, &copy_target).map_err(Error::io("copying"))?;
         std::fs::File::open(&copy_target)
@@ -520,7 +623,7 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
     }
 
     log("CSV export of every contact, then its import into a new vault");
-    let csv_path = dir.join("contacts.csv");
+    let csv_path = scratch.join("contacts.csv");
     let (export_time, exported) = time(|| {
         let file = std::fs::File::create(&csv_path).map_err(Error::io("creating the CSV"))?;
         let mut out = std::io::BufWriter::new(file);
@@ -536,7 +639,7 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
         true,
     ));
     let mut importer = Vault::create(
-        &dir.join("import-vault"),
+        &scratch.join("import-vault"),
         NewVault {
             owner: "owner".into(),
             password: Password::new(PASSWORD),
@@ -570,11 +673,9 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
     drop(owner);
     Ok(BenchReport {
         machine: machine(),
-        data: format!(
-            "{} contacts, {} companies, {} deals, {} activities (seed {})",
-            scale.contacts, scale.companies, scale.deals, scale.activities, scale.seed
-        ),
+        data,
         database_bytes,
         figures,
+        slowest_searches,
     })
 }

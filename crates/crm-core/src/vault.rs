@@ -722,10 +722,22 @@ impl Session {
     ) -> Result<T> {
         self.store.set_cache_mib(crate::store::BULK_CACHE_MIB)?;
         let result = self.write(work);
+        if result.is_ok() {
+            // Under the small cache too: measuring reads every index once.
+            self.refresh_statistics();
+        }
         let restored = self.store.set_cache_mib(crate::store::PAGE_CACHE_MIB);
         let value = result?;
         restored?;
         Ok(value)
+    }
+
+    /// Keeps the query planner's statistics in step with the data (after bulk writes, at
+    /// lock). A failure only costs speed, so it is logged, never returned.
+    fn refresh_statistics(&self) {
+        if let Err(error) = self.store.refresh_statistics() {
+            tracing::warn!("could not refresh the query planner's statistics: {error}");
+        }
     }
 
     /// Appends one event now, in its own transaction. Use it *before* handing out what the
@@ -767,6 +779,7 @@ impl Session {
         if let Err(error) = self.record(AuditEvent::new(action)) {
             tracing::warn!("could not record the lock in the audit trail: {error}");
         }
+        self.refresh_statistics();
     }
 
     /// Locks the vault at the user's request: records it, then drops the session (the data

@@ -1,15 +1,23 @@
 //! Search across companies, contacts and deals, without a search oracle.
 //!
-//! One FTS5 table inside the encrypted database (so the index is encrypted too) holds, per
-//! record, the searchable text split into four columns by classification level (`l0` Public …
+//! One FTS5 table per kind of record, inside the encrypted database (so the index is encrypted
+//! too), holds per record the searchable text split into four columns by classification level (`l0` Public …
 //! `l3` Highly Confidential). A query only names the columns at or below what the reader may see
 //! on that record — its clearance on their own records, its others' clearance on the rest — so
 //! searching a hidden phone number finds nothing. Phones are indexed as digit strings (and
 //! without a leading country or trunk prefix) so any formatting matches; all terms are
 //! prefix-matched for search as you type.
+//!
+//! A fifth column, `reach`, holds who a record belongs to as tokens (`o17` owner, `t3` team), so
+//! the reader's scope is part of the full-text query: the index alone hands over matches the
+//! reader may see, and no record row is read until the final page of hits.
+//!
+//! Ranking is by relevance tier, then recency: the exact phrase typed, then the phrase as typed
+//! so far, then every word anywhere (see [`query_tiers`]). Each tier is one query that stops at
+//! the newest matches it needs, so a keystroke costs about the same at a thousand contacts as
+//! at a million; BM25 would count every record holding each typed prefix first.
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Transaction, params, params_from_iter};
+use rusqlite::{Transaction, params};
 use serde::Serialize;
 
 use super::fields::{Entity, Kind, Level};
@@ -28,20 +36,69 @@ CREATE VIRTUAL TABLE search_index USING fts5 (
 );
 ";
 
-const ID_BITS: u32 = 40;
+/// One index per kind of record, each with a `reach` column (owner and team tokens) and a
+/// one-character prefix index, carrying the indexed text over from the single `search_index`.
+///
+/// Per kind, because FTS5 writes its pending terms out as a new segment whenever a row arrives
+/// with a lower rowid than the last: an import that creates companies between contacts made a
+/// segment (and merge work) for every new company. The one-character prefix index answers
+/// "Jane D" without merging the doclists of every term that starts with "d".
+pub(crate) const PER_KIND_MIGRATION: &str = "
+CREATE VIRTUAL TABLE search_companies USING fts5 (
+    l0, l1, l2, l3, reach,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3 4'
+);
+INSERT INTO search_companies (rowid, l0, l1, l2, l3, reach)
+SELECT r.id, s.l0, s.l1, s.l2, s.l3, 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+FROM companies r JOIN search_index s ON s.rowid = (1 << 40) + r.id
+ORDER BY r.id;
+-- The reach follows the record whichever code path gives it a new owner or team.
+CREATE TRIGGER companies_reach AFTER UPDATE OF owner_id, team_id ON companies BEGIN
+    UPDATE search_companies SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = NEW.id;
+END;
+CREATE VIRTUAL TABLE search_contacts USING fts5 (
+    l0, l1, l2, l3, reach,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3 4'
+);
+INSERT INTO search_contacts (rowid, l0, l1, l2, l3, reach)
+SELECT r.id, s.l0, s.l1, s.l2, s.l3, 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+FROM contacts r JOIN search_index s ON s.rowid = (2 << 40) + r.id
+ORDER BY r.id;
+-- The reach follows the record whichever code path gives it a new owner or team.
+CREATE TRIGGER contacts_reach AFTER UPDATE OF owner_id, team_id ON contacts BEGIN
+    UPDATE search_contacts SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = NEW.id;
+END;
+CREATE VIRTUAL TABLE search_deals USING fts5 (
+    l0, l1, l2, l3, reach,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3 4'
+);
+INSERT INTO search_deals (rowid, l0, l1, l2, l3, reach)
+SELECT r.id, s.l0, s.l1, s.l2, s.l3, 'o' || r.owner_id || coalesce(' t' || r.team_id, '')
+FROM deals r JOIN search_index s ON s.rowid = (3 << 40) + r.id
+ORDER BY r.id;
+-- The reach follows the record whichever code path gives it a new owner or team.
+CREATE TRIGGER deals_reach AFTER UPDATE OF owner_id, team_id ON deals BEGIN
+    UPDATE search_deals SET reach = 'o' || NEW.owner_id || coalesce(' t' || NEW.team_id, '')
+    WHERE rowid = NEW.id;
+END;
+DROP TABLE search_index;
+";
+
 const SEARCHED: [Entity; 3] = [Entity::Company, Entity::Contact, Entity::Deal];
 
-fn code(entity: Entity) -> Option<i64> {
+/// The index table of a kind of record, if it is searched.
+fn index_table(entity: Entity) -> Option<&'static str> {
     match entity {
-        Entity::Company => Some(1),
-        Entity::Contact => Some(2),
-        Entity::Deal => Some(3),
+        Entity::Company => Some("search_companies"),
+        Entity::Contact => Some("search_contacts"),
+        Entity::Deal => Some("search_deals"),
         _ => None,
     }
-}
-
-fn rowid(entity: Entity, id: i64) -> Option<i64> {
-    code(entity).map(|code| (code << ID_BITS) | id)
 }
 
 /// One search result.
@@ -104,30 +161,52 @@ pub(crate) fn index_texts<'a>(
     texts
 }
 
-/// Writes the index row of one record.
+/// The `reach` tokens of a record: its owner and its team.
+fn reach(owner: i64, team: Option<i64>) -> String {
+    match team {
+        Some(team) => format!("o{owner} t{team}"),
+        None => format!("o{owner}"),
+    }
+}
+
+/// Writes the index row of one record (already stored: its owner and team are read from it, so
+/// every path that writes a record indexes its reach the same way).
 pub(crate) fn put(
     tx: &rusqlite::Connection,
     entity: Entity,
     id: i64,
     texts: &[String; 4],
 ) -> Result<()> {
-    let Some(rowid) = rowid(entity, id) else {
+    let Some(table) = index_table(entity) else {
         return Ok(());
     };
     // Called once per row by imports and the demo generator: cached statements, not parsed
     // SQL each time.
-    tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1")?
-        .execute([rowid])?;
-    tx.prepare_cached(
-        "INSERT INTO search_index (rowid, l0, l1, l2, l3) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![rowid, texts[0], texts[1], texts[2], texts[3]])?;
+    let (owner, team): (i64, Option<i64>) = tx
+        .prepare_cached(&format!(
+            "SELECT owner_id, team_id FROM {} WHERE id = ?1",
+            entity.table()
+        ))?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    tx.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?1"))?
+        .execute([id])?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (rowid, l0, l1, l2, l3, reach) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))?
+    .execute(params![
+        id,
+        texts[0],
+        texts[1],
+        texts[2],
+        texts[3],
+        reach(owner, team)
+    ])?;
     Ok(())
 }
 
 /// Rebuilds the index row of one record from what is stored.
 pub(crate) fn reindex(tx: &Transaction<'_>, entity: Entity, id: i64) -> Result<()> {
-    if code(entity).is_none() {
+    if index_table(entity).is_none() {
         return Ok(());
     }
     let fields = effective_fields(tx, entity)?;
@@ -152,8 +231,8 @@ pub(crate) fn reindex(tx: &Transaction<'_>, entity: Entity, id: i64) -> Result<(
 
 /// Removes a record from the index.
 pub(crate) fn remove(tx: &Transaction<'_>, entity: Entity, id: i64) -> Result<()> {
-    if let Some(rowid) = rowid(entity, id) {
-        tx.execute("DELETE FROM search_index WHERE rowid = ?1", [rowid])?;
+    if let Some(table) = index_table(entity) {
+        tx.execute(&format!("DELETE FROM {table} WHERE rowid = ?1"), [id])?;
     }
     Ok(())
 }
@@ -164,11 +243,12 @@ pub(crate) fn reindex_all(
     entity: Entity,
     progress: ProgressFn<'_>,
 ) -> Result<()> {
-    if code(entity).is_none() {
+    if index_table(entity).is_none() {
         return Ok(());
     }
+    // Ascending ids: FTS5 keeps its pending terms in memory while rowids ascend.
     let ids: Vec<i64> = tx
-        .prepare(&format!("SELECT id FROM {}", entity.table()))?
+        .prepare(&format!("SELECT id FROM {} ORDER BY id", entity.table()))?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let total = ids.len() as u64;
@@ -185,9 +265,15 @@ pub(crate) fn reindex_all(
     Ok(())
 }
 
-/// Turns typed text into an FTS5 expression of prefix terms, or `None` if nothing searchable.
-/// Typed text never reaches FTS5 syntax: every term is reduced to letters and digits.
-pub(crate) fn query_expression(text: &str) -> Option<String> {
+/// Turns typed text into FTS5 expressions, most relevant first, or nothing if nothing is
+/// searchable. Typed text never reaches FTS5 syntax: every term is reduced to letters and
+/// digits.
+///
+/// For `jane do`: the exact phrase (`"jane do"`: a Jane Do), then the phrase as typed so far
+/// (`"jane do"*`: Jane Doe, Jane Dowling), then every word anywhere (`"jane"* "do"*`: a
+/// Jane at dover.example). One word gives the exact word, then the word as a prefix; a phone
+/// number its digits as a prefix.
+pub(crate) fn query_tiers(text: &str) -> Vec<String> {
     let trimmed = text.trim();
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     let phone_like = !digits.is_empty()
@@ -195,15 +281,28 @@ pub(crate) fn query_expression(text: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_digit() || " +-().".contains(c));
     if phone_like {
-        return (digits.len() >= 3).then(|| format!("\"{digits}\"*"));
+        return if digits.len() >= 3 {
+            vec![format!("\"{digits}\"*")]
+        } else {
+            Vec::new()
+        };
     }
     let terms: Vec<String> = trimmed
         .split(|c: char| !c.is_alphanumeric())
         .filter(|term| !term.is_empty())
         .take(8)
-        .map(|term| format!("\"{}\"*", term.to_lowercase()))
+        .map(str::to_lowercase)
         .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    let phrase = terms.join(" ");
+    let mut tiers = vec![format!("\"{phrase}\""), format!("\"{phrase}\"*")];
+    if terms.len() > 1 {
+        let each: Vec<String> = terms.iter().map(|term| format!("\"{term}\"*")).collect();
+        tiers.push(each.join(" "));
+    }
+    tiers
 }
 
 fn columns_up_to(level: Level) -> String {
@@ -211,78 +310,95 @@ fn columns_up_to(level: Level) -> String {
     format!("{{{}}}", names.join(" "))
 }
 
+/// Who is asking, as the index sees it.
+struct Reader {
+    user: i64,
+    team: Option<i64>,
+    /// Highest level the reader may see on their own records.
+    own_level: Level,
+    /// Highest level the reader may see on other people's records.
+    others_level: Level,
+}
+
+/// The full-text queries that find `expression` in what `reader` may see of one entity under
+/// `scope`: one query when the reader sees every record in scope at the same level, or one for
+/// their own records and one for the others' when the levels differ. Each query names only the
+/// columns up to the level that applies, and the records in scope through their `reach` tokens.
+fn scoped_queries(expression: &str, scope: Scope, reader: &Reader) -> Vec<String> {
+    let own_reach = format!("reach : \"o{}\"", reader.user);
+    let others_reach = match (scope, reader.team) {
+        (Scope::None, _) => return Vec::new(),
+        (Scope::Own, _) | (Scope::Team, None) => None,
+        (Scope::Team, Some(team)) => Some(format!("reach : \"t{team}\"")),
+        (Scope::All, _) => Some(String::new()),
+    };
+    let matched = |level: Level| format!("{} : ({expression})", columns_up_to(level));
+    let own = format!("({}) AND {own_reach}", matched(reader.own_level));
+    let Some(others_reach) = others_reach else {
+        return vec![own];
+    };
+    if reader.own_level == reader.others_level {
+        let all = if others_reach.is_empty() {
+            matched(reader.own_level)
+        } else {
+            format!(
+                "({}) AND ({others_reach} OR {own_reach})",
+                matched(reader.own_level)
+            )
+        };
+        return vec![all];
+    }
+    let others_matched = if others_reach.is_empty() {
+        format!("({})", matched(reader.others_level))
+    } else {
+        format!("(({}) AND {others_reach})", matched(reader.others_level))
+    };
+    vec![own, format!("{others_matched} NOT {own_reach}")]
+}
+
 impl Session {
     /// Ranked results for `text` over the companies, contacts and deals the role may view,
     /// matching only fields the role may see on each record. Recorded (batched) in the trail.
     pub fn search(&mut self, text: &str, limit: usize) -> Result<Vec<SearchHit>> {
-        let Some(expression) = query_expression(text) else {
+        let tiers = query_tiers(text);
+        if tiers.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let role = self.role()?;
         let limit = limit.clamp(1, 200);
-        let me = self.user().id;
+        let reader = Reader {
+            user: self.user().id,
+            team: self.team_id()?,
+            own_level: view::allowed_level(&role, true),
+            others_level: view::allowed_level(&role, false),
+        };
         let mut ranked: Vec<(f64, Entity, i64)> = Vec::new();
-        // One or three typed characters match a large share of the index: take the newest
-        // matches instead of ranking them all, so search as you type stays fast.
-        let broad = text.chars().filter(|c| c.is_alphanumeric()).count() < 4;
         for entity in SEARCHED {
-            let scope = role.scope(entity, Action::View);
-            if scope == Scope::None {
+            let Some(table) = index_table(entity) else {
                 continue;
-            }
-            let code = code(entity).unwrap_or_default();
-            let (scope_sql, scope_values) = self.scope_condition(scope)?;
-            let own_level = view::allowed_level(&role, true);
-            let others_level = view::allowed_level(&role, false);
-            let passes: Vec<(Level, Option<&str>)> = if scope == Scope::Own {
-                vec![(own_level, Some("r.owner_id = ?"))]
-            } else if own_level == others_level {
-                vec![(own_level, None)]
-            } else {
-                vec![
-                    (own_level, Some("r.owner_id = ?")),
-                    (others_level, Some("r.owner_id <> ?")),
-                ]
             };
-            for (level, ownership) in passes {
-                let matched = format!("{} : ({expression})", columns_up_to(level));
-                let candidates = self.search_candidates(code, &matched, broad)?;
-                let unfiltered = ownership.is_none() && scope == Scope::All;
-                let kept = if unfiltered {
-                    candidates.clone()
-                } else {
-                    self.in_scope(entity, &candidates, ownership, &scope_sql, &scope_values)?
-                };
-                let exhausted = candidates.len() < CANDIDATES;
-                if kept.len() >= limit || exhausted {
-                    ranked.extend(
-                        kept.into_iter()
-                            .take(limit)
-                            .map(|(id, score)| (score, entity, id)),
-                    );
-                    continue;
+            let scope = role.scope(entity, Action::View);
+            let mut found: Vec<i64> = Vec::new();
+            // Tier by tier, most relevant first, until this kind of record has `limit` hits;
+            // within a tier the newest first. A hit scores by its tier, then its place, so the
+            // best of each kind of record interleave.
+            for (tier, expression) in tiers.iter().enumerate() {
+                if found.len() >= limit {
+                    break;
                 }
-                // Most candidates were outside the reader's scope: ask the index and the table
-                // together (slower, but complete).
-                let sql = format!(
-                    "SELECT s.rowid - ({code} << {ID_BITS}), bm25(search_index) AS rank
-                     FROM search_index s JOIN {table} r ON r.id = s.rowid - ({code} << {ID_BITS})
-                     WHERE search_index MATCH ? AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})
-                       AND {ownership} AND {scope_sql}
-                     ORDER BY rank LIMIT {limit}",
-                    table = entity.table(),
-                    next = code + 1,
-                    ownership = ownership.unwrap_or("? IS NOT NULL"),
-                );
-                let mut values = vec![SqlValue::Text(matched), SqlValue::Integer(me)];
-                values.extend(scope_values.iter().cloned());
-                let mut statement = self.store().conn().prepare_cached(&sql)?;
-                let rows = statement.query_map(params_from_iter(values), |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?))
-                })?;
-                for row in rows {
-                    let (id, rank) = row?;
-                    ranked.push((-rank, entity, id));
+                let tier_score = ((tiers.len() - tier) * TIER_WEIGHT) as f64;
+                for query in scoped_queries(expression, scope, &reader) {
+                    // The newest `limit` of this tier: those already found in a better tier
+                    // leave at least the number still wanted.
+                    let mut place = 0.0;
+                    for id in self.index_matches(table, &query, limit)? {
+                        if found.contains(&id) || found.len() >= limit {
+                            continue;
+                        }
+                        found.push(id);
+                        ranked.push((tier_score - place, entity, id));
+                        place += 1.0;
+                    }
                 }
             }
         }
@@ -299,13 +415,16 @@ impl Session {
                 continue;
             }
             let fields = effective_fields(self.store().conn(), entity)?;
+            // The scope condition again: the index's reach is a copy, the table is the truth.
+            let (scope_sql, scope_values) =
+                self.scope_condition(role.scope(entity, Action::View))?;
             let views = view::load(
                 self,
                 &role,
                 entity,
                 &fields,
-                &format!("r.id IN ({})", ids.join(", ")),
-                &[],
+                &format!("r.id IN ({}) AND {scope_sql}", ids.join(", ")),
+                &scope_values,
                 None,
                 ids.len() as u32,
                 0,
@@ -333,65 +452,24 @@ impl Session {
         )?;
         Ok(hits)
     }
-}
 
-/// How many matches the index alone hands over before the scope filter.
-const CANDIDATES: usize = 400;
-
-impl Session {
-    /// Best matches of one entity from the index alone (no record is read): ranked by BM25, or
-    /// newest first for broad queries. Returns (id, score) with higher scores better.
-    fn search_candidates(&self, code: i64, matched: &str, broad: bool) -> Result<Vec<(i64, f64)>> {
-        let order = if broad { "s.rowid DESC" } else { "rank" };
+    /// The newest `limit` matches of one entity's full-text query, from the index alone (no
+    /// record is read, and no rank is computed: BM25 would first count every record holding
+    /// each typed prefix, which grows with the vault).
+    fn index_matches(&self, table: &str, query: &str, limit: usize) -> Result<Vec<i64>> {
         let sql = format!(
-            "SELECT s.rowid - ({code} << {ID_BITS}), bm25(search_index) AS rank FROM search_index s
-             WHERE search_index MATCH ?1 AND s.rowid > ({code} << {ID_BITS}) AND s.rowid < ({next} << {ID_BITS})
-             ORDER BY {order} LIMIT {CANDIDATES}",
-            next = code + 1,
+            "SELECT rowid FROM {table} WHERE {table} MATCH ?1 ORDER BY rowid DESC LIMIT {limit}"
         );
         let mut statement = self.store().conn().prepare_cached(&sql)?;
-        let rows = statement.query_map([matched], |row| {
-            Ok((row.get::<_, i64>(0)?, -row.get::<_, f64>(1)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
-    /// The candidates that lie in the reader's scope (and ownership pass), order kept.
-    fn in_scope(
-        &self,
-        entity: Entity,
-        candidates: &[(i64, f64)],
-        ownership: Option<&str>,
-        scope_sql: &str,
-        scope_values: &[SqlValue],
-    ) -> Result<Vec<(i64, f64)>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.to_string()).collect();
-        let sql = format!(
-            "SELECT r.id FROM {} r WHERE r.id IN ({}) AND {} AND {scope_sql}",
-            entity.table(),
-            ids.join(", "),
-            ownership.unwrap_or("1 = ?"),
-        );
-        let mut values = vec![SqlValue::Integer(if ownership.is_some() {
-            self.user().id
-        } else {
-            1
-        })];
-        values.extend(scope_values.iter().cloned());
-        let mut statement = self.store().conn().prepare(&sql)?;
-        let allowed: std::collections::HashSet<i64> = statement
-            .query_map(params_from_iter(values), |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(candidates
-            .iter()
-            .copied()
-            .filter(|(id, _)| allowed.contains(id))
-            .collect())
+        let ids = statement
+            .query_map([query], |row| row.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ids)
     }
 }
+
+/// Score between relevance tiers: more than any place within one.
+const TIER_WEIGHT: usize = 1_000;
 
 fn subtitle(record: &view::RecordView) -> Option<String> {
     let display = |name: &str| {
@@ -424,21 +502,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn typed_text_becomes_prefix_terms_and_never_fts_syntax() {
+    fn typed_text_becomes_relevance_tiers_and_never_fts_syntax() {
         assert_eq!(
-            query_expression("Acme Corp").as_deref(),
-            Some("\"acme\"* \"corp\"*")
+            query_tiers("Acme Corp"),
+            [r#""acme corp""#, r#""acme corp"*"#, r#""acme"* "corp"*"#]
         );
+        assert_eq!(query_tiers("Hugo"), [r#""hugo""#, r#""hugo"*"#]);
         assert_eq!(
-            query_expression("\"x\" OR y*").as_deref(),
-            Some("\"x\"* \"or\"* \"y\"*")
+            query_tiers("\"x\" OR y*"),
+            [r#""x or y""#, r#""x or y"*"#, r#""x"* "or"* "y"*"#]
         );
-        assert_eq!(
-            query_expression("(555) 123-45").as_deref(),
-            Some("\"55512345\"*")
-        );
-        assert_eq!(query_expression("  "), None);
-        assert_eq!(query_expression("12"), None);
+        assert_eq!(query_tiers("(555) 123-45"), [r#""55512345"*"#]);
+        assert!(query_tiers("  ").is_empty());
+        assert!(query_tiers("12").is_empty());
     }
 
     #[test]

@@ -213,11 +213,13 @@ pub(crate) fn load(
         .map(|field| format!("r.{}", field.name))
         .collect();
     // Owner, team, times and who made and last changed the record are shown with every
-    // record the reader may view: they say who works it, not what it holds.
+    // record the reader may view: they say who works it, not what it holds. CROSS JOIN keeps
+    // the records as the outer loop: started from `users`, SQLite would walk the owner index
+    // (every record of that owner) instead of the ids or the sort index the condition names.
     let sql =
         format!(
         "SELECT r.id, r.owner_id, u.name, r.created_at, r.updated_at, tm.name, cu.name, uu.name{}{}
-         FROM {} r JOIN users u ON u.id = r.owner_id
+         FROM {} r CROSS JOIN users u ON u.id = r.owner_id
          LEFT JOIN teams tm ON tm.id = r.team_id
          LEFT JOIN users cu ON cu.id = r.created_by
          LEFT JOIN users uu ON uu.id = r.updated_by

@@ -36,6 +36,7 @@ const ALL: &[&str] = &[
     crate::audit::checkpoint::TRIGGERS_MIGRATION,
     crate::backup::PENDING_RUNS_AND_SETTINGS_RIGHT,
     crate::records::import::lookup::MIGRATION,
+    crate::records::search::PER_KIND_MIGRATION,
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
