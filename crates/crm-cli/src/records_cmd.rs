@@ -645,13 +645,23 @@ pub fn role(cli: &Cli, command: &RoleCommand, out: &Output) -> Result<()> {
             });
         }
         RoleCommand::Show { name } => {
-            let role = session
+            let summary = session
                 .list_roles()?
                 .into_iter()
                 .find(|summary| summary.role.name == *name)
-                .ok_or_else(|| Error::NotFound(format!("role {name}")))?
-                .role;
-            out.show(&role, render_role);
+                .ok_or_else(|| Error::NotFound(format!("role {name}")))?;
+            out.show(&summary, |summary| {
+                format!(
+                    "{}  users: {}\n  key file at sign-in: {}\n",
+                    render_role(&summary.role),
+                    summary.users,
+                    if summary.requires_key_file {
+                        "required"
+                    } else {
+                        "not required"
+                    }
+                )
+            });
         }
         RoleCommand::Create(args) | RoleCommand::Edit(args) => {
             let create = matches!(command, RoleCommand::Create(_));

@@ -892,6 +892,22 @@ fn a_role_can_require_a_key_file_and_its_users_without_one_must_get_one() {
         "the owner is told: {}",
         edit.stderr
     );
+    let shown = vault.crm_as(
+        "olivia",
+        OWNER_PASSWORD,
+        &["role", "show", "Sales Representative"],
+    );
+    assert!(
+        shown.stdout.contains("key file at sign-in: required"),
+        "{}",
+        shown.stdout
+    );
+    let shown = vault.crm_as(
+        "olivia",
+        OWNER_PASSWORD,
+        &["role", "show", "Sales Representative", "--json"],
+    );
+    assert_eq!(shown.json()["requires_key_file"], true);
 
     let list = vault.crm_as("olivia", OWNER_PASSWORD, &["user", "list", "--json"]);
     let users = list.json();
