@@ -290,7 +290,9 @@ pub async fn session_info_now(state: State<'_, AppState>) -> CommandResult<Sessi
 }
 
 /// Locks now: the session is dropped and its key zeroized. A running long operation is let
-/// finish first (this waits on a worker, never on the window's thread).
+/// finish first (this waits on a worker, never on the window's thread); a running backup job
+/// is not waited for: the window locks at once and the session is locked as soon as it has
+/// recorded the backup (see `state`).
 #[tauri::command]
 #[specta::specta]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Fallible, OWNER, RESTORED_PASSWORD, Ui};
+use super::{Fallible, OWNER, OWNER_PASSWORD, REP, REP_PASSWORD, RESTORED_PASSWORD, Ui};
 
 /// Run by the owner, signed in.
 pub(crate) async fn owner_widens_the_sales_representative_role(ui: &Ui) -> Fallible<()> {
@@ -220,6 +220,57 @@ pub(crate) async fn owner_reviews_the_audit_trail(ui: &Ui) -> Fallible<()> {
         .await?;
     ui.click("#sign-off").await?;
     ui.wait_text("[data-testid=audit]", "signed off").await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}
+
+/// Run by the owner, signed in: Sales Representatives must sign in with a key file. The users
+/// screen marks the representative, who has none, and offers to give one; the representative's
+/// password alone is refused at the unlock screen with the reason. The owner then lifts the
+/// requirement again (the representative signs in with a password later in the flow).
+pub(crate) async fn owner_requires_a_key_file_for_a_role(
+    ui: &Ui,
+    owner_key: &Path,
+) -> Fallible<()> {
+    ui.click("#nav-security").await?;
+    ui.click("#key-file-sales-representative").await?;
+    ui.wait_text(
+        "[data-testid=key-file-notice]",
+        &format!("{REP} cannot sign in until you give them one"),
+    )
+    .await?;
+    ui.click("#nav-users").await?;
+    ui.wait_text(
+        &format!("tr[data-user={REP}] [data-testid=key-file-missing]"),
+        "cannot sign in",
+    )
+    .await?;
+    ui.click(&format!("#give-key-file-{REP}")).await?;
+    ui.wait_text(
+        "[data-testid=user-form]",
+        &format!("A key file and a new password for {REP}"),
+    )
+    .await?;
+    ui.screenshot("30-users-key-file-missing").await?;
+    ui.click("#cancel-user-form").await?;
+
+    ui.click("#lock").await?;
+    ui.unlock(REP, REP_PASSWORD, None).await?;
+    ui.wait_text(
+        "[data-testid=unlock-error]",
+        "Your role now requires a USB key file",
+    )
+    .await?;
+    ui.screenshot("31-unlock-key-file-required").await?;
+    ui.unlock(OWNER, OWNER_PASSWORD, Some(owner_key)).await?;
+    ui.wait_text("[data-testid=signed-in-user]", OWNER).await?;
+    ui.click("#nav-security").await?;
+    ui.click("#key-file-sales-representative").await?;
+    ui.wait_text(
+        "[data-testid=key-file-notice]",
+        "a password alone signs in again",
+    )
+    .await?;
     ui.click("#nav-overview").await?;
     Ok(())
 }

@@ -13,7 +13,8 @@
 //! deals with the plan shown before importing (choosing the date order and mapping a stage),
 //! lets Sales Representatives view every contact and reveal Highly Confidential values,
 //! classifies a field and adds a custom field, sets the security policy (auto-lock, a key file
-//! for a role), renames a pipeline stage and sees it on the board, saves a backup plan "daily at
+//! for a role: the users screen marks who lacks one, and the unlock screen says why their
+//! password alone is refused), renames a pipeline stage and sees it on the board, saves a backup plan "daily at
 //! 13:00", sees the scheduled backup run, backs up now and restores through the wizard, and
 //! reviews the audit trail (`admin`) → lock → the Sales Representative signs in: no owner
 //! settings in the navigation, an owner command invoked from the page is refused by the core,
@@ -304,6 +305,7 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
     work::owner_imports_contacts(ui, scratch).await?;
     work::owner_imports_deals_choosing_dates_and_stages(ui, scratch).await?;
     admin::owner_widens_the_sales_representative_role(ui).await?;
+    admin::owner_requires_a_key_file_for_a_role(ui, key_file).await?;
     admin::owner_renames_a_pipeline_stage(ui).await?;
     let restored = admin::owner_backs_up_and_restores(ui, scratch, &identity_file).await?;
     admin::owner_reviews_the_audit_trail(ui).await?;

@@ -39,7 +39,9 @@ export const commands = {
 	sessionInfoNow: () => typedError<SessionInfo_Serialize, CommandError_Serialize>(__TAURI_INVOKE("session_info_now")),
 	/**
 	 *  Locks now: the session is dropped and its key zeroized. A running long operation is let
-	 *  finish first (this waits on a worker, never on the window's thread).
+	 *  finish first (this waits on a worker, never on the window's thread); a running backup job
+	 *  is not waited for: the window locks at once and the session is locked as soon as it has
+	 *  recorded the backup (see `state`).
 	 */
 	lock: () => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("lock")),
 	/**  The UI reports user activity (keys, clicks), which resets the idle timer. */
