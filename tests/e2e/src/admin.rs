@@ -169,7 +169,8 @@ pub(crate) async fn owner_backs_up_and_restores(
         .await?;
     ui.type_into("#restore-password", RESTORED_PASSWORD).await?;
     ui.type_into("#restore-repeat", RESTORED_PASSWORD).await?;
-    ui.screenshot("23-restore").await?;
+    ui.screenshot_showing("23-restore", Some("[data-testid=restore]"))
+        .await?;
     ui.click("#restore-start").await?;
     ui.wait_text("[data-testid=restore-error]", "already exists")
         .await?;
@@ -193,7 +194,8 @@ pub(crate) async fn owner_backs_up_and_restores(
             "the restored vault has {file}"
         );
     }
-    ui.screenshot("26-restore-done").await?;
+    ui.screenshot_showing("26-restore-done", Some("[data-testid=restore]"))
+        .await?;
     ui.click("#confirm-restored-identity").await?;
     ui.click("#finish-restore").await?;
     ui.click("#nav-overview").await?;
@@ -307,6 +309,7 @@ pub(crate) async fn owner_renames_a_pipeline_stage(ui: &Ui) -> Fallible<()> {
 /// At the unlock screen: five wrong passwords for `user`, each answered before the next.
 pub(crate) async fn someone_guesses_a_password(ui: &Ui, user: &str) -> Fallible<()> {
     ui.find("[data-testid=unlock]").await?;
+    ui.find(&format!("#user option[value='{user}']")).await?;
     ui.find("#user").await?.select_by_value(user).await?;
     for attempt in 1..=5 {
         // The error shown is a new element for each answer (the old one goes when a try starts).

@@ -166,8 +166,15 @@ impl Ui {
     }
 
     /// Saves a picture of the whole screen: the window grows to the page's height (so no
-    /// heading or button is cut off), then returns to its usual size.
+    /// heading or button is cut off), then returns to its usual size. A page taller than the
+    /// screen is shown from its top.
     async fn screenshot(&self, name: &str) -> Fallible<()> {
+        self.screenshot_showing(name, None).await
+    }
+
+    /// As [`screenshot`](Self::screenshot); a page taller than the screen is shown down to the
+    /// end of the element `anchor` (a panel at the bottom of a long page).
+    async fn screenshot_showing(&self, name: &str, anchor: Option<&str>) -> Fallible<()> {
         // Let transitions and fonts settle so the picture shows the finished screen.
         tokio::time::sleep(Duration::from_millis(400)).await;
         let height = self
@@ -185,6 +192,22 @@ impl Ui {
             self.client.set_window_size(WINDOW.0, tall).await?;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        match anchor {
+            None => {
+                self.client
+                    .execute("window.scrollTo(0, 0);", vec![])
+                    .await?
+            }
+            Some(css) => {
+                self.client
+                    .execute(
+                        "document.querySelector(arguments[0]).scrollIntoView({ block: 'end' });",
+                        vec![css.into()],
+                    )
+                    .await?
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let png = self.client.screenshot().await?;
         if tall > WINDOW.1 {
             self.client.set_window_size(WINDOW.0, WINDOW.1).await?;
@@ -224,6 +247,8 @@ impl Ui {
 
     async fn unlock(&self, user: &str, password: &str, key_file: Option<&Path>) -> Fallible<()> {
         self.find("[data-testid=unlock]").await?;
+        // The list of users is read again after locking: wait for this one.
+        self.find(&format!("#user option[value='{user}']")).await?;
         self.find("#user").await?.select_by_value(user).await?;
         self.type_into("#password", password).await?;
         if let Some(key) = key_file {
@@ -313,6 +338,7 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
     // The Sales Representative: no owner settings, in the navigation or through the IPC.
     ui.click("#lock").await?;
     ui.find("[data-testid=unlock]").await?;
+    ui.find(&format!("#user option[value='{REP}']")).await?;
     ui.find("#user").await?.select_by_value(REP).await?;
     ui.screenshot("07-unlock").await?;
     ui.unlock(REP, REP_PASSWORD, None).await?;
