@@ -54,7 +54,18 @@ const COMMANDS: &[&str] = &[
     "acknowledge_alert",
     "auto_lock_policy",
     "set_auto_lock_policy",
-    "import_contacts",
+    "save_pipeline",
+    "tag_record",
+    "untag_record",
+    "set_record_team",
+    "add_custom_field",
+    "change_custom_field",
+    "delete_custom_field",
+    "key_file_policy",
+    "set_role_requires_key_file",
+    "import_records",
+    "explain_schedule",
+    "check_backup_recipient",
 ];
 
 fn main() {

@@ -2,12 +2,16 @@
 //!
 //! Backups run in whichever process has the vault unlocked: here, a background thread checks
 //! right after each unlock (so a run missed while nothing was unlocked happens then), when the
-//! backup plan changes, and every minute. When the vault's schedule says a backup is due and
-//! the signed-in role holds the run-backups right, it runs crm-core's `run_due_backups` as a
-//! long operation: progress events (`scheduled_backup`) show in the window, other commands
-//! answer `busy` meanwhile, and a [`ScheduledBackupEvent`] reports the outcome. A run that
-//! failed is retried at the next unlock or plan change, or after [`RETRY_AFTER_FAILURE`],
-//! not every minute.
+//! backup plan changes, and every minute. When the vault's schedule says a backup is due,
+//! crm-core prepares a backup job (`Session::start_due_backups`) and the job runs off the
+//! session (`BackupJob::run`): search, lists and edits keep working meanwhile. Progress events
+//! (`scheduled_backup`) show in the window, and a [`ScheduledBackupEvent`] reports the outcome.
+//! A run that failed is retried at the next unlock or plan change, or after
+//! [`RETRY_AFTER_FAILURE`], not every minute.
+//!
+//! A due backup runs for whoever is signed in, whatever their role: it protects everyone and
+//! shows the signed-in user nothing, and crm-core decides who may start one (any session may
+//! make a due backup; "Back up now" needs the run-backups right).
 //!
 //! This module is the app's one call site of the scheduled run ([`run_if_due`]).
 
@@ -15,7 +19,6 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use crm_core::backup::RunReport;
-use crm_core::policy::Right;
 use crm_core::vault::ProgressFn;
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime};
@@ -46,44 +49,33 @@ pub struct ScheduledBackupEvent {
 pub enum Outcome {
     /// Nobody is signed in.
     Locked,
-    /// The signed-in role may not run backups: nothing is run for it.
-    NotPermitted,
-    /// No backup is due (or no destination is set).
+    /// No backup is due (or no destination is set, or another process is making it).
     NotDue,
-    /// Another long operation holds the session; the next check tries again.
+    /// Another backup, or a long operation holding the session, is running; the next check
+    /// tries again.
     Busy,
     /// The due backups ran: what was made, and what went wrong.
     Made(RunReport),
 }
 
-/// Runs the due backup now if the schedule says so and the signed-in role may run backups.
-/// Checking does not count as user activity (it must not hold auto-lock off); the run itself
-/// does, as every long operation.
+/// Runs the due backup now if the schedule says so. Checking does not count as user activity
+/// (it must not hold auto-lock off), and the run does not hold the session.
 pub fn run_if_due(state: &AppState, progress: ProgressFn<'_>) -> CommandResult<Outcome> {
-    if state.running_operation().is_some() {
+    if state.running_operation().is_some() || state.running_backup().is_some() {
         return Ok(Outcome::Busy);
     }
-    // `None`: a backup is due and this role may run it.
-    let skip = state.with_session_untouched(|session| {
-        if !session.role()?.has(Right::RunBackups) {
-            return Ok(Some(Outcome::NotPermitted));
-        }
-        if !session.backup_status()?.due {
-            return Ok(Some(Outcome::NotDue));
-        }
-        Ok(None)
+    let started = state.start_backup("a scheduled backup", false, |session| {
+        Ok(session.start_due_backups()?)
     });
-    match skip {
-        Ok(None) => {}
-        Ok(Some(outcome)) => return Ok(outcome),
+    let (run, job) = match started {
+        Ok(Some(started)) => started,
+        Ok(None) => return Ok(Outcome::NotDue),
         Err(error) if error.code == "locked" => return Ok(Outcome::Locked),
         Err(error) if error.code == "busy" => return Ok(Outcome::Busy),
         Err(error) => return Err(error),
-    }
-    let Ok(_busy) = state.start_long_operation("a scheduled backup") else {
-        return Ok(Outcome::Busy);
     };
-    state.with_session(|session| Ok(Outcome::Made(session.run_due_backups(progress))))
+    let finished = job.run(progress);
+    Ok(Outcome::Made(run.finish(finished)))
 }
 
 /// Starts the scheduler thread (once; later calls do nothing).

@@ -4,11 +4,20 @@
 //! after the idle period) takes the session out and hands it to crm-core's `lock`/`auto_lock`,
 //! which records the event and drops it: the data key is zeroized and the connection closed.
 //!
-//! A long operation (backup, import, key rotation, reclassification) holds the session for its
-//! whole run. Commands never wait on it from Tauri's main thread: they run on a worker
-//! ([`AppState::session`]), wait a moment for a short command ahead of them, and answer `busy`
-//! (naming the operation) when a long one holds the session. While a long operation runs it
-//! counts as activity, so auto-lock cannot fire during it or right after it.
+//! A long operation (import, key rotation, reclassification, a backup's full re-verification)
+//! holds the session for its whole run. Commands never wait on it from Tauri's main thread:
+//! they run on a worker ([`AppState::session`]), wait a moment for a short command ahead of
+//! them, and answer `busy` (naming the operation) when a long one holds the session. While a
+//! long operation runs it counts as activity, so auto-lock cannot fire during it or right after
+//! it.
+//!
+//! Backups do not hold the session ([`AppState::start_backup`]): crm-core prepares a job with
+//! its own connection in a moment, the job runs for minutes with the session free (search,
+//! lists and edits go on), and the session that started it records it at the end
+//! ([`BackupRun::finish`]). One backup runs at a time, and no key rotation starts meanwhile.
+//! Locking during a backup locks the window at once: the session leaves the window's reach
+//! ("parked") and is locked as soon as it has recorded its backup, so the finished backup is
+//! not thrown away. The backup job's own connection holds the data key for that time anyway.
 //!
 //! `AppState` is a cheap handle (an `Arc` inside): a command clones it into the worker.
 
@@ -17,6 +26,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
+use crm_core::backup::{FinishedJob, RunFailure, RunReport};
 use crm_core::{RecoveryIdentity, Session};
 
 use crate::error::{CommandError, CommandResult};
@@ -62,6 +72,14 @@ struct Shared {
     recovery: Mutex<Option<RecoveryIdentity>>,
     /// The long operation running now, by its user-facing name ("a backup").
     running: Mutex<Option<String>>,
+    /// Numbers the sessions installed, so a backup job is recorded by the session that
+    /// started it. Changed only while holding `lock`.
+    session_number: Mutex<u64>,
+    /// The backup job running now, if any.
+    backup: Mutex<Option<RunningBackup>>,
+    /// A session locked while its backup job ran: out of the window's reach, kept only to
+    /// record that job, then locked.
+    parked: Mutex<Option<Parked>>,
     /// Wakes the backup scheduler (after an unlock or a changed plan).
     scheduler: Mutex<Sender<()>>,
     scheduler_wakeups: Mutex<Option<Receiver<()>>>,
@@ -80,6 +98,9 @@ impl AppState {
                 last_activity: Mutex::new(Instant::now()),
                 recovery: Mutex::new(None),
                 running: Mutex::new(None),
+                session_number: Mutex::new(0),
+                backup: Mutex::new(None),
+                parked: Mutex::new(None),
                 scheduler: Mutex::new(wake),
                 scheduler_wakeups: Mutex::new(Some(wakeups)),
             }),
@@ -110,7 +131,7 @@ impl AppState {
 
     /// `busy`, naming the long operation that holds the session.
     pub fn busy_error(&self) -> CommandError {
-        match self.running_operation() {
+        match self.running_operation().or_else(|| self.running_backup()) {
             Some(operation) => CommandError::busy_with(&operation),
             None => CommandError::busy(),
         }
@@ -170,29 +191,73 @@ impl AppState {
             Ok(minutes) => self.set_auto_lock_policy(minutes),
             Err(error) => tracing::warn!("could not read the auto-lock policy: {error}"),
         }
-        let previous = std::mem::replace(&mut *self.lock_state(), Lock::Unlocked(session.into()));
-        if let Lock::Unlocked(old) = previous {
+        let retired = {
+            let mut guard = self.lock_state();
+            let previous = std::mem::replace(&mut *guard, Lock::Unlocked(session.into()));
+            let number = {
+                let mut number = relock(&self.shared.session_number);
+                *number += 1;
+                *number - 1
+            };
+            match previous {
+                Lock::Locked => None,
+                Lock::Unlocked(old) => self.park_if_backing_up(old, number, false),
+            }
+        };
+        if let Some(old) = retired {
             old.lock();
         }
         self.touch();
         self.wake_scheduler();
     }
 
-    /// Locks now (waiting for a running long operation to finish first). Returns whether a
-    /// session was open.
+    /// Locks now. The window loses the session at once; a running long operation holding it
+    /// is let finish first, and a session whose backup job is running is locked as soon as it
+    /// has recorded it (see the module docs). Returns whether a session was open.
     pub fn lock_now(&self, idle: bool) -> bool {
-        let previous = std::mem::take(&mut *self.lock_state());
-        match previous {
-            Lock::Locked => false,
-            Lock::Unlocked(session) => {
-                if idle {
-                    session.auto_lock();
-                } else {
-                    session.lock();
+        let retired = {
+            let mut guard = self.lock_state();
+            match std::mem::take(&mut *guard) {
+                Lock::Locked => return false,
+                Lock::Unlocked(session) => {
+                    let number = *relock(&self.shared.session_number);
+                    self.park_if_backing_up(session, number, idle)
                 }
-                true
+            }
+        };
+        if let Some(session) = retired {
+            if idle {
+                session.auto_lock();
+            } else {
+                session.lock();
             }
         }
+        true
+    }
+
+    /// A session leaving the window (`number`): parked when its backup job is running (it is
+    /// locked after recording the job), else handed back to be locked now. Called holding the
+    /// lock state, so a job finishing meanwhile sees either the session or the parked one.
+    fn park_if_backing_up(
+        &self,
+        session: Box<Session>,
+        number: u64,
+        idle: bool,
+    ) -> Option<Box<Session>> {
+        let backing_up = relock(&self.shared.backup)
+            .as_ref()
+            .is_some_and(|backup| backup.session == number);
+        if !backing_up {
+            return Some(session);
+        }
+        let mut parked = relock(&self.shared.parked);
+        let previous = parked.replace(Parked {
+            session: number,
+            idle,
+            inner: session,
+        });
+        // Only one backup runs at a time, so nothing else is parked; lock whatever was.
+        previous.map(|old| old.inner)
     }
 
     /// Records user activity (resets the idle timer).
@@ -241,6 +306,61 @@ impl AppState {
         relock(&self.shared.running).clone()
     }
 
+    /// The backup job running now, by its user-facing name (`"a scheduled backup"`).
+    pub fn running_backup(&self) -> Option<String> {
+        relock(&self.shared.backup)
+            .as_ref()
+            .map(|backup| backup.name.clone())
+    }
+
+    /// `busy` while a backup job runs (for work that must not overlap one, such as a key
+    /// rotation, which needs the vault alone).
+    pub fn refuse_during_backup(&self) -> CommandResult<()> {
+        match self.running_backup() {
+            Some(name) => Err(CommandError::busy_with(&name)),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts a backup job with the open session: `start` asks crm-core for one (which checks
+    /// rights and the schedule); `None` means nothing to do. The job is marked running for
+    /// this session, and `busy` is answered while another backup runs. `touch`: counts as user
+    /// activity (a click on "Back up now"), not for the scheduler's own checks.
+    pub fn start_backup<J>(
+        &self,
+        name: &str,
+        touch: bool,
+        start: impl FnOnce(&mut Session) -> CommandResult<Option<J>>,
+    ) -> CommandResult<Option<(BackupRun, J)>> {
+        let mut guard = self.lock_state_soon()?;
+        let Lock::Unlocked(session) = &mut *guard else {
+            return Err(CommandError::locked());
+        };
+        let mut backup = relock(&self.shared.backup);
+        if let Some(running) = backup.as_ref() {
+            return Err(CommandError::busy_with(&running.name));
+        }
+        if touch {
+            self.touch();
+        }
+        let Some(job) = start(session)? else {
+            return Ok(None);
+        };
+        let number = *relock(&self.shared.session_number);
+        *backup = Some(RunningBackup {
+            name: name.to_owned(),
+            session: number,
+        });
+        Ok(Some((
+            BackupRun {
+                state: self.clone(),
+                session: number,
+                done: false,
+            },
+            job,
+        )))
+    }
+
     /// Asks the backup scheduler to check now.
     pub fn wake_scheduler(&self) {
         // A closed channel means the scheduler is not running (tests that never start it).
@@ -255,6 +375,94 @@ impl AppState {
 
 fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// A backup job running off the session.
+#[derive(Debug)]
+struct RunningBackup {
+    /// User-facing name (`"a backup"`, `"a scheduled backup"`).
+    name: String,
+    /// The session that started it.
+    session: u64,
+}
+
+/// A session that left the window while its backup job ran.
+#[derive(Debug)]
+struct Parked {
+    session: u64,
+    /// Locked for idleness (recorded as an auto-lock).
+    idle: bool,
+    inner: Box<Session>,
+}
+
+/// A running backup job's place in the app: [`finish`](Self::finish) records the finished
+/// job with the session that started it. Dropped unfinished (the job failed to run, a panic),
+/// it clears the mark and locks a session parked for it.
+#[derive(Debug)]
+pub struct BackupRun {
+    state: AppState,
+    session: u64,
+    done: bool,
+}
+
+impl BackupRun {
+    /// Records the finished job (installs its backups, prunes, records the runs and alerts)
+    /// with the session that started it: the open one, or the one parked because the window
+    /// locked meanwhile, which is then locked. Never fails: problems are in the report.
+    pub fn finish(mut self, finished: FinishedJob) -> RunReport {
+        self.done = true;
+        let state = self.state.clone();
+        let mut guard = state.lock_state();
+        let current = *relock(&state.shared.session_number) == self.session;
+        if let (true, Lock::Unlocked(session)) = (current, &mut *guard) {
+            let report = session.finish_backup_job(finished);
+            *relock(&state.shared.backup) = None;
+            return report;
+        }
+        let parked = relock(&state.shared.parked).take_if(|parked| parked.session == self.session);
+        *relock(&state.shared.backup) = None;
+        drop(guard);
+        match parked {
+            Some(mut parked) => {
+                let report = parked.inner.finish_backup_job(finished);
+                if parked.idle {
+                    parked.inner.auto_lock();
+                } else {
+                    parked.inner.lock();
+                }
+                report
+            }
+            // Cannot happen (a session leaving while its job runs is parked); the job's
+            // unfinished backups are removed as it drops.
+            None => RunReport {
+                failures: vec![RunFailure {
+                    path: None,
+                    problem: "the vault was locked before the backup could be recorded; it runs again at the next unlock".into(),
+                }],
+                ..RunReport::default()
+            },
+        }
+    }
+}
+
+impl Drop for BackupRun {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let _guard = self.state.lock_state();
+        *relock(&self.state.shared.backup) = None;
+        let parked =
+            relock(&self.state.shared.parked).take_if(|parked| parked.session == self.session);
+        drop(_guard);
+        if let Some(parked) = parked {
+            if parked.idle {
+                parked.inner.auto_lock();
+            } else {
+                parked.inner.lock();
+            }
+        }
+    }
 }
 
 /// Clears the "long operation running" mark on drop (and counts the end as activity).

@@ -1,7 +1,9 @@
 //! The desktop commands through Tauri's real IPC path (mock runtime, real ACL from the
 //! app's capability file, real vault on disk): first run, lock, unlock with a key file,
 //! role checks, error shape, auto-lock, the long-operation guard and `busy` answers,
-//! scheduled backups, readable audit details, and bindings drift.
+//! backups off the session (scheduled and on demand, locking during one), the backup plan,
+//! alerts at unlock, key files required per role, readable audit details, the customer-base
+//! settings and imports, and bindings drift.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -311,57 +313,73 @@ fn a_long_operation_holds_auto_lock_off_until_it_ends() {
     assert_eq!(h.ok("vault_status", json!({}))["session"], Value::Null);
 }
 
+/// Backup directories in `dir` (beside them: the vault's marker and sealed erasure log).
 fn backups_in(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |entries| {
         entries
             .filter_map(Result::ok)
+            .filter(|entry| entry.path().is_dir())
             .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
             .count()
     })
 }
 
 fn save_daily_plan(h: &Harness, destination: &Path) {
+    save_plan(h, &[destination], "every 24h", &[]);
+}
+
+fn save_plan(h: &Harness, destinations: &[&Path], schedule: &str, recipients: &[&str]) {
     h.ok(
         "save_backup_plan",
         json!({ "plan": {
-            "destinations": [destination.display().to_string()],
-            "interval_hours": 24, "drill_interval_days": 0,
-            "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6
+            "destinations": destinations.iter().map(|path| path.display().to_string()).collect::<Vec<_>>(),
+            "schedule": schedule, "drill_interval_days": 0,
+            "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6,
+            "extra_recipients": recipients,
         }}),
     );
 }
 
-#[test]
-fn a_scheduled_backup_runs_only_for_a_role_with_the_backup_right() {
-    let temp = tempfile::tempdir().expect("temp dir");
-    let h = harness_with(&temp.path().join("vault"), Duration::from_secs(600), false);
-    let state = app_state(&h);
-    create_owner(&h, None);
-    h.ok("confirm_recovery_saved", json!({}));
+const REP_PASSWORD: &str = "sam's own long password";
+
+fn add_rep(h: &Harness) {
     h.ok(
         "add_user",
-        json!({ "name": "sam", "role": "Sales Representative", "password": "sam's own long password", "keyFile": null }),
+        json!({ "name": "sam", "role": "Sales Representative", "password": REP_PASSWORD, "keyFile": null }),
     );
+}
+
+fn sign_in(h: &Harness, user: &str, password: &str, key: Option<&Path>) -> Value {
+    h.ok(
+        "unlock",
+        json!({ "user": user, "password": password, "keyFile": key.map(|k| k.display().to_string()) }),
+    )
+}
+
+/// A temp dir with a vault created by the owner (recovery identity confirmed) and a backup
+/// folder; the harness has no background threads, so tests drive the scheduled run.
+fn owner_with_backup_folder() -> (tempfile::TempDir, Harness, PathBuf) {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness_with(&temp.path().join("vault"), Duration::from_secs(600), false);
+    create_owner(&h, None);
+    h.ok("confirm_recovery_saved", json!({}));
     let backups = temp.path().join("backups");
     std::fs::create_dir_all(&backups).expect("backup folder");
+    (temp, h, backups)
+}
+
+#[test]
+fn a_due_backup_runs_for_whoever_is_signed_in() {
+    let (_temp, h, backups) = owner_with_backup_folder();
+    let state = app_state(&h);
+    add_rep(&h);
     save_daily_plan(&h, &backups);
 
-    // The Sales Representative is signed in while the backup is due: nothing runs for them.
+    // The Sales Representative is signed in while the backup is due: it runs for them too,
+    // though they may not start one themselves.
     h.ok("lock", json!({}));
-    h.ok(
-        "unlock",
-        json!({ "user": "sam", "password": "sam's own long password", "keyFile": null }),
-    );
-    let outcome = run_if_due(&state, &mut |_| {}).expect("the check itself works");
-    assert!(matches!(outcome, Outcome::NotPermitted), "{outcome:?}");
-    assert_eq!(backups_in(&backups), 0, "no backup made for the rep");
-
-    // The owner's next unlock catches up on the missed run.
-    h.ok("lock", json!({}));
-    h.ok(
-        "unlock",
-        json!({ "user": "olivia", "password": OWNER_PASSWORD, "keyFile": null }),
-    );
+    sign_in(&h, "sam", REP_PASSWORD, None);
+    assert_eq!(h.err("backup_now", json!({}))["code"], "forbidden");
     let mut steps = 0;
     let outcome = run_if_due(&state, &mut |_| steps += 1).expect("the run works");
     assert!(
@@ -374,6 +392,276 @@ fn a_scheduled_backup_runs_only_for_a_role_with_the_backup_right() {
     let outcome = run_if_due(&state, &mut |_| {}).expect("the check works");
     assert!(matches!(outcome, Outcome::NotDue), "{outcome:?}");
     assert_eq!(backups_in(&backups), 1);
+}
+
+#[test]
+fn search_lists_and_edits_keep_working_while_a_backup_runs() {
+    let (_temp, h, backups) = owner_with_backup_folder();
+    let state = app_state(&h);
+    save_daily_plan(&h, &backups);
+    let mut checked = false;
+    let outcome = run_if_due(&state, &mut |_| {
+        if checked {
+            return;
+        }
+        checked = true;
+        // The job is copying: the session is free for the window.
+        let id = h.ok(
+            "create_record",
+            json!({ "entity": "company", "values": [{ "name": "name", "value": "Harbour Foods" }] }),
+        );
+        h.ok(
+            "update_record",
+            json!({ "entity": "company", "id": id, "values": [{ "name": "industry", "value": "Food" }] }),
+        );
+        let found = h.ok("search_records", json!({ "text": "harbour" }));
+        assert_eq!(found[0]["title"], "Harbour Foods", "{found}");
+        let page = h.ok(
+            "list_records",
+            json!({ "entity": "company", "filter": { "descending": true, "page": 1, "page_size": 10 } }),
+        );
+        assert_eq!(page["records"].as_array().map(Vec::len), Some(1));
+        // What must not overlap a backup is refused, naming it.
+        for command in ["rotate_data_key", "backup_now"] {
+            let busy = h.err(command, json!({}));
+            assert_eq!(busy["code"], "busy", "{command}: {busy}");
+            assert!(
+                busy["message"]
+                    .as_str()
+                    .is_some_and(|message| message.contains("a scheduled backup is running")),
+                "{command}: {busy}"
+            );
+        }
+        let overview = h.ok("backup_overview", json!({}));
+        assert_eq!(overview["running_backup"], "a scheduled backup");
+    })
+    .expect("the run works");
+    assert!(checked, "the job reported progress");
+    assert!(
+        matches!(&outcome, Outcome::Made(report) if report.made.len() == 1 && report.succeeded()),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        h.ok("backup_overview", json!({}))["running_backup"],
+        Value::Null
+    );
+    // The key rotation refused meanwhile works now.
+    h.ok("rotate_data_key", json!({}));
+}
+
+#[test]
+fn locking_during_a_backup_locks_at_once_and_the_backup_is_still_recorded() {
+    let (_temp, h, backups) = owner_with_backup_folder();
+    let state = app_state(&h);
+    save_daily_plan(&h, &backups);
+    let mut locked = false;
+    let outcome = run_if_due(&state, &mut |_| {
+        if !locked {
+            locked = true;
+            h.ok("lock", json!({}));
+            assert_eq!(
+                h.ok("vault_status", json!({}))["session"],
+                Value::Null,
+                "the window is locked while the backup goes on"
+            );
+            assert_eq!(h.err("list_users", json!({}))["code"], "locked");
+        }
+    })
+    .expect("the run works");
+    assert!(
+        matches!(&outcome, Outcome::Made(report) if report.made.len() == 1 && report.succeeded()),
+        "{outcome:?}"
+    );
+    sign_in(&h, "olivia", OWNER_PASSWORD, None);
+    let overview = h.ok("backup_overview", json!({}));
+    assert_eq!(overview["backups"][0]["state"], "verified", "{overview}");
+    assert_eq!(overview["due"], false, "the backup counts: {overview}");
+    let locks = h.ok("audit_entries", json!({ "query": { "action": "lock" } }));
+    assert!(
+        locks.as_array().is_some_and(|entries| !entries.is_empty()),
+        "the lock is recorded once the backup is: {locks}"
+    );
+}
+
+#[test]
+fn back_up_now_reports_each_destination() {
+    let (temp, h, backups) = owner_with_backup_folder();
+    let usb = temp.path().join("usb");
+    std::fs::create_dir_all(&usb).expect("second folder");
+    save_plan(&h, &[&backups, &usb], "off", &[]);
+    // The second drive is unplugged: the first destination still gets its backup.
+    std::fs::remove_dir_all(&usb).expect("unplugged");
+    let run = h.ok("backup_now", json!({}));
+    assert_eq!(run["made"].as_array().map(Vec::len), Some(1), "{run}");
+    let problems = run["problems"].as_array().cloned().unwrap_or_default();
+    assert_eq!(problems.len(), 1, "{run}");
+    assert!(
+        problems[0]
+            .as_str()
+            .is_some_and(|problem| problem.contains("usb")),
+        "the problem names the destination: {run}"
+    );
+    let overview = h.ok("backup_overview", json!({}));
+    let destinations = overview["destinations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(destinations.len(), 2, "{overview}");
+    assert_eq!(destinations[0]["reachable"], true);
+    assert_eq!(destinations[0]["verified_backups"], 1);
+    assert_eq!(destinations[1]["reachable"], false);
+    assert!(destinations[1]["problem"].is_string(), "{overview}");
+}
+
+#[test]
+fn the_backup_plan_takes_a_schedule_in_words_and_extra_recipients() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness_with(&temp.path().join("vault"), Duration::from_secs(600), false);
+    let created = create_owner(&h, None);
+    let recipient = created["recovery_recipient"]
+        .as_str()
+        .expect("a recipient")
+        .to_owned();
+    let backups = temp.path().join("backups");
+    std::fs::create_dir_all(&backups).expect("backup folder");
+
+    let explained = h.ok("explain_schedule", json!({ "text": "Daily 13:00" }));
+    assert_eq!(explained["text"], "daily 13:00");
+    assert_eq!(explained["description"], "at 13:00, every day (local time)");
+    let refused = h.err("explain_schedule", json!({ "text": "daily 25:00" }));
+    assert_eq!(refused["code"], "invalid");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("25:00")),
+        "{refused}"
+    );
+    assert_eq!(
+        h.err("check_backup_recipient", json!({ "recipient": "age1nope" }))["code"],
+        "invalid"
+    );
+    assert_eq!(
+        h.ok(
+            "check_backup_recipient",
+            json!({ "recipient": format!(" {recipient} ") })
+        ),
+        json!(recipient)
+    );
+
+    save_plan(&h, &[&backups], "daily 13:00", &[&recipient]);
+    let overview = h.ok("backup_overview", json!({}));
+    assert_eq!(overview["plan"]["schedule"], "daily 13:00");
+    assert_eq!(
+        overview["schedule_text"],
+        "at 13:00, every day (local time)"
+    );
+    assert_eq!(overview["plan"]["extra_recipients"], json!([recipient]));
+    assert!(overview["next_run_at"].is_string(), "{overview}");
+    // A schedule that is not one is refused and the saved plan stays.
+    let bad = h.err(
+        "save_backup_plan",
+        json!({ "plan": {
+            "destinations": [backups.display().to_string()], "schedule": "sometimes",
+            "drill_interval_days": 0, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6,
+            "extra_recipients": [],
+        }}),
+    );
+    assert_eq!(bad["code"], "invalid");
+    assert_eq!(
+        h.ok("backup_overview", json!({}))["plan"]["schedule"],
+        "daily 13:00"
+    );
+}
+
+#[test]
+fn an_owner_sees_alerts_after_unlock() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    h.ok("confirm_recovery_saved", json!({}));
+    add_rep(&h);
+    h.ok("lock", json!({}));
+    // Someone guesses sam's password five times.
+    for _ in 0..5 {
+        let refused = h.err(
+            "unlock",
+            json!({ "user": "sam", "password": "guess", "keyFile": null }),
+        );
+        assert_eq!(refused["code"], "wrong_credentials");
+    }
+    let session = sign_in(&h, "olivia", OWNER_PASSWORD, None);
+    let alerts = session["alerts"].as_array().cloned().unwrap_or_default();
+    assert!(
+        alerts
+            .iter()
+            .any(|alert| alert["user"] == "sam" && alert["kind"] == "unlock_failed"),
+        "the owner is told at unlock: {session}"
+    );
+    // Once acknowledged, it is no longer shown.
+    for alert in &alerts {
+        h.ok("acknowledge_alert", json!({ "id": alert["id"] }));
+    }
+    assert_eq!(h.ok("session_info_now", json!({}))["alerts"], json!([]));
+}
+
+#[test]
+fn a_role_that_requires_a_key_file_locks_out_users_without_one_until_they_get_one() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    h.ok("confirm_recovery_saved", json!({}));
+    add_rep(&h);
+    let missing = h.ok(
+        "set_role_requires_key_file",
+        json!({ "role": "Sales Representative", "required": true }),
+    );
+    assert_eq!(missing, json!(["sam"]), "who cannot sign in now");
+    let policy = h.ok("key_file_policy", json!({}));
+    let rep = policy
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|role| role["role"] == "Sales Representative")
+        .cloned()
+        .expect("the role");
+    assert_eq!(rep["required"], true);
+    assert_eq!(rep["without_key_file"], json!(["sam"]));
+    let users = h.ok("list_users", json!({}));
+    let sam = users
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|user| user["name"] == "sam")
+        .cloned()
+        .expect("sam");
+    assert_eq!(sam["key_file_missing"], true, "{sam}");
+
+    h.ok("lock", json!({}));
+    let refused = h.err(
+        "unlock",
+        json!({ "user": "sam", "password": REP_PASSWORD, "keyFile": null }),
+    );
+    assert_eq!(refused["code"], "role_requires_key_file", "{refused}");
+
+    // The owner gives sam a key file with a password reset; sam signs in with it.
+    sign_in(&h, "olivia", OWNER_PASSWORD, None);
+    let key = temp.path().join("sam.key");
+    crm_core::secret::generate_key_file(&key).expect("a key file");
+    h.ok(
+        "reset_password",
+        json!({ "name": "sam", "password": "a brand new long password", "keyFile": key.display().to_string() }),
+    );
+    let users = h.ok("list_users", json!({}));
+    assert!(
+        users
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|user| user["key_file_missing"] == false),
+        "{users}"
+    );
+    h.ok("lock", json!({}));
+    sign_in(&h, "sam", "a brand new long password", Some(&key));
 }
 
 #[test]
@@ -491,6 +779,11 @@ fn the_audit_viewer_gets_a_reveal_reason_as_a_detail() {
             { "name": "last_name", "value": "Berg" }
         ]}),
     );
+    // Only Highly Confidential values are revealed.
+    h.ok(
+        "classify_field",
+        json!({ "entity": "contact", "field": "first_name", "level": "Highly Confidential" }),
+    );
     h.ok(
         "reveal_field",
         json!({ "entity": "contact", "id": id, "field": "first_name", "reason": "checking the spelling" }),
@@ -547,6 +840,311 @@ fn a_command_not_granted_by_the_capability_is_refused() {
         h.call("plugin:fs|read_file", json!({ "path": "/etc/passwd" }))
             .is_err()
     );
+}
+
+fn stages(h: &Harness) -> Vec<Value> {
+    h.ok("pipeline_stages", json!({}))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn stage_edits(stages: &[Value]) -> Vec<Value> {
+    stages
+        .iter()
+        .map(|stage| {
+            json!({ "id": stage["id"], "name": stage["name"], "probability": stage["probability"], "outcome": stage["outcome"] })
+        })
+        .collect()
+}
+
+#[test]
+fn pipeline_settings_rename_reorder_add_and_remove_stages_keeping_deals() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let before = stages(&h);
+    assert_eq!(before[0]["name"], "Lead");
+    assert_eq!(before[4]["outcome"], "won");
+    let lead = before[0]["id"].clone();
+    let qualified = before[1]["id"].clone();
+    let deal = h.ok(
+        "create_record",
+        json!({ "entity": "deal", "values": [
+            { "name": "title", "value": "Harbour renewal" },
+            { "name": "stage_id", "value": lead.to_string() }
+        ]}),
+    );
+
+    // Rename Lead, move it after Qualified, add a stage: the deal stays in its stage.
+    let mut edits = stage_edits(&before);
+    edits[0]["name"] = json!("First contact");
+    edits.swap(0, 1);
+    edits.insert(
+        2,
+        json!({ "id": null, "name": "Demo", "probability": 40, "outcome": "open" }),
+    );
+    h.ok(
+        "save_pipeline",
+        json!({ "stages": edits, "moveDealsTo": null }),
+    );
+    let after = stages(&h);
+    let names: Vec<&str> = after
+        .iter()
+        .filter_map(|stage| stage["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Qualified",
+            "First contact",
+            "Demo",
+            "Proposal",
+            "Negotiation",
+            "Won",
+            "Lost"
+        ]
+    );
+    let shown = h.ok("show_record", json!({ "entity": "deal", "id": deal }));
+    let stage = shown["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|field| field["name"] == "stage_id")
+        .cloned()
+        .expect("the stage field");
+    assert_eq!(stage["value"], "First contact", "{shown}");
+
+    // Removing the stage that holds the deal needs a stage to move it to.
+    let without: Vec<Value> = stage_edits(&after)
+        .into_iter()
+        .filter(|stage| stage["id"] != lead)
+        .collect();
+    let refused = h.err(
+        "save_pipeline",
+        json!({ "stages": without, "moveDealsTo": null }),
+    );
+    assert_eq!(refused["code"], "invalid");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("First contact")),
+        "{refused}"
+    );
+    assert_eq!(stages(&h).len(), 7, "nothing changed");
+    h.ok(
+        "save_pipeline",
+        json!({ "stages": without, "moveDealsTo": qualified }),
+    );
+    let shown = h.ok("show_record", json!({ "entity": "deal", "id": deal }));
+    assert!(
+        shown.to_string().contains("\"value\":\"Qualified\""),
+        "{shown}"
+    );
+}
+
+#[test]
+fn custom_fields_are_added_changed_and_deleted_with_their_values() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    h.ok(
+        "add_custom_field",
+        json!({ "entity": "company", "field": {
+            "name": "tier", "label": "Tier", "kind": "choice", "level": "Internal",
+            "financial": false, "choices": ["gold", "silver"]
+        }}),
+    );
+    let bad = h.err(
+        "add_custom_field",
+        json!({ "entity": "company", "field": {
+            "name": "Bad Name", "label": "Bad", "kind": "text", "level": "Internal",
+            "financial": false, "choices": []
+        }}),
+    );
+    assert_eq!(bad["code"], "invalid");
+    let id = h.ok(
+        "create_record",
+        json!({ "entity": "company", "values": [
+            { "name": "name", "value": "Acme" }, { "name": "tier", "value": "gold" }
+        ]}),
+    );
+    // A choice records still hold cannot go; relabelling and adding one can.
+    let in_use = h.err(
+        "change_custom_field",
+        json!({ "entity": "company", "name": "tier", "change": { "label": null, "choices": ["silver"], "financial": null } }),
+    );
+    assert_eq!(in_use["code"], "invalid");
+    h.ok(
+        "change_custom_field",
+        json!({ "entity": "company", "name": "tier", "change": { "label": "Customer tier", "choices": ["gold", "silver", "bronze"], "financial": null } }),
+    );
+    let fields = h.ok("field_levels", json!({ "entity": "company" }));
+    let tier = fields
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|field| field["name"] == "tier")
+        .cloned()
+        .expect("the field");
+    assert_eq!(tier["label"], "Customer tier");
+    assert_eq!(tier["kind"], "choice");
+    assert_eq!(tier["choices"], json!(["gold", "silver", "bronze"]));
+    assert_eq!(tier["custom"], true);
+
+    let deleted = h.ok(
+        "delete_custom_field",
+        json!({ "entity": "company", "name": "tier" }),
+    );
+    assert_eq!(deleted, 1, "one value went with the field");
+    let shown = h.ok("show_record", json!({ "entity": "company", "id": id }));
+    assert!(!shown.to_string().contains("gold"), "{shown}");
+}
+
+#[test]
+fn a_record_shows_its_team_and_authors_and_takes_and_drops_tags() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let id = h.ok(
+        "create_record",
+        json!({ "entity": "company", "values": [{ "name": "name", "value": "Acme" }] }),
+    );
+    h.ok(
+        "tag_record",
+        json!({ "entity": "company", "id": id, "tag": "vip" }),
+    );
+    h.ok(
+        "tag_record",
+        json!({ "entity": "company", "id": id, "tag": "north" }),
+    );
+    h.ok(
+        "untag_record",
+        json!({ "entity": "company", "id": id, "tag": "vip" }),
+    );
+    let shown = h.ok("show_record", json!({ "entity": "company", "id": id }));
+    assert_eq!(shown["tags"], json!(["north"]));
+    assert_eq!(shown["created_by"], "olivia");
+    assert_eq!(shown["updated_by"], "olivia");
+    assert_eq!(shown["team"], Value::Null);
+    // A team must exist (teams are made by putting users in them).
+    let unknown = h.err(
+        "set_record_team",
+        json!({ "entity": "company", "id": id, "team": "north" }),
+    );
+    assert_eq!(unknown["code"], "not_found", "{unknown}");
+}
+
+#[test]
+fn an_activity_names_its_contact_and_deal_for_the_owner() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let contact = h.ok(
+        "create_record",
+        json!({ "entity": "contact", "values": [
+            { "name": "first_name", "value": "Anna" }, { "name": "last_name", "value": "Berg" }
+        ]}),
+    );
+    let deal = h.ok(
+        "create_record",
+        json!({ "entity": "deal", "values": [{ "name": "title", "value": "Harbour renewal" }] }),
+    );
+    let task = h.ok(
+        "create_record",
+        json!({ "entity": "activity", "values": [
+            { "name": "kind", "value": "task" }, { "name": "subject", "value": "Send the offer" },
+            { "name": "contact_id", "value": contact.to_string() },
+            { "name": "deal_id", "value": deal.to_string() }
+        ]}),
+    );
+    let shown = h.ok("show_record", json!({ "entity": "activity", "id": task }));
+    let field = |name: &str| {
+        shown["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|field| field["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(field("contact_id")["value"], "Anna Berg");
+    assert_eq!(field("contact_id")["link"]["id"], contact);
+    assert_eq!(field("contact_id")["masked"], Value::Null);
+    assert_eq!(field("deal_id")["value"], "Harbour renewal");
+    assert_eq!(field("deal_id")["link"]["entity"], "deal");
+}
+
+#[test]
+fn an_import_check_shows_the_record_type_plan_rejections_and_undecided_dates() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    let file = temp.path().join("hubspot-deals.csv");
+    std::fs::write(
+        &file,
+        "Deal Name,Deal Stage,Amount,Close Date,Deal owner\n\
+         Harbour renewal,Qualified,12500,03/04/2027,olivia\n\
+         Dock extension,Contract Sent,4000,05/06/2027,olivia\n",
+    )
+    .expect("the file");
+    let path = file.display().to_string();
+    let check = |request: Value| {
+        h.ok(
+            "import_records",
+            json!({ "path": path, "request": request }),
+        )
+    };
+    let report =
+        check(json!({ "dry_run": true, "entity": null, "date_order": null, "stage_map": [] }));
+    assert_eq!(report["entity"], "deal", "told from the header: {report}");
+    assert_eq!(report["layout"], "hubspot-deals");
+    assert_eq!(report["date_order_needed"], true, "{report}");
+    assert_eq!(report["date_columns"][0]["column"], "Close Date");
+    let rejections = report["rejections"].as_array().cloned().unwrap_or_default();
+    assert!(
+        rejections.iter().all(|r| r["column"] == "Close Date") && rejections.len() == 2,
+        "both dates fit either order: {report}"
+    );
+
+    // With the order chosen, the unknown stage is what is left.
+    let report =
+        check(json!({ "dry_run": true, "entity": "deal", "date_order": "dmy", "stage_map": [] }));
+    assert_eq!(report["date_order_needed"], false, "{report}");
+    assert!(
+        report["notices"].as_array().is_some_and(|notices| notices
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("Contract Sent")))),
+        "the unknown stage is named: {report}"
+    );
+    let rejections = report["rejections"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rejections.len(), 1, "{report}");
+    assert_eq!(rejections[0]["row"], 3);
+    assert_eq!(rejections[0]["column"], "Deal Stage");
+    assert_eq!(report["plan"][0]["name"], "Harbour renewal", "{report}");
+
+    // The stage mapped too: the plan is clean.
+    let report = check(json!({
+        "dry_run": true, "entity": "deal", "date_order": "dmy",
+        "stage_map": [{ "theirs": "Contract Sent", "ours": "Negotiation" }]
+    }));
+    assert_eq!(report["rejected"], 0, "{report}");
+    assert_eq!(report["date_order_needed"], false, "{report}");
+    let plan = report["plan"].as_array().cloned().unwrap_or_default();
+    assert_eq!(plan.len(), 2, "{report}");
+    assert_eq!(plan[0]["action"], "create");
+    assert_eq!(plan[0]["name"], "Harbour renewal");
+    assert_eq!(
+        h.ok("list_records", json!({ "entity": "deal", "filter": { "descending": true, "page": 1, "page_size": 10 } }))["records"],
+        json!([]),
+        "a check writes nothing"
+    );
+    let done = check(json!({
+        "dry_run": false, "entity": "deal", "date_order": "dmy",
+        "stage_map": [{ "theirs": "Contract Sent", "ours": "Negotiation" }]
+    }));
+    assert_eq!(done["committed"], true, "{done}");
+    assert_eq!(done["created"], 2);
 }
 
 /// The committed TypeScript bindings match the Rust commands. Regenerate with

@@ -198,12 +198,19 @@ pub struct ChainCheck {
     /// Entries checked.
     #[specta(type = Number)]
     pub entries: i64,
-    /// No entry was changed, removed or inserted.
+    /// Retention checkpoints checked (each stands for entries pruned before it).
+    #[specta(type = Number)]
+    pub checkpoints: i64,
+    /// The chain, its checkpoints, the head file and the backups agree.
     pub intact: bool,
     /// The first broken entry and why, if any.
     pub problem: Option<String>,
     /// Agreement with the head file beside the database.
     pub head_file: String,
+    /// Agreement with the heads recorded in the backups that can be reached.
+    pub backups: String,
+    /// Findings that do not break the chain but need a person's attention.
+    pub warnings: Vec<String>,
 }
 
 /// One user in the access review.
@@ -260,6 +267,19 @@ pub struct AlertRow {
     pub baseline: f64,
     /// Who acknowledged it.
     pub acknowledged_by: Option<String>,
+}
+
+pub(crate) fn alert_row(alert: crm_core::audit::alerts::Alert) -> AlertRow {
+    AlertRow {
+        id: alert.id,
+        at: alert.at,
+        user: alert.user,
+        kind: alert.kind,
+        hour: alert.hour,
+        count: alert.count,
+        baseline: alert.baseline,
+        acknowledged_by: alert.acknowledged_by,
+    }
 }
 
 fn day(text: Option<String>, end: bool) -> CommandResult<Option<chrono::DateTime<Utc>>> {
@@ -350,11 +370,14 @@ pub async fn verify_audit_chain(state: State<'_, AppState>) -> CommandResult<Cha
             let report = session.audit_verify()?;
             Ok(ChainCheck {
                 entries: report.entries,
+                checkpoints: report.checkpoints,
                 intact: report.intact,
                 problem: report
                     .first_bad
                     .map(|bad| format!("entry {}: {}", bad.seq, bad.reason)),
                 head_file: report.head_file,
+                backups: report.backups,
+                warnings: report.warnings,
             })
         })
         .await
@@ -413,22 +436,7 @@ pub async fn sign_off_access_review(
 #[specta::specta]
 pub async fn audit_alerts(state: State<'_, AppState>, all: bool) -> CommandResult<Vec<AlertRow>> {
     state
-        .session(move |session| {
-            Ok(session
-                .alerts(all)?
-                .into_iter()
-                .map(|alert| AlertRow {
-                    id: alert.id,
-                    at: alert.at,
-                    user: alert.user,
-                    kind: alert.kind,
-                    hour: alert.hour,
-                    count: alert.count,
-                    baseline: alert.baseline,
-                    acknowledged_by: alert.acknowledged_by,
-                })
-                .collect())
-        })
+        .session(move |session| Ok(session.alerts(all)?.into_iter().map(alert_row).collect()))
         .await
 }
 

@@ -1,11 +1,13 @@
-//! Backups for the sysadmin: status and list, schedule and destinations, "back up now",
-//! re-verify, and the restore wizard (a backup + the recovery identity → a new vault
-//! elsewhere). crm-core checks the run-backups and restore rights and records every run.
+//! Backups for the owner and the sysadmin: status and list, the plan (schedule in words,
+//! destinations and their state, retention, extra recipients), "back up now" (off the
+//! session), re-verify, and the restore wizard (a backup + the recovery identity → a new vault
+//! elsewhere). crm-core reads schedules, validates plans, checks the rights and records every
+//! run.
 
 use std::path::PathBuf;
 
 use crm_core::RecoveryIdentity;
-use crm_core::backup::{BackupInfo, BackupSettings, BackupState, Schedule};
+use crm_core::backup::{BackupInfo, BackupSettings, BackupState, DestinationStatus, Schedule};
 use crm_core::backup::{RestoreOptions, restore};
 use crm_core::policy::Right;
 use crm_core::{KdfStrength, Password};
@@ -14,7 +16,7 @@ use tauri::{AppHandle, Manager, Runtime, State};
 
 use super::blocking;
 use super::users::emit_progress;
-use crate::error::CommandResult;
+use crate::error::{CommandError, CommandResult};
 use crate::state::AppState;
 
 /// One backup in the list.
@@ -36,13 +38,14 @@ pub struct BackupRow {
     pub problems: Vec<String>,
 }
 
-/// The schedule and where backups go.
+/// The owner's backup plan, as the plan form edits it.
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct BackupPlan {
-    /// Destination folders (the first is the main one).
+    /// Destination folders: the main one, and optionally a second (USB drive, NAS).
     pub destinations: Vec<String>,
-    /// A backup is due when the newest verified one is older than this (0: no schedule).
-    pub interval_hours: u32,
+    /// The schedule as text (`off`, `every 24h`, `hourly mon-fri 08:00-18:00`,
+    /// `daily 13:00`, …), read by crm-core.
+    pub schedule: String,
     /// Restore drill interval in days (0: none).
     pub drill_interval_days: u32,
     /// Keep the newest backup of each of the last N days.
@@ -51,21 +54,73 @@ pub struct BackupPlan {
     pub keep_weekly: u32,
     /// … of each of the last N months.
     pub keep_monthly: u32,
+    /// Extra age recipients (`age1…`, e.g. the sysadmin's) who can open every backup too.
+    pub extra_recipients: Vec<String>,
+}
+
+/// One configured destination as it is now.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct DestinationRow {
+    /// The folder.
+    pub path: String,
+    /// A backup could be written there now (folder present, this vault's marker in place).
+    pub reachable: bool,
+    /// Why it is not reachable, or why its latest backup failed.
+    pub problem: Option<String>,
+    /// This vault's verified backups there.
+    pub verified_backups: u32,
+    /// This vault's failed (or damaged) backups there.
+    pub failed_backups: u32,
+    /// Its newest verified backup (RFC 3339).
+    pub newest_verified_at: Option<String>,
+    /// A scheduled backup to it is due now.
+    pub due: bool,
 }
 
 /// The backups screen.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct BackupOverview {
-    /// Schedule and destinations.
+    /// The plan as saved.
     pub plan: BackupPlan,
+    /// The schedule in words (crm-core's explanation).
+    pub schedule_text: String,
     /// Age of the newest verified backup in hours, if any.
     pub newest_verified_age_hours: Option<u32>,
+    /// When the newest verified backup was made (RFC 3339).
+    pub newest_verified_at: Option<String>,
     /// A scheduled backup is due now.
     pub due: bool,
+    /// When the next scheduled backup runs (local time, RFC 3339; none when off or no
+    /// destination is set).
+    pub next_run_at: Option<String>,
+    /// When the next restore drill is due (none when drills are off).
+    pub next_drill_at: Option<String>,
     /// Why the latest run failed, if it did.
     pub last_problem: Option<String>,
+    /// Each configured destination's state.
+    pub destinations: Vec<DestinationRow>,
     /// Backups in the destinations, oldest first.
     pub backups: Vec<BackupRow>,
+    /// The backup running now, if any (`a backup`, `a scheduled backup`).
+    pub running_backup: Option<String>,
+}
+
+/// A schedule as crm-core reads it.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ScheduleExplained {
+    /// The canonical text the vault stores (`daily 13:00`).
+    pub text: String,
+    /// What it means, in words (`at 13:00, every day (local time)`).
+    pub description: String,
+}
+
+/// What "Back up now" did.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct BackupRunView {
+    /// Backups made (one per destination that worked).
+    pub made: Vec<BackupRow>,
+    /// What went wrong, each naming the destination or backup.
+    pub problems: Vec<String>,
 }
 
 /// A finished restore.
@@ -107,20 +162,33 @@ fn plan(settings: BackupSettings) -> BackupPlan {
             .iter()
             .map(|path| path.display().to_string())
             .collect(),
-        // The plan edits `every N h` schedules; one set by the clock with `crm backup
-        // settings --schedule` shows as 0 here and is kept unless the hours are changed.
-        interval_hours: settings.schedule.interval_hours().unwrap_or(0),
+        schedule: settings.schedule.to_string(),
         drill_interval_days: settings.drill_interval_days,
         keep_daily: settings.retention.keep_daily,
         keep_weekly: settings.retention.keep_weekly,
         keep_monthly: settings.retention.keep_monthly,
+        extra_recipients: settings.extra_recipients,
     }
 }
 
-/// Status, plan and list.
+fn destination_row(status: DestinationStatus) -> DestinationRow {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    DestinationRow {
+        path: status.path.display().to_string(),
+        reachable: status.reachable,
+        problem: status.problem,
+        verified_backups: count(status.verified_backups),
+        failed_backups: count(status.failed_backups),
+        newest_verified_at: status.newest_verified_at,
+        due: status.due,
+    }
+}
+
+/// Status, plan, destinations and list.
 #[tauri::command]
 #[specta::specta]
 pub async fn backup_overview(state: State<'_, AppState>) -> CommandResult<BackupOverview> {
+    let running_backup = state.running_backup();
     state
         .session(move |session| {
             let status = session.backup_status()?;
@@ -133,21 +201,59 @@ pub async fn backup_overview(state: State<'_, AppState>) -> CommandResult<Backup
             };
             Ok(BackupOverview {
                 plan: plan(settings),
+                schedule_text: status.schedule_text,
                 newest_verified_age_hours: status
                     .newest_verified_age_hours
                     .map(|hours| u32::try_from(hours.max(0)).unwrap_or(u32::MAX)),
+                newest_verified_at: status.newest_verified_at,
                 due: status.due,
+                next_run_at: status.next_run_at,
+                next_drill_at: status.next_drill_at,
                 last_problem: status.last_problem,
+                destinations: status
+                    .destinations
+                    .into_iter()
+                    .map(destination_row)
+                    .collect(),
                 backups,
+                running_backup,
             })
         })
         .await
 }
 
-/// Saves the schedule, retention and destinations.
+/// Reads a schedule the way the vault will (for the plan form's live check): its canonical
+/// text and what it means, or why it is not a schedule.
+#[tauri::command]
+#[specta::specta]
+pub fn explain_schedule(text: String) -> CommandResult<ScheduleExplained> {
+    let schedule: Schedule = text.parse()?;
+    Ok(ScheduleExplained {
+        text: schedule.to_string(),
+        description: schedule.describe(),
+    })
+}
+
+/// Checks an extra backup recipient by crm-core's rule for saved settings; returns it as it
+/// will be stored.
+#[tauri::command]
+#[specta::specta]
+pub fn check_backup_recipient(recipient: String) -> CommandResult<String> {
+    let recipient = recipient.trim().to_owned();
+    BackupSettings {
+        extra_recipients: vec![recipient.clone()],
+        ..BackupSettings::default()
+    }
+    .validate()?;
+    Ok(recipient)
+}
+
+/// Saves the schedule, retention, destinations and extra recipients (crm-core validates them
+/// and needs the manage-backup-settings right).
 #[tauri::command]
 #[specta::specta]
 pub async fn save_backup_plan(state: State<'_, AppState>, plan: BackupPlan) -> CommandResult<()> {
+    let schedule: Schedule = plan.schedule.parse()?;
     state
         .session(move |session| {
             let mut settings = session.backup_settings()?;
@@ -158,35 +264,46 @@ pub async fn save_backup_plan(state: State<'_, AppState>, plan: BackupPlan) -> C
                 .filter(|path| !path.is_empty())
                 .map(PathBuf::from)
                 .collect();
-            if settings.schedule.interval_hours().unwrap_or(0) != plan.interval_hours {
-                settings.schedule = Schedule::every_hours(plan.interval_hours)?;
-            }
+            settings.schedule = schedule;
             settings.drill_interval_days = plan.drill_interval_days;
             settings.retention.keep_daily = plan.keep_daily;
             settings.retention.keep_weekly = plan.keep_weekly;
             settings.retention.keep_monthly = plan.keep_monthly;
+            settings.extra_recipients = plan
+                .extra_recipients
+                .iter()
+                .map(|recipient| recipient.trim().to_owned())
+                .filter(|recipient| !recipient.is_empty())
+                .collect();
             Ok(session.set_backup_settings(settings)?)
         })
         .await?;
-    // A new destination or a shorter interval may make a backup due now.
+    // A new destination or a new schedule may make a backup due now.
     state.wake_scheduler();
     Ok(())
 }
 
-/// Makes and verifies a backup in every destination now (progress: `backup`).
+/// Makes and verifies a backup in every destination now (progress: `backup`). crm-core checks
+/// the run-backups right; the copy runs off the session, so the rest of the app keeps working.
 #[tauri::command]
 #[specta::specta]
-pub async fn backup_now<R: Runtime>(app: AppHandle<R>) -> CommandResult<Vec<BackupRow>> {
+pub async fn backup_now<R: Runtime>(app: AppHandle<R>) -> CommandResult<BackupRunView> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let _busy = state.start_long_operation("a backup")?;
+        let (run, job) = state
+            .start_backup("a backup", true, |session| {
+                Ok(Some(session.start_backup_now(None)?))
+            })?
+            .ok_or_else(|| CommandError::new("internal", "no backup job was prepared"))?;
         let mut progress = emit_progress(&app, "backup");
-        state.with_session(|session| {
-            Ok(session
-                .backup_now(None, &mut progress)?
+        let report = run.finish(job.run(&mut progress));
+        Ok(BackupRunView {
+            made: report.made.into_iter().map(row).collect(),
+            problems: report
+                .failures
                 .into_iter()
-                .map(row)
-                .collect())
+                .map(|failure| failure.problem)
+                .collect(),
         })
     })
     .await

@@ -1,5 +1,6 @@
 //! Customer records for the work screens: search, lists, detail, create, edit, delete, reveal,
-//! the pipeline and the signed-in user's tasks. crm-core applies the role to every call
+//! tags and teams, the pipeline (and its stages in owner settings) and the signed-in user's
+//! tasks. crm-core applies the role to every call
 //! (scope, clearance, masking, audit); these adapters only convert to the UI's shapes, where
 //! every value is already display text.
 
@@ -7,7 +8,8 @@ use crm_core::policy::{Action, Right, Scope};
 use crm_core::records::fields::{Entity, Kind};
 use crm_core::records::view::value_text;
 use crm_core::records::{
-    Dependents, EffectiveField, ListQuery, RecordInput, RecordView, format_money,
+    Dependents, EffectiveField, ListQuery, Outcome, RecordInput, RecordView, StagePlan,
+    format_money,
 };
 use serde::{Deserialize, Serialize};
 use specta_typescript::Number;
@@ -110,8 +112,16 @@ pub struct RecordDetail {
     pub owner: String,
     /// The reader owns it.
     pub mine: bool,
+    /// The team it belongs to, if any.
+    pub team: Option<String>,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Who created it (none for records made before this was kept).
+    pub created_by: Option<String>,
     /// Last changed (RFC 3339).
     pub updated_at: String,
+    /// Who changed it last.
+    pub updated_by: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Fields present for this reader (hidden ones are absent).
@@ -190,6 +200,21 @@ pub struct StageInfo {
     pub name: String,
     /// Default probability (%).
     pub probability: u32,
+    /// `open`, `won` or `lost`.
+    pub outcome: String,
+}
+
+/// One stage of the pipeline as the settings page saves it.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct StageEdit {
+    /// The stage it keeps (its deals stay in it); `null` for a new stage.
+    pub id: Option<RecordId>,
+    /// Name.
+    pub name: String,
+    /// Default probability (%), 0–100.
+    pub probability: u32,
+    /// `open`, `won` or `lost`.
+    pub outcome: String,
 }
 
 /// A field value typed into a form: `None` clears the field on edit.
@@ -205,7 +230,7 @@ fn entity(name: &str) -> CommandResult<Entity> {
     Ok(Entity::parse(name)?)
 }
 
-fn kind_name(kind: Kind) -> String {
+pub(crate) fn kind_name(kind: Kind) -> String {
     serde_json::to_value(kind)
         .ok()
         .and_then(|value| value.as_str().map(str::to_owned))
@@ -286,7 +311,11 @@ fn detail(record: RecordView, fields: &[EffectiveField]) -> RecordDetail {
         title: record.title,
         owner: record.owner,
         mine: record.mine,
+        team: record.team,
+        created_at: record.created_at,
+        created_by: record.created_by,
         updated_at: record.updated_at,
+        updated_by: record.updated_by,
         tags: record.tags,
         fields,
         may_edit: false,
@@ -540,15 +569,90 @@ pub async fn pipeline_stages(state: State<'_, AppState>) -> CommandResult<Vec<St
                     id: RecordId(stage.id),
                     name: stage.name,
                     probability: u32::try_from(stage.probability).unwrap_or(0),
+                    outcome: stage.outcome.name().into(),
                 })
                 .collect())
         })
         .await
 }
 
+/// Replaces the pipeline's stage list in one validated step (crm-core's `set_stages`): kept
+/// stages keep their deals through renames and reorders; new ones are added; stages left out
+/// are removed, their deals moved to `move_deals_to` (refused while they hold deals and no
+/// stage is named).
+#[tauri::command]
+#[specta::specta]
+pub async fn save_pipeline(
+    state: State<'_, AppState>,
+    stages: Vec<StageEdit>,
+    move_deals_to: Option<RecordId>,
+) -> CommandResult<()> {
+    let plan = stages
+        .into_iter()
+        .map(|stage| {
+            Ok(StagePlan {
+                id: stage.id.map(|id| id.0),
+                name: stage.name.trim().to_owned(),
+                probability: i64::from(stage.probability),
+                outcome: Outcome::parse(&stage.outcome)?,
+            })
+        })
+        .collect::<CommandResult<Vec<_>>>()?;
+    state
+        .session(move |session| Ok(session.set_stages(&plan, move_deals_to.map(|id| id.0))?))
+        .await
+}
+
+/// Adds a tag to a record.
+#[tauri::command]
+#[specta::specta]
+pub async fn tag_record(
+    state: State<'_, AppState>,
+    entity: String,
+    id: RecordId,
+    tag: String,
+) -> CommandResult<()> {
+    let entity = self::entity(&entity)?;
+    state
+        .session(move |session| Ok(session.tag(entity, id.0, &[tag])?))
+        .await
+}
+
+/// Removes a tag from a record.
+#[tauri::command]
+#[specta::specta]
+pub async fn untag_record(
+    state: State<'_, AppState>,
+    entity: String,
+    id: RecordId,
+    tag: String,
+) -> CommandResult<()> {
+    let entity = self::entity(&entity)?;
+    state
+        .session(move |session| Ok(session.untag(entity, id.0, &[tag])?))
+        .await
+}
+
+/// Puts a record in a team (which must exist), or in none (`null`).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_record_team(
+    state: State<'_, AppState>,
+    entity: String,
+    id: RecordId,
+    team: Option<String>,
+) -> CommandResult<()> {
+    let entity = self::entity(&entity)?;
+    state
+        .session(move |session| Ok(session.set_team(entity, id.0, team.as_deref())?))
+        .await
+}
+
 /// One stage's bar on the dashboard.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct StageBar {
+    /// Stage id.
+    pub id: RecordId,
     /// Stage name.
     pub name: String,
     /// Deals the reader may see in this stage.
@@ -596,6 +700,7 @@ pub async fn dashboard(state: State<'_, AppState>) -> CommandResult<DashboardVie
                     .pipeline
                     .into_iter()
                     .map(|stage| StageBar {
+                        id: RecordId(stage.stage_id),
                         name: stage.name,
                         deals: count(stage.deals),
                         value: stage.value_cents as f64 / 100.0,

@@ -1,8 +1,10 @@
-//! Owner settings: roles (the entity × action scope matrix, clearances, special rights) and
-//! field classification. crm-core checks the manage-roles right, refuses to grant what the
-//! editor does not hold, and records every change in the audit trail.
+//! Owner settings: roles (the entity × action scope matrix, clearances, special rights), field
+//! classification, custom fields, and the security policy (auto-lock, key file required per
+//! role). crm-core checks the manage-roles right, refuses to grant what the editor does not
+//! hold, validates every change and records it in the audit trail.
 
 use crm_core::policy::{Action, Right, RoleDef, Scope};
+use crm_core::records::custom_fields::{CustomFieldChange, CustomFieldSpec, parse_kind};
 use crm_core::records::fields::{Entity, Level};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime, State};
@@ -79,6 +81,38 @@ pub struct FieldLevel {
     pub financial: bool,
     /// Owner-defined.
     pub custom: bool,
+    /// Value type (`text`, `number`, `date`, `choice`, `money`, …).
+    pub kind: String,
+    /// Allowed values (choice fields).
+    pub choices: Vec<String>,
+}
+
+/// A custom field to add.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct NewCustomField {
+    /// Name (lowercase letters, digits and `_`).
+    pub name: String,
+    /// Label for people.
+    pub label: String,
+    /// `text`, `number`, `date`, `choice` or `money`.
+    pub kind: String,
+    /// Classification level label.
+    pub level: String,
+    /// Financial data.
+    pub financial: bool,
+    /// Allowed values (choice fields only).
+    pub choices: Vec<String>,
+}
+
+/// Changes to a custom field; `null` leaves a property as it is.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct CustomFieldEdit {
+    /// New label.
+    pub label: Option<String>,
+    /// New choices (choice fields).
+    pub choices: Option<Vec<String>>,
+    /// Mark or unmark as financial.
+    pub financial: Option<bool>,
 }
 
 fn form(role: RoleDef, users: i64) -> RoleForm {
@@ -230,8 +264,69 @@ pub async fn field_levels(
                     level: field.level.label().into(),
                     financial: field.financial,
                     custom: field.custom_id.is_some(),
+                    kind: super::records::kind_name(field.kind),
+                    choices: field.choices,
                 })
                 .collect())
+        })
+        .await
+}
+
+/// Adds a custom field to one kind of record.
+#[tauri::command]
+#[specta::specta]
+pub async fn add_custom_field(
+    state: State<'_, AppState>,
+    entity: String,
+    field: NewCustomField,
+) -> CommandResult<()> {
+    let entity = Entity::parse(&entity)?;
+    let spec = CustomFieldSpec {
+        name: field.name.trim().to_owned(),
+        label: field.label,
+        kind: parse_kind(&field.kind)?,
+        choices: field.choices,
+        level: Level::parse(&field.level)?,
+        financial: field.financial,
+    };
+    state
+        .session(move |session| Ok(session.add_custom_field(entity, &spec)?))
+        .await
+}
+
+/// Relabels a custom field, changes its choices or its financial mark.
+#[tauri::command]
+#[specta::specta]
+pub async fn change_custom_field(
+    state: State<'_, AppState>,
+    entity: String,
+    name: String,
+    change: CustomFieldEdit,
+) -> CommandResult<()> {
+    let entity = Entity::parse(&entity)?;
+    let change = CustomFieldChange {
+        label: change.label,
+        choices: change.choices,
+        financial: change.financial,
+    };
+    state
+        .session(move |session| Ok(session.change_custom_field(entity, &name, &change)?))
+        .await
+}
+
+/// Deletes a custom field and every value stored in it; returns how many values went.
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_custom_field(
+    state: State<'_, AppState>,
+    entity: String,
+    name: String,
+) -> CommandResult<u32> {
+    let entity = Entity::parse(&entity)?;
+    state
+        .session(move |session| {
+            let deleted = session.delete_custom_field(entity, &name)?;
+            Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
         })
         .await
 }
@@ -304,4 +399,65 @@ pub async fn set_auto_lock_policy(
         .await?;
     state.set_auto_lock_policy(minutes);
     Ok(auto_lock_view(&state, minutes))
+}
+
+/// One role's sign-in rule on the security page.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct RoleKeyFilePolicy {
+    /// Role name.
+    pub role: String,
+    /// Its users must sign in with a key file besides their password.
+    pub required: bool,
+    /// Active users holding it.
+    pub users: u32,
+    /// Its users whose sign-in has no key file (while required, they cannot unlock until
+    /// given one); `None` when the viewer may not list users.
+    pub without_key_file: Option<Vec<String>>,
+}
+
+/// Whether each role requires a key file, with who lacks one.
+#[tauri::command]
+#[specta::specta]
+pub async fn key_file_policy(state: State<'_, AppState>) -> CommandResult<Vec<RoleKeyFilePolicy>> {
+    state
+        .session(move |session| {
+            let users = match session.list_users() {
+                Ok(users) => Some(users),
+                Err(crm_core::Error::Forbidden(_)) => None,
+                Err(error) => return Err(error.into()),
+            };
+            Ok(session
+                .list_roles()?
+                .into_iter()
+                .map(|summary| RoleKeyFilePolicy {
+                    without_key_file: users.as_ref().map(|users| {
+                        users
+                            .iter()
+                            .filter(|user| {
+                                user.role == summary.role.name && !user.requires_key_file
+                            })
+                            .map(|user| user.name.clone())
+                            .collect()
+                    }),
+                    role: summary.role.name,
+                    required: summary.requires_key_file,
+                    users: u32::try_from(summary.users).unwrap_or(u32::MAX),
+                })
+                .collect())
+        })
+        .await
+}
+
+/// Makes a role's users need (or no longer need) a key file to sign in; returns the users of
+/// the role who now cannot unlock until they are given one.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_role_requires_key_file(
+    state: State<'_, AppState>,
+    role: String,
+    required: bool,
+) -> CommandResult<Vec<String>> {
+    state
+        .session(move |session| Ok(session.set_role_requires_key_file(&role, required)?))
+        .await
 }

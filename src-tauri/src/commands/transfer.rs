@@ -1,18 +1,96 @@
-//! Importing contacts from a CSV or vCard file the user picks: a dry run that reports what
-//! would be created, updated or rejected (row and column, never a cell's value), then the
-//! all-or-nothing import with progress events. Mapping, dedupe by email and the import right
-//! are crm-core's.
+//! Importing records from a CSV or vCard file the user picks: a dry run that shows the plan
+//! (which row creates a record and which updates which existing one, and why), the rejected
+//! rows (row, column and reason, never a cell's value) and notices (undecided date orders,
+//! unknown stages); then the all-or-nothing import with progress events. The record type is
+//! told from the header or chosen; the date order and stage names are chosen where the file
+//! leaves them open. Detection, mapping, dedupe, dates and the import right are crm-core's.
 
 use std::path::PathBuf;
 
-use crm_core::records::import::{ImportOptions, ImportReport};
-use serde::Serialize;
+use crm_core::records::fields::Entity;
+use crm_core::records::import::{DateOrder, ImportOptions, ImportReport, PlanAction};
+use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime};
 
 use super::blocking;
 use super::users::emit_progress;
 use crate::error::CommandResult;
 use crate::state::AppState;
+
+/// How to import.
+#[derive(Debug, Clone, Default, Deserialize, specta::Type)]
+pub struct ImportRequest {
+    /// Only check and report, write nothing.
+    pub dry_run: bool,
+    /// The record type (`company`, `contact`, `deal`, `activity`, `note`); `null` tells it
+    /// from the header.
+    pub entity: Option<String>,
+    /// The day/month order of numeric dates (`dmy`, `mdy`, `ymd`); `null` tells it from the
+    /// file's values.
+    pub date_order: Option<String>,
+    /// Their stage names mapped to the pipeline's (deals).
+    pub stage_map: Vec<StageMapping>,
+}
+
+/// One of the file's stage names and the pipeline stage its deals go to.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct StageMapping {
+    /// The stage name in the file.
+    pub theirs: String,
+    /// The pipeline's stage name.
+    pub ours: String,
+}
+
+/// A column and the field it goes to.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ColumnMapping {
+    /// The CSV header (or vCard property).
+    pub column: String,
+    /// The field (or link: `company`, `stage`, `tags`, …).
+    pub field: String,
+}
+
+/// What one accepted row does.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct PlanRow {
+    /// Row number as a spreadsheet shows it (the header is row 1), or the card number.
+    pub row: u32,
+    /// `create` or `update`.
+    pub action: String,
+    /// The record's name as the row gives it.
+    pub name: String,
+    /// The existing record it updates, when the importer may see its name.
+    pub existing_name: Option<String>,
+    /// Why the row matched it (`same email (column "Email")`).
+    pub matched_by: Option<String>,
+    /// A company created for the row's company name.
+    pub new_company: Option<String>,
+}
+
+/// A rejected row.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct RejectedRow {
+    /// Row number as a spreadsheet shows it (the header is row 1), or the card number.
+    pub row: u32,
+    /// The column to blame, if one is.
+    pub column: Option<String>,
+    /// What is wrong (never the cell's value).
+    pub reason: String,
+}
+
+/// How the day/month order of one date column was decided.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct DateColumnView {
+    /// The CSV header.
+    pub column: String,
+    /// `dmy`, `mdy`, `ymd`, or none when undecided.
+    pub order: Option<String>,
+    /// `chosen`, `detected`, `from other columns`, `not needed`, `ambiguous` or
+    /// `conflicting`.
+    pub decided_by: String,
+    /// It needs the user's choice (crm-core's notice for it).
+    pub needs_choice: bool,
+}
 
 /// What an import did, or would do.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -21,69 +99,136 @@ pub struct ImportSummary {
     pub dry_run: bool,
     /// The changes were committed.
     pub committed: bool,
-    /// The recognised layout (`hubspot`, `google`, …) and encoding.
-    pub source: String,
+    /// `csv` or `vcard`.
+    pub format: String,
+    /// The record type imported, once known.
+    pub entity: Option<String>,
+    /// The recognised layout (`hubspot-deals`, `google`, `generic`, …), for CSV.
+    pub layout: Option<String>,
+    /// The encoding read.
+    pub encoding: String,
     /// Column → field, as applied.
-    pub mapping: Vec<String>,
-    /// Columns nobody maps.
+    pub mapping: Vec<ColumnMapping>,
+    /// Columns nobody maps (ignored).
     pub ignored_columns: Vec<String>,
+    /// How each date column's day/month order was decided.
+    pub date_columns: Vec<DateColumnView>,
+    /// A date column's order is undecided: the user should choose one.
+    pub date_order_needed: bool,
+    /// Things to look at before importing (undecided dates, unknown stages).
+    pub notices: Vec<String>,
     /// Data rows read.
     pub rows: u32,
-    /// Contacts created (or that would be).
+    /// Records created (or that would be).
     pub created: u32,
-    /// Contacts updated (or that would be).
+    /// Records updated (or that would be).
     pub updated: u32,
     /// Rows rejected.
     pub rejected: u32,
     /// Companies created for company names.
     pub companies_created: u32,
-    /// The first rejections: `row 7, Email: not an email address`.
-    pub problems: Vec<String>,
+    /// What the first accepted rows do.
+    pub plan: Vec<PlanRow>,
+    /// More rows than listed in the plan.
+    pub more_plan: bool,
+    /// The first rejections.
+    pub rejections: Vec<RejectedRow>,
     /// More rejections than listed.
-    pub more_problems: bool,
+    pub more_rejections: bool,
 }
 
 fn summary(report: ImportReport) -> ImportSummary {
     let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let date_columns: Vec<DateColumnView> = report
+        .date_columns
+        .iter()
+        .map(|column| DateColumnView {
+            column: column.column.clone(),
+            order: column.order.map(|order| order.name().to_owned()),
+            decided_by: column.decided_by.clone(),
+            needs_choice: column.notice().is_some(),
+        })
+        .collect();
     ImportSummary {
         dry_run: report.dry_run,
         committed: report.committed,
-        source: match &report.layout {
-            Some(layout) => format!("{} ({layout} layout, {})", report.format, report.encoding),
-            None => format!("{} ({})", report.format, report.encoding),
-        },
+        format: report.format,
+        entity: report.entity.map(|entity| entity.name().to_owned()),
+        layout: report.layout,
+        encoding: report.encoding,
         mapping: report
             .mapping
-            .iter()
-            .map(|(column, field)| format!("{column} → {field}"))
+            .into_iter()
+            .map(|(column, field)| ColumnMapping { column, field })
             .collect(),
         ignored_columns: report.ignored_columns,
+        date_order_needed: date_columns.iter().any(|column| column.needs_choice),
+        date_columns,
+        notices: report.notices,
         rows: count(report.rows),
         created: count(report.created),
         updated: count(report.updated),
         rejected: count(report.rejected),
         companies_created: count(report.companies_created),
-        problems: report
-            .errors
-            .iter()
-            .map(|error| match &error.column {
-                Some(column) => format!("row {}, {column}: {}", error.row, error.reason),
-                None => format!("row {}: {}", error.row, error.reason),
+        plan: report
+            .plan
+            .into_iter()
+            .map(|entry| PlanRow {
+                row: count(entry.row),
+                action: match entry.action {
+                    PlanAction::Create => "create",
+                    PlanAction::Update => "update",
+                }
+                .into(),
+                name: entry.name,
+                existing_name: entry.existing_name,
+                matched_by: entry.matched_by,
+                new_company: entry.new_company,
             })
             .collect(),
-        more_problems: report.errors_truncated,
+        more_plan: report.plan_truncated,
+        rejections: report
+            .errors
+            .into_iter()
+            .map(|error| RejectedRow {
+                row: count(error.row),
+                column: error.column,
+                reason: error.reason,
+            })
+            .collect(),
+        more_rejections: report.errors_truncated,
     }
 }
 
-/// Imports contacts from `path` (`.vcf` / `.vcard` as vCard, anything else as CSV);
-/// `dry_run` only reports. Progress events: `import`.
+/// Imports records from `path` (`.vcf` / `.vcard` as vCard contacts, anything else as CSV);
+/// a dry run only reports. Progress events: `import`.
 #[tauri::command]
 #[specta::specta]
-pub async fn import_contacts<R: Runtime>(
+pub async fn import_records<R: Runtime>(
     app: AppHandle<R>,
     path: String,
-    dry_run: bool,
+    request: ImportRequest,
 ) -> CommandResult<ImportSummary> {
+    let options = ImportOptions {
+        dry_run: request.dry_run,
+        entity: request
+            .entity
+            .filter(|name| !name.trim().is_empty())
+            .map(|name| Entity::parse(&name))
+            .transpose()?,
+        date_order: request
+            .date_order
+            .filter(|order| !order.trim().is_empty())
+            .map(|order| DateOrder::parse(&order))
+            .transpose()?,
+        stage_map: request
+            .stage_map
+            .into_iter()
+            .filter(|pair| !pair.theirs.trim().is_empty())
+            .map(|pair| (pair.theirs, pair.ours))
+            .collect(),
+        ..ImportOptions::default()
+    };
     blocking(move || {
         let state = app.state::<AppState>();
         let _busy = state.start_long_operation("an import")?;
@@ -94,10 +239,6 @@ pub async fn import_contacts<R: Runtime>(
             .is_some_and(|extension| {
                 extension.eq_ignore_ascii_case("vcf") || extension.eq_ignore_ascii_case("vcard")
             });
-        let options = ImportOptions {
-            dry_run,
-            ..ImportOptions::default()
-        };
         let mut progress = emit_progress(&app, "import");
         state.with_session(|session| {
             let report = if is_vcard {

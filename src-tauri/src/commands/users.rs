@@ -19,6 +19,11 @@ pub struct UserRow {
     pub role: String,
     /// Whether their slot requires a key file.
     pub requires_key_file: bool,
+    /// Whether their role requires a key file at sign-in (security policy).
+    pub role_requires_key_file: bool,
+    /// Their role requires a key file and their sign-in has none: they cannot unlock until
+    /// they are given one (a password reset with a key file).
+    pub key_file_missing: bool,
     /// When they were added (RFC 3339).
     pub created_at: String,
     /// Their last successful unlock (RFC 3339), if any.
@@ -108,6 +113,8 @@ pub async fn list_users(state: State<'_, AppState>) -> CommandResult<Vec<UserRow
                     name: u.name,
                     role: u.role,
                     requires_key_file: u.requires_key_file,
+                    role_requires_key_file: u.role_requires_key_file,
+                    key_file_missing: u.key_file_missing,
                     created_at: u.created_at,
                     last_unlock_at: u.last_unlock_at,
                 })
@@ -142,7 +149,8 @@ pub async fn add_user<R: Runtime>(
     .await
 }
 
-/// Gives a user a new password (and optionally a new key file).
+/// Gives a user a new password (and optionally a new key file: the way to give one to a user
+/// whose role requires a key file their sign-in lacks).
 #[tauri::command]
 #[specta::specta]
 pub async fn reset_password<R: Runtime>(
@@ -163,12 +171,14 @@ pub async fn reset_password<R: Runtime>(
 }
 
 /// Removes a user and rotates the data key, streaming `ProgressEvent`s. Refused with `busy`
-/// while another long operation runs.
+/// while another long operation or a backup runs.
 #[tauri::command]
 #[specta::specta]
 pub async fn remove_user<R: Runtime>(app: AppHandle<R>, name: String) -> CommandResult<()> {
     blocking(move || {
         let state = app.state::<AppState>();
+        // A rotation needs the vault alone; a running backup job holds it open.
+        state.refuse_during_backup()?;
         let _busy = state.start_long_operation("removing a user (key rotation)")?;
         let mut progress = emit_progress(&app, "remove_user");
         state.with_session(|session| {
@@ -185,6 +195,7 @@ pub async fn remove_user<R: Runtime>(app: AppHandle<R>, name: String) -> Command
 pub async fn rotate_data_key<R: Runtime>(app: AppHandle<R>) -> CommandResult<()> {
     blocking(move || {
         let state = app.state::<AppState>();
+        state.refuse_during_backup()?;
         let _busy = state.start_long_operation("a key rotation")?;
         let mut progress = emit_progress(&app, "rotate_key");
         state.with_session(|session| {

@@ -8,6 +8,7 @@ use crm_core::{Credentials, KdfStrength, NewVault, Password, Vault};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
 
+use super::audit::{AlertRow, alert_row};
 use super::{blocking, key_file_digest};
 use crate::error::{CommandError, CommandResult};
 use crate::state::AppState;
@@ -34,14 +35,19 @@ pub struct SessionInfo {
     pub can_view_audit: bool,
     /// May edit roles and field classification.
     pub can_manage_roles: bool,
-    /// May make and verify backups.
+    /// May make and verify backups ("Back up now").
     pub can_run_backups: bool,
+    /// May change the backup plan (schedule, destinations, retention, recipients).
+    pub can_manage_backup_settings: bool,
     /// May restore a backup into a new vault.
     pub can_restore: bool,
     /// Failed unlock attempts since this user's previous unlock (shown once after unlock).
     pub failed_unlocks: u32,
     /// Warnings about the vault (e.g. a repaired key-slot copy).
     pub warnings: Vec<String>,
+    /// Unacknowledged unusual-activity alerts, for roles that read the audit trail (shown
+    /// after unlock until acknowledged in the audit viewer).
+    pub alerts: Vec<AlertRow>,
     /// Idle seconds before auto-lock.
     pub auto_lock_secs: u32,
 }
@@ -95,9 +101,15 @@ pub(crate) fn session_info(
         can_view_audit: role.has(Right::ViewAudit),
         can_manage_roles: role.has(Right::ManageRoles),
         can_run_backups: role.has(Right::RunBackups),
+        can_manage_backup_settings: role.has(Right::ManageBackupSettings),
         can_restore: role.has(Right::Restore),
         failed_unlocks: u32::try_from(session.failed_unlocks().len()).unwrap_or(u32::MAX),
         warnings: session.warnings().to_vec(),
+        alerts: session
+            .alerts_to_show()?
+            .into_iter()
+            .map(alert_row)
+            .collect(),
         auto_lock_secs: u32::try_from(state.auto_lock_after().as_secs()).unwrap_or(u32::MAX),
     })
 }
@@ -278,7 +290,9 @@ pub async fn session_info_now(state: State<'_, AppState>) -> CommandResult<Sessi
 }
 
 /// Locks now: the session is dropped and its key zeroized. A running long operation is let
-/// finish first (this waits on a worker, never on the window's thread).
+/// finish first (this waits on a worker, never on the window's thread); a running backup job
+/// is not waited for: the window locks at once and the session is locked as soon as it has
+/// recorded the backup (see `state`).
 #[tauri::command]
 #[specta::specta]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {

@@ -2,20 +2,26 @@
 //!
 //! Run by `scripts/e2e.sh` inside Xvfb: starts `tauri-driver` on its own ports (polling
 //! `/status` before creating a session), drives the release-like build of the app against a
-//! fresh vault in a temp dir, and saves a screenshot of each main screen to
-//! `docs/screenshots/` (the window grown to the page's height, so nothing is cut off).
+//! fresh vault in a temp dir, and saves a screenshot of each main screen into the folder it is
+//! given (the script passes `target/e2e-screenshots/`; `--update-screenshots` copies them to
+//! `docs/screenshots/`), the window grown to the page's height so nothing is cut off.
 //!
 //! Flow, as the issue reads: first run with a key file → recovery identity confirmed → the
 //! owner adds a company and a contact → lock → wrong password (clear error) → unlock with the
 //! key file, the data still there. Then the owner adds a Sales Representative, works the
-//! customer base (`work`), imports a CSV, lets Sales Representatives view every contact and
-//! reveal Highly Confidential values, classifies a field, sets the security policy, sees the
-//! scheduled backup run, backs up now and restores through the wizard, and reviews the audit
-//! trail (`admin`) → lock → the Sales Representative signs in: no owner settings in the
-//! navigation, an owner command invoked from the page is refused by the core, masked fields,
-//! a reveal with a reason → lock → the owner sees that reveal in the audit trail. Last, the app
-//! is started again with `--vault` on the restored vault, which unlocks with the new password
-//! and holds the data.
+//! customer base (`work`: tags, my tasks naming what a task is about), imports contacts and
+//! deals with the plan shown before importing (choosing the date order and mapping a stage),
+//! lets Sales Representatives view every contact and reveal Highly Confidential values,
+//! classifies a field and adds a custom field, sets the security policy (auto-lock, a key file
+//! for a role: the users screen marks who lacks one, and the unlock screen says why their
+//! password alone is refused), renames a pipeline stage and sees it on the board, saves a backup plan "daily at
+//! 13:00", sees the scheduled backup run, backs up now and restores through the wizard, and
+//! reviews the audit trail (`admin`) → lock → the Sales Representative signs in: no owner
+//! settings in the navigation, an owner command invoked from the page is refused by the core,
+//! masked fields, a reveal with a reason → lock → someone guesses the representative's
+//! password five times → the owner unlocks and sees the alert banner, opens the alerts, and
+//! finds the reveal in the audit trail. Last, the app is started again with `--vault` on the
+//! restored vault, which unlocks with the new password and holds the data.
 //!
 //! tauri-driver is stopped with SIGTERM (never SIGKILL: WebKitWebDriver would outlive it and
 //! hold its port).
@@ -130,6 +136,20 @@ impl Ui {
         Ok(self.client.find_all(Locator::Css(css)).await?.is_empty())
     }
 
+    /// Waits until a script run in the page returns `true` (`what` names it in the error).
+    async fn wait_until(&self, script: &str, what: &str) -> Fallible<()> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.client.execute(script, vec![]).await?.as_bool() == Some(true) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("never happened: {what}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
     /// Waits until an element's text contains `needle`.
     async fn wait_text(&self, css: &str, needle: &str) -> Fallible<String> {
         let deadline = Instant::now() + WAIT;
@@ -146,8 +166,15 @@ impl Ui {
     }
 
     /// Saves a picture of the whole screen: the window grows to the page's height (so no
-    /// heading or button is cut off), then returns to its usual size.
+    /// heading or button is cut off), then returns to its usual size. A page taller than the
+    /// screen is shown from its top.
     async fn screenshot(&self, name: &str) -> Fallible<()> {
+        self.screenshot_showing(name, None).await
+    }
+
+    /// As [`screenshot`](Self::screenshot); a page taller than the screen is shown down to the
+    /// end of the element `anchor` (a panel at the bottom of a long page).
+    async fn screenshot_showing(&self, name: &str, anchor: Option<&str>) -> Fallible<()> {
         // Let transitions and fonts settle so the picture shows the finished screen.
         tokio::time::sleep(Duration::from_millis(400)).await;
         let height = self
@@ -165,6 +192,22 @@ impl Ui {
             self.client.set_window_size(WINDOW.0, tall).await?;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        match anchor {
+            None => {
+                self.client
+                    .execute("window.scrollTo(0, 0);", vec![])
+                    .await?
+            }
+            Some(css) => {
+                self.client
+                    .execute(
+                        "document.querySelector(arguments[0]).scrollIntoView({ block: 'end' });",
+                        vec![css.into()],
+                    )
+                    .await?
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let png = self.client.screenshot().await?;
         if tall > WINDOW.1 {
             self.client.set_window_size(WINDOW.0, WINDOW.1).await?;
@@ -204,6 +247,8 @@ impl Ui {
 
     async fn unlock(&self, user: &str, password: &str, key_file: Option<&Path>) -> Fallible<()> {
         self.find("[data-testid=unlock]").await?;
+        // The list of users is read again after locking: wait for this one.
+        self.find(&format!("#user option[value='{user}']")).await?;
         self.find("#user").await?.select_by_value(user).await?;
         self.type_into("#password", password).await?;
         if let Some(key) = key_file {
@@ -283,13 +328,17 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
 
     work::owner_works_the_customer_base(ui).await?;
     work::owner_imports_contacts(ui, scratch).await?;
+    work::owner_imports_deals_choosing_dates_and_stages(ui, scratch).await?;
     admin::owner_widens_the_sales_representative_role(ui).await?;
+    admin::owner_requires_a_key_file_for_a_role(ui, key_file).await?;
+    admin::owner_renames_a_pipeline_stage(ui).await?;
     let restored = admin::owner_backs_up_and_restores(ui, scratch, &identity_file).await?;
     admin::owner_reviews_the_audit_trail(ui).await?;
 
     // The Sales Representative: no owner settings, in the navigation or through the IPC.
     ui.click("#lock").await?;
     ui.find("[data-testid=unlock]").await?;
+    ui.find(&format!("#user option[value='{REP}']")).await?;
     ui.find("#user").await?.select_by_value(REP).await?;
     ui.screenshot("07-unlock").await?;
     ui.unlock(REP, REP_PASSWORD, None).await?;
@@ -324,9 +373,13 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
     ui.find("body").await?.send_keys("\u{E009}l").await?;
     ui.find("[data-testid=unlock]").await?;
 
-    // The owner sees the reveal, with its reason, in the audit trail.
+    // Someone guesses the representative's password: the owner is told at the next unlock.
+    admin::someone_guesses_a_password(ui, REP).await?;
     ui.unlock(OWNER, OWNER_PASSWORD, Some(key_file)).await?;
     ui.wait_text("[data-testid=signed-in-user]", OWNER).await?;
+    admin::owner_sees_the_alert_banner(ui).await?;
+
+    // The owner sees the reveal, with its reason, in the audit trail.
     admin::owner_sees_the_reveal(ui).await?;
     ui.click("#lock").await?;
     ui.find("[data-testid=unlock]").await?;

@@ -1,8 +1,9 @@
 //! The work screens: the owner adds a company, a contact and a deal through the forms, logs a
-//! call, finds the contact with the search box, sees the dashboard and the pipeline (moving a
-//! deal by drag and drop), switches lists without filters carrying over, sees "my tasks due",
-//! and gives the contact to the Sales Representative; the representative then sees it
-//! without its financial field and with the owner's company shown as not shared, reveals a
+//! call, finds the contact with the search box, tags it, sees the dashboard and the pipeline
+//! (moving a deal by drag and drop), switches lists without filters carrying over, sees "my
+//! tasks due" naming the contact each task is about, imports contacts and deals with the plan
+//! shown first, and gives the contact to the Sales Representative; the representative then sees
+//! it without its financial field and with the owner's company shown as not shared, reveals a
 //! Highly Confidential value with a reason, and the next record shows that field masked again.
 
 use super::{Fallible, REP, Ui};
@@ -158,6 +159,19 @@ pub(crate) async fn owner_works_the_customer_base(ui: &Ui) -> Fallible<()> {
     ui.wait_text("[data-testid=record-title]", CONTACT).await?;
     ui.wait_text("[data-testid=record-contact]", "DE89 3704")
         .await?;
+    // Tags: added and removed on the record; who made and changed it is shown.
+    for tag in ["vip", "renewal"] {
+        ui.type_into("#new-tag", &format!("{tag}\u{E007}")).await?;
+        ui.wait_text("[data-testid=record-tags]", tag).await?;
+    }
+    ui.click("[aria-label='Remove the tag renewal']").await?;
+    ui.wait_until(
+        "return !document.querySelector('[data-testid=record-tags]').textContent.includes('renewal');",
+        "the tag is removed",
+    )
+    .await?;
+    ui.wait_text("[data-testid=record-meta]", "by olivia")
+        .await?;
     ui.screenshot("14-contact-owner").await?;
 
     // Dashboard (money grouped by thousands) and pipeline.
@@ -181,6 +195,12 @@ pub(crate) async fn owner_works_the_customer_base(ui: &Ui) -> Fallible<()> {
         .await?;
     ui.find("[data-testid=task-list-today] [data-testid=task-done]")
         .await?;
+    // The task names the contact it is about (a link, not "not shared").
+    ui.wait_text(
+        "[data-testid=task-list-today] [data-testid=task-about]",
+        CONTACT,
+    )
+    .await?;
     ui.screenshot("19-my-tasks").await?;
 
     // The contact goes to the Sales Representative.
@@ -326,9 +346,9 @@ pub(crate) async fn rep_sees_others_contact_masked(ui: &Ui) -> Fallible<()> {
     Ok(())
 }
 
-/// Run by the owner: a Google-Contacts-style CSV with one bad row is checked (the report names
-/// the row and column); the import is all or nothing, so the row is fixed, checked again and
-/// the file imported.
+/// Run by the owner: a Google-Contacts-style CSV with one bad row is checked: the plan says
+/// what each good row would do and the rejection names the row and column; the import is all
+/// or nothing, so the row is fixed, checked again and the file imported.
 pub(crate) async fn owner_imports_contacts(ui: &Ui, scratch: &std::path::Path) -> Fallible<()> {
     let file = scratch.join("contacts-export.csv");
     std::fs::write(
@@ -336,17 +356,37 @@ pub(crate) async fn owner_imports_contacts(ui: &Ui, scratch: &std::path::Path) -
         "Given Name,Family Name,E-mail 1 - Value,Phone 1 - Value,Organization 1 - Name\n\
          Carla,Diaz,carla.diaz@example.org,+34 600 111 222,Harbour Foods\n\
          Dan,Evans,not-an-email,+44 7700 900123,Harbour Foods\n\
-         Erin,Fox,erin.fox@example.org,,\n",
+         Erin,Fox,erin.fox@example.org,,\n\
+         Anna,Berg,anna.berg@northwind.example,,\n",
     )?;
     ui.click("#nav-contact").await?;
-    ui.click("#import-contacts").await?;
+    ui.click("#import-records").await?;
     ui.type_into("#import-path", &file.display().to_string())
         .await?;
     ui.click("#import-check").await?;
     let report = ui
         .wait_text("[data-testid=import-report]", "Would create")
         .await?;
-    assert!(report.contains("row 3"), "the bad row is named: {report}");
+    assert!(report.contains("Contacts"), "the record type: {report}");
+    // The plan before anything is written: new contacts, and the existing one updated by email.
+    let plan = ui.text("[data-testid=import-plan]").await?;
+    assert!(
+        plan.contains("Carla Diaz") && plan.contains("new"),
+        "plan: {plan}"
+    );
+    assert!(
+        plan.contains("update") && plan.contains(CONTACT),
+        "plan: {plan}"
+    );
+    let rejected = ui.text("[data-testid=import-rejections]").await?;
+    assert!(
+        rejected.contains('3') && rejected.contains("E-mail 1 - Value"),
+        "row and column of the bad row: {rejected}"
+    );
+    assert!(
+        !ui.find("#import-commit").await?.is_enabled().await?,
+        "nothing imports while a row is rejected"
+    );
     ui.screenshot("18-import-check").await?;
     // All or nothing: the row is fixed in the file, checked again, then imported.
     let fixed = std::fs::read_to_string(&file)?.replace("not-an-email", "dan.evans@example.org");
@@ -362,6 +402,58 @@ pub(crate) async fn owner_imports_contacts(ui: &Ui, scratch: &std::path::Path) -
     ui.wait_text("[data-testid=list-contact]", "Erin Fox")
         .await?;
     ui.wait_text("[data-testid=list-contact]", "Dan Evans")
+        .await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}
+
+/// Run by the owner: a HubSpot deals export whose dates fit both day/month orders and which
+/// names a stage the pipeline does not have. The check says so; the owner chooses the date
+/// order and maps the stage, checks again, and imports.
+pub(crate) async fn owner_imports_deals_choosing_dates_and_stages(
+    ui: &Ui,
+    scratch: &std::path::Path,
+) -> Fallible<()> {
+    let file = scratch.join("hubspot-deals.csv");
+    std::fs::write(
+        &file,
+        "Deal Name,Deal Stage,Amount,Close Date,Deal owner\n\
+         Harbour Foods supply 2027,Contract Sent,8000,03/04/2027,olivia\n\
+         Fox catering,Qualified,2500,05/06/2027,olivia\n",
+    )?;
+    ui.click("#nav-deal").await?;
+    ui.click("#import-records").await?;
+    ui.type_into("#import-path", &file.display().to_string())
+        .await?;
+    ui.click("#import-check").await?;
+    ui.wait_text("[data-testid=import-report]", "Deals").await?;
+    ui.wait_text("[data-testid=date-order-needed]", "Close Date")
+        .await?;
+    ui.find("#import-date-order")
+        .await?
+        .select_by_value("dmy")
+        .await?;
+    ui.click("#import-check").await?;
+    ui.wait_text("[data-testid=import-notices]", "Contract Sent")
+        .await?;
+    ui.wait_text("[data-testid=import-rejections]", "Deal Stage")
+        .await?;
+    ui.click("#add-stage-map").await?;
+    ui.type_into("#stage-theirs-0", "Contract Sent").await?;
+    ui.find("#stage-ours-0")
+        .await?
+        .select_by_value("Negotiation")
+        .await?;
+    ui.click("#import-check").await?;
+    ui.wait_text("[data-testid=import-report]", "reject 0")
+        .await?;
+    ui.wait_text("[data-testid=import-plan]", "Fox catering")
+        .await?;
+    ui.screenshot("27-import-deals").await?;
+    ui.click("#import-commit").await?;
+    ui.wait_text("[data-testid=import-report]", "Created")
+        .await?;
+    ui.wait_text("[data-testid=list-deal]", "Harbour Foods supply 2027")
         .await?;
     ui.click("#nav-overview").await?;
     Ok(())

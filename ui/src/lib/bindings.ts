@@ -18,7 +18,7 @@ export const commands = {
 	/**  Writes a new random key file at the path the user chose in the save dialog. */
 	generateKeyFile: (path: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("generate_key_file", { path })),
 	/**  First run: creates the vault with its owner and opens the owner's session. */
-	createVault: (owner: string, password: string, keyFile: string | null) => typedError<CreatedVaultView, CommandError_Serialize>(__TAURI_INVOKE("create_vault", { owner, password, keyFile })),
+	createVault: (owner: string, password: string, keyFile: string | null) => typedError<CreatedVaultView_Serialize, CommandError_Serialize>(__TAURI_INVOKE("create_vault", { owner, password, keyFile })),
 	/**
 	 *  Saves the recovery identity of the vault just created to the file the owner chose
 	 *  (owner-only permissions). Fails once the owner has confirmed and it was forgotten.
@@ -29,17 +29,19 @@ export const commands = {
 	/**  Seconds this user must wait before the next unlock attempt (0 if none). */
 	unlockDelay: (user: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("unlock_delay", { user })),
 	/**  Unlocks the vault as `user`. */
-	unlock: (user: string, password: string, keyFile: string | null) => typedError<SessionInfo, CommandError_Serialize>(__TAURI_INVOKE("unlock", { user, password, keyFile })),
+	unlock: (user: string, password: string, keyFile: string | null) => typedError<SessionInfo_Serialize, CommandError_Serialize>(__TAURI_INVOKE("unlock", { user, password, keyFile })),
 	/**
 	 *  Where `user` last unlocked this vault with a key file from, if this OS account's keyring
 	 *  remembers it (the unlock screen offers it; the file itself is still needed).
 	 */
 	rememberedKeyFile: (user: string) => __TAURI_INVOKE<string | null>("remembered_key_file", { user }),
 	/**  The signed-in user's session view, re-read (after a role change, for example). */
-	sessionInfoNow: () => typedError<SessionInfo, CommandError_Serialize>(__TAURI_INVOKE("session_info_now")),
+	sessionInfoNow: () => typedError<SessionInfo_Serialize, CommandError_Serialize>(__TAURI_INVOKE("session_info_now")),
 	/**
 	 *  Locks now: the session is dropped and its key zeroized. A running long operation is let
-	 *  finish first (this waits on a worker, never on the window's thread).
+	 *  finish first (this waits on a worker, never on the window's thread); a running backup job
+	 *  is not waited for: the window locks at once and the session is locked as soon as it has
+	 *  recorded the backup (see `state`).
 	 */
 	lock: () => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("lock")),
 	/**  The UI reports user activity (keys, clicks), which resets the idle timer. */
@@ -52,11 +54,14 @@ export const commands = {
 	setUserRole: (name: string, role: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("set_user_role", { name, role })),
 	/**  Adds a user with a role, an initial password and optionally a key file. */
 	addUser: (name: string, role: string, password: string, keyFile: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("add_user", { name, role, password, keyFile })),
-	/**  Gives a user a new password (and optionally a new key file). */
+	/**
+	 *  Gives a user a new password (and optionally a new key file: the way to give one to a user
+	 *  whose role requires a key file their sign-in lacks).
+	 */
 	resetPassword: (name: string, password: string, keyFile: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("reset_password", { name, password, keyFile })),
 	/**
 	 *  Removes a user and rotates the data key, streaming `ProgressEvent`s. Refused with `busy`
-	 *  while another long operation runs.
+	 *  while another long operation or a backup runs.
 	 */
 	removeUser: (name: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("remove_user", { name })),
 	/**  Rotates the data key now (suspected compromise), streaming `ProgressEvent`s. */
@@ -84,6 +89,19 @@ export const commands = {
 	revealField: (entity: string, id: RecordId, field: string, reason: string) => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("reveal_field", { entity, id, field, reason })),
 	/**  The pipeline's stages, in order. */
 	pipelineStages: () => typedError<StageInfo[], CommandError_Serialize>(__TAURI_INVOKE("pipeline_stages")),
+	/**
+	 *  Replaces the pipeline's stage list in one validated step (crm-core's `set_stages`): kept
+	 *  stages keep their deals through renames and reorders; new ones are added; stages left out
+	 *  are removed, their deals moved to `move_deals_to` (refused while they hold deals and no
+	 *  stage is named).
+	 */
+	savePipeline: (stages: StageEdit_Deserialize[], moveDealsTo: RecordId | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("save_pipeline", { stages, moveDealsTo })),
+	/**  Adds a tag to a record. */
+	tagRecord: (entity: string, id: RecordId, tag: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("tag_record", { entity, id, tag })),
+	/**  Removes a tag from a record. */
+	untagRecord: (entity: string, id: RecordId, tag: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("untag_record", { entity, id, tag })),
+	/**  Puts a record in a team (which must exist), or in none (`null`). */
+	setRecordTeam: (entity: string, id: RecordId, team: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("set_record_team", { entity, id, team })),
 	/**  Pipeline value by stage and this week's activities, within the reader's view. */
 	dashboard: () => typedError<DashboardView, CommandError_Serialize>(__TAURI_INVOKE("dashboard")),
 	/**  Users a record can be given to; empty for roles that cannot change owners. */
@@ -105,21 +123,50 @@ export const commands = {
 	 *  long operation with progress events.
 	 */
 	classifyField: (entity: string, field: string, level: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("classify_field", { entity, field, level })),
+	/**  Adds a custom field to one kind of record. */
+	addCustomField: (entity: string, field: NewCustomField) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("add_custom_field", { entity, field })),
+	/**  Relabels a custom field, changes its choices or its financial mark. */
+	changeCustomField: (entity: string, name: string, change: CustomFieldEdit_Deserialize) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("change_custom_field", { entity, name, change })),
+	/**  Deletes a custom field and every value stored in it; returns how many values went. */
+	deleteCustomField: (entity: string, name: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("delete_custom_field", { entity, name })),
 	/**  The auto-lock policy. */
 	autoLockPolicy: () => typedError<AutoLockPolicy_Serialize, CommandError_Serialize>(__TAURI_INVOKE("auto_lock_policy")),
 	/**  Sets the auto-lock period for everyone; applies to this window at once. */
 	setAutoLockPolicy: (minutes: number) => typedError<AutoLockPolicy_Serialize, CommandError_Serialize>(__TAURI_INVOKE("set_auto_lock_policy", { minutes })),
+	/**  Whether each role requires a key file, with who lacks one. */
+	keyFilePolicy: () => typedError<RoleKeyFilePolicy_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("key_file_policy")),
 	/**
-	 *  Imports contacts from `path` (`.vcf` / `.vcard` as vCard, anything else as CSV);
-	 *  `dry_run` only reports. Progress events: `import`.
+	 *  Makes a role's users need (or no longer need) a key file to sign in; returns the users of
+	 *  the role who now cannot unlock until they are given one.
 	 */
-	importContacts: (path: string, dryRun: boolean) => typedError<ImportSummary, CommandError_Serialize>(__TAURI_INVOKE("import_contacts", { path, dryRun })),
-	/**  Status, plan and list. */
+	setRoleRequiresKeyFile: (role: string, required: boolean) => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("set_role_requires_key_file", { role, required })),
+	/**
+	 *  Imports records from `path` (`.vcf` / `.vcard` as vCard contacts, anything else as CSV);
+	 *  a dry run only reports. Progress events: `import`.
+	 */
+	importRecords: (path: string, request: ImportRequest_Deserialize) => typedError<ImportSummary_Serialize, CommandError_Serialize>(__TAURI_INVOKE("import_records", { path, request })),
+	/**  Status, plan, destinations and list. */
 	backupOverview: () => typedError<BackupOverview_Serialize, CommandError_Serialize>(__TAURI_INVOKE("backup_overview")),
-	/**  Saves the schedule, retention and destinations. */
+	/**
+	 *  Reads a schedule the way the vault will (for the plan form's live check): its canonical
+	 *  text and what it means, or why it is not a schedule.
+	 */
+	explainSchedule: (text: string) => typedError<ScheduleExplained, CommandError_Serialize>(__TAURI_INVOKE("explain_schedule", { text })),
+	/**
+	 *  Checks an extra backup recipient by crm-core's rule for saved settings; returns it as it
+	 *  will be stored.
+	 */
+	checkBackupRecipient: (recipient: string) => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("check_backup_recipient", { recipient })),
+	/**
+	 *  Saves the schedule, retention, destinations and extra recipients (crm-core validates them
+	 *  and needs the manage-backup-settings right).
+	 */
 	saveBackupPlan: (plan: BackupPlan) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("save_backup_plan", { plan })),
-	/**  Makes and verifies a backup in every destination now (progress: `backup`). */
-	backupNow: () => typedError<BackupRow_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("backup_now")),
+	/**
+	 *  Makes and verifies a backup in every destination now (progress: `backup`). crm-core checks
+	 *  the run-backups right; the copy runs off the session, so the rest of the app keeps working.
+	 */
+	backupNow: () => typedError<BackupRunView_Serialize, CommandError_Serialize>(__TAURI_INVOKE("backup_now")),
 	/**  Re-verifies one backup in full (progress-free; it reads the whole copy). */
 	verifyBackup: (path: string) => typedError<BackupRow_Serialize, CommandError_Serialize>(__TAURI_INVOKE("verify_backup", { path })),
 	/**
@@ -350,38 +397,71 @@ export type BackupOverview = BackupOverview_Serialize | BackupOverview_Deseriali
 
 /**  The backups screen. */
 export type BackupOverview_Deserialize = {
-	/**  Schedule and destinations. */
+	/**  The plan as saved. */
 	plan: BackupPlan,
+	/**  The schedule in words (crm-core's explanation). */
+	schedule_text: string,
 	/**  Age of the newest verified backup in hours, if any. */
 	newest_verified_age_hours?: number | null,
+	/**  When the newest verified backup was made (RFC 3339). */
+	newest_verified_at?: string | null,
 	/**  A scheduled backup is due now. */
 	due: boolean,
+	/**
+	 *  When the next scheduled backup runs (local time, RFC 3339; none when off or no
+	 *  destination is set).
+	 */
+	next_run_at?: string | null,
+	/**  When the next restore drill is due (none when drills are off). */
+	next_drill_at?: string | null,
 	/**  Why the latest run failed, if it did. */
 	last_problem?: string | null,
+	/**  Each configured destination's state. */
+	destinations: DestinationRow_Deserialize[],
 	/**  Backups in the destinations, oldest first. */
 	backups: BackupRow_Deserialize[],
+	/**  The backup running now, if any (`a backup`, `a scheduled backup`). */
+	running_backup?: string | null,
 };
 
 /**  The backups screen. */
 export type BackupOverview_Serialize = {
-	/**  Schedule and destinations. */
+	/**  The plan as saved. */
 	plan: BackupPlan,
+	/**  The schedule in words (crm-core's explanation). */
+	schedule_text: string,
 	/**  Age of the newest verified backup in hours, if any. */
 	newest_verified_age_hours: number | null,
+	/**  When the newest verified backup was made (RFC 3339). */
+	newest_verified_at: string | null,
 	/**  A scheduled backup is due now. */
 	due: boolean,
+	/**
+	 *  When the next scheduled backup runs (local time, RFC 3339; none when off or no
+	 *  destination is set).
+	 */
+	next_run_at: string | null,
+	/**  When the next restore drill is due (none when drills are off). */
+	next_drill_at: string | null,
 	/**  Why the latest run failed, if it did. */
 	last_problem: string | null,
+	/**  Each configured destination's state. */
+	destinations: DestinationRow_Serialize[],
 	/**  Backups in the destinations, oldest first. */
 	backups: BackupRow_Serialize[],
+	/**  The backup running now, if any (`a backup`, `a scheduled backup`). */
+	running_backup: string | null,
 };
 
-/**  The schedule and where backups go. */
+/**  The owner's backup plan, as the plan form edits it. */
 export type BackupPlan = {
-	/**  Destination folders (the first is the main one). */
+	/**  Destination folders: the main one, and optionally a second (USB drive, NAS). */
 	destinations: string[],
-	/**  A backup is due when the newest verified one is older than this (0: no schedule). */
-	interval_hours: number,
+	/**
+	 *  The schedule as text (`off`, `every 24h`, `hourly mon-fri 08:00-18:00`,
+	 *  `daily 13:00`, …), read by crm-core.
+	 */
+	schedule: string,
 	/**  Restore drill interval in days (0: none). */
 	drill_interval_days: number,
 	/**  Keep the newest backup of each of the last N days. */
@@ -390,6 +470,8 @@ export type BackupPlan = {
 	keep_weekly: number,
 	/**  … of each of the last N months. */
 	keep_monthly: number,
+	/**  Extra age recipients (`age1…`, e.g. the sysadmin's) who can open every backup too. */
+	extra_recipients: string[],
 };
 
 /**  One backup in the list. */
@@ -431,6 +513,25 @@ export type BackupRow_Serialize = {
 	problems: string[],
 };
 
+/**  What "Back up now" did. */
+export type BackupRunView = BackupRunView_Serialize | BackupRunView_Deserialize;
+
+/**  What "Back up now" did. */
+export type BackupRunView_Deserialize = {
+	/**  Backups made (one per destination that worked). */
+	made: BackupRow_Deserialize[],
+	/**  What went wrong, each naming the destination or backup. */
+	problems: string[],
+};
+
+/**  What "Back up now" did. */
+export type BackupRunView_Serialize = {
+	/**  Backups made (one per destination that worked). */
+	made: BackupRow_Serialize[],
+	/**  What went wrong, each naming the destination or backup. */
+	problems: string[],
+};
+
 /**  The chain check. */
 export type ChainCheck = ChainCheck_Serialize | ChainCheck_Deserialize;
 
@@ -438,24 +539,44 @@ export type ChainCheck = ChainCheck_Serialize | ChainCheck_Deserialize;
 export type ChainCheck_Deserialize = {
 	/**  Entries checked. */
 	entries: number,
-	/**  No entry was changed, removed or inserted. */
+	/**  Retention checkpoints checked (each stands for entries pruned before it). */
+	checkpoints: number,
+	/**  The chain, its checkpoints, the head file and the backups agree. */
 	intact: boolean,
 	/**  The first broken entry and why, if any. */
 	problem?: string | null,
 	/**  Agreement with the head file beside the database. */
 	head_file: string,
+	/**  Agreement with the heads recorded in the backups that can be reached. */
+	backups: string,
+	/**  Findings that do not break the chain but need a person's attention. */
+	warnings: string[],
 };
 
 /**  The chain check. */
 export type ChainCheck_Serialize = {
 	/**  Entries checked. */
 	entries: number,
-	/**  No entry was changed, removed or inserted. */
+	/**  Retention checkpoints checked (each stands for entries pruned before it). */
+	checkpoints: number,
+	/**  The chain, its checkpoints, the head file and the backups agree. */
 	intact: boolean,
 	/**  The first broken entry and why, if any. */
 	problem: string | null,
 	/**  Agreement with the head file beside the database. */
 	head_file: string,
+	/**  Agreement with the heads recorded in the backups that can be reached. */
+	backups: string,
+	/**  Findings that do not break the chain but need a person's attention. */
+	warnings: string[],
+};
+
+/**  A column and the field it goes to. */
+export type ColumnMapping = {
+	/**  The CSV header (or vCard property). */
+	column: string,
+	/**  The field (or link: `company`, `stage`, `tags`, …). */
+	field: string,
 };
 
 /**  An error returned by a command. */
@@ -482,13 +603,49 @@ export type CommandError_Serialize = {
 };
 
 /**  A new vault: the owner's session and the recovery identity, shown once. */
-export type CreatedVaultView = {
+export type CreatedVaultView = CreatedVaultView_Serialize | CreatedVaultView_Deserialize;
+
+/**  A new vault: the owner's session and the recovery identity, shown once. */
+export type CreatedVaultView_Deserialize = {
 	/**  The owner's session. */
-	session: SessionInfo,
+	session: SessionInfo_Deserialize,
 	/**  The age identity file text (`AGE-SECRET-KEY-…`): shown once, then forgotten. */
 	recovery_identity: string,
 	/**  Its public recipient (safe to keep). */
 	recovery_recipient: string,
+};
+
+/**  A new vault: the owner's session and the recovery identity, shown once. */
+export type CreatedVaultView_Serialize = {
+	/**  The owner's session. */
+	session: SessionInfo_Serialize,
+	/**  The age identity file text (`AGE-SECRET-KEY-…`): shown once, then forgotten. */
+	recovery_identity: string,
+	/**  Its public recipient (safe to keep). */
+	recovery_recipient: string,
+};
+
+/**  Changes to a custom field; `null` leaves a property as it is. */
+export type CustomFieldEdit = CustomFieldEdit_Serialize | CustomFieldEdit_Deserialize;
+
+/**  Changes to a custom field; `null` leaves a property as it is. */
+export type CustomFieldEdit_Deserialize = {
+	/**  New label. */
+	label?: string | null,
+	/**  New choices (choice fields). */
+	choices?: string[] | null,
+	/**  Mark or unmark as financial. */
+	financial?: boolean | null,
+};
+
+/**  Changes to a custom field; `null` leaves a property as it is. */
+export type CustomFieldEdit_Serialize = {
+	/**  New label. */
+	label: string | null,
+	/**  New choices (choice fields). */
+	choices: string[] | null,
+	/**  Mark or unmark as financial. */
+	financial: boolean | null,
 };
 
 /**  The dashboard's figures. */
@@ -501,6 +658,39 @@ export type DashboardView = {
 	week: DayBar[],
 };
 
+/**  How the day/month order of one date column was decided. */
+export type DateColumnView = DateColumnView_Serialize | DateColumnView_Deserialize;
+
+/**  How the day/month order of one date column was decided. */
+export type DateColumnView_Deserialize = {
+	/**  The CSV header. */
+	column: string,
+	/**  `dmy`, `mdy`, `ymd`, or none when undecided. */
+	order?: string | null,
+	/**
+	 *  `chosen`, `detected`, `from other columns`, `not needed`, `ambiguous` or
+	 *  `conflicting`.
+	 */
+	decided_by: string,
+	/**  It needs the user's choice (crm-core's notice for it). */
+	needs_choice: boolean,
+};
+
+/**  How the day/month order of one date column was decided. */
+export type DateColumnView_Serialize = {
+	/**  The CSV header. */
+	column: string,
+	/**  `dmy`, `mdy`, `ymd`, or none when undecided. */
+	order: string | null,
+	/**
+	 *  `chosen`, `detected`, `from other columns`, `not needed`, `ambiguous` or
+	 *  `conflicting`.
+	 */
+	decided_by: string,
+	/**  It needs the user's choice (crm-core's notice for it). */
+	needs_choice: boolean,
+};
+
 /**  One day's bar of the signed-in user's week. */
 export type DayBar = {
 	/**  `YYYY-MM-DD`. */
@@ -509,6 +699,45 @@ export type DayBar = {
 	due: number,
 	/**  Of those, done. */
 	done: number,
+};
+
+/**  One configured destination as it is now. */
+export type DestinationRow = DestinationRow_Serialize | DestinationRow_Deserialize;
+
+/**  One configured destination as it is now. */
+export type DestinationRow_Deserialize = {
+	/**  The folder. */
+	path: string,
+	/**  A backup could be written there now (folder present, this vault's marker in place). */
+	reachable: boolean,
+	/**  Why it is not reachable, or why its latest backup failed. */
+	problem?: string | null,
+	/**  This vault's verified backups there. */
+	verified_backups: number,
+	/**  This vault's failed (or damaged) backups there. */
+	failed_backups: number,
+	/**  Its newest verified backup (RFC 3339). */
+	newest_verified_at?: string | null,
+	/**  A scheduled backup to it is due now. */
+	due: boolean,
+};
+
+/**  One configured destination as it is now. */
+export type DestinationRow_Serialize = {
+	/**  The folder. */
+	path: string,
+	/**  A backup could be written there now (folder present, this vault's marker in place). */
+	reachable: boolean,
+	/**  Why it is not reachable, or why its latest backup failed. */
+	problem: string | null,
+	/**  This vault's verified backups there. */
+	verified_backups: number,
+	/**  This vault's failed (or damaged) backups there. */
+	failed_backups: number,
+	/**  Its newest verified backup (RFC 3339). */
+	newest_verified_at: string | null,
+	/**  A scheduled backup to it is due now. */
+	due: boolean,
 };
 
 /**  What the signed-in role may do with one kind of record. */
@@ -577,6 +806,10 @@ export type FieldLevel = {
 	financial: boolean,
 	/**  Owner-defined. */
 	custom: boolean,
+	/**  Value type (`text`, `number`, `date`, `choice`, `money`, …). */
+	kind: string,
+	/**  Allowed values (choice fields). */
+	choices: string[],
 };
 
 /**  One field of a record as the reader may see it. */
@@ -630,32 +863,134 @@ export type GrantRow = {
 	scopes: string[],
 };
 
+/**  How to import. */
+export type ImportRequest = ImportRequest_Serialize | ImportRequest_Deserialize;
+
+/**  How to import. */
+export type ImportRequest_Deserialize = {
+	/**  Only check and report, write nothing. */
+	dry_run: boolean,
+	/**
+	 *  The record type (`company`, `contact`, `deal`, `activity`, `note`); `null` tells it
+	 *  from the header.
+	 */
+	entity?: string | null,
+	/**
+	 *  The day/month order of numeric dates (`dmy`, `mdy`, `ymd`); `null` tells it from the
+	 *  file's values.
+	 */
+	date_order?: string | null,
+	/**  Their stage names mapped to the pipeline's (deals). */
+	stage_map: StageMapping[],
+};
+
+/**  How to import. */
+export type ImportRequest_Serialize = {
+	/**  Only check and report, write nothing. */
+	dry_run: boolean,
+	/**
+	 *  The record type (`company`, `contact`, `deal`, `activity`, `note`); `null` tells it
+	 *  from the header.
+	 */
+	entity: string | null,
+	/**
+	 *  The day/month order of numeric dates (`dmy`, `mdy`, `ymd`); `null` tells it from the
+	 *  file's values.
+	 */
+	date_order: string | null,
+	/**  Their stage names mapped to the pipeline's (deals). */
+	stage_map: StageMapping[],
+};
+
 /**  What an import did, or would do. */
-export type ImportSummary = {
+export type ImportSummary = ImportSummary_Serialize | ImportSummary_Deserialize;
+
+/**  What an import did, or would do. */
+export type ImportSummary_Deserialize = {
 	/**  Only checked, nothing written. */
 	dry_run: boolean,
 	/**  The changes were committed. */
 	committed: boolean,
-	/**  The recognised layout (`hubspot`, `google`, …) and encoding. */
-	source: string,
+	/**  `csv` or `vcard`. */
+	format: string,
+	/**  The record type imported, once known. */
+	entity?: string | null,
+	/**  The recognised layout (`hubspot-deals`, `google`, `generic`, …), for CSV. */
+	layout?: string | null,
+	/**  The encoding read. */
+	encoding: string,
 	/**  Column → field, as applied. */
-	mapping: string[],
-	/**  Columns nobody maps. */
+	mapping: ColumnMapping[],
+	/**  Columns nobody maps (ignored). */
 	ignored_columns: string[],
+	/**  How each date column's day/month order was decided. */
+	date_columns: DateColumnView_Deserialize[],
+	/**  A date column's order is undecided: the user should choose one. */
+	date_order_needed: boolean,
+	/**  Things to look at before importing (undecided dates, unknown stages). */
+	notices: string[],
 	/**  Data rows read. */
 	rows: number,
-	/**  Contacts created (or that would be). */
+	/**  Records created (or that would be). */
 	created: number,
-	/**  Contacts updated (or that would be). */
+	/**  Records updated (or that would be). */
 	updated: number,
 	/**  Rows rejected. */
 	rejected: number,
 	/**  Companies created for company names. */
 	companies_created: number,
-	/**  The first rejections: `row 7, Email: not an email address`. */
-	problems: string[],
+	/**  What the first accepted rows do. */
+	plan: PlanRow_Deserialize[],
+	/**  More rows than listed in the plan. */
+	more_plan: boolean,
+	/**  The first rejections. */
+	rejections: RejectedRow_Deserialize[],
 	/**  More rejections than listed. */
-	more_problems: boolean,
+	more_rejections: boolean,
+};
+
+/**  What an import did, or would do. */
+export type ImportSummary_Serialize = {
+	/**  Only checked, nothing written. */
+	dry_run: boolean,
+	/**  The changes were committed. */
+	committed: boolean,
+	/**  `csv` or `vcard`. */
+	format: string,
+	/**  The record type imported, once known. */
+	entity: string | null,
+	/**  The recognised layout (`hubspot-deals`, `google`, `generic`, …), for CSV. */
+	layout: string | null,
+	/**  The encoding read. */
+	encoding: string,
+	/**  Column → field, as applied. */
+	mapping: ColumnMapping[],
+	/**  Columns nobody maps (ignored). */
+	ignored_columns: string[],
+	/**  How each date column's day/month order was decided. */
+	date_columns: DateColumnView_Serialize[],
+	/**  A date column's order is undecided: the user should choose one. */
+	date_order_needed: boolean,
+	/**  Things to look at before importing (undecided dates, unknown stages). */
+	notices: string[],
+	/**  Data rows read. */
+	rows: number,
+	/**  Records created (or that would be). */
+	created: number,
+	/**  Records updated (or that would be). */
+	updated: number,
+	/**  Rows rejected. */
+	rejected: number,
+	/**  Companies created for company names. */
+	companies_created: number,
+	/**  What the first accepted rows do. */
+	plan: PlanRow_Serialize[],
+	/**  More rows than listed in the plan. */
+	more_plan: boolean,
+	/**  The first rejections. */
+	rejections: RejectedRow_Serialize[],
+	/**  More rejections than listed. */
+	more_rejections: boolean,
 };
 
 /**  Filters and sorting for a list. */
@@ -743,6 +1078,57 @@ export type LockedEvent = {
 	reason: string,
 };
 
+/**  A custom field to add. */
+export type NewCustomField = {
+	/**  Name (lowercase letters, digits and `_`). */
+	name: string,
+	/**  Label for people. */
+	label: string,
+	/**  `text`, `number`, `date`, `choice` or `money`. */
+	kind: string,
+	/**  Classification level label. */
+	level: string,
+	/**  Financial data. */
+	financial: boolean,
+	/**  Allowed values (choice fields only). */
+	choices: string[],
+};
+
+/**  What one accepted row does. */
+export type PlanRow = PlanRow_Serialize | PlanRow_Deserialize;
+
+/**  What one accepted row does. */
+export type PlanRow_Deserialize = {
+	/**  Row number as a spreadsheet shows it (the header is row 1), or the card number. */
+	row: number,
+	/**  `create` or `update`. */
+	action: string,
+	/**  The record's name as the row gives it. */
+	name: string,
+	/**  The existing record it updates, when the importer may see its name. */
+	existing_name?: string | null,
+	/**  Why the row matched it (`same email (column "Email")`). */
+	matched_by?: string | null,
+	/**  A company created for the row's company name. */
+	new_company?: string | null,
+};
+
+/**  What one accepted row does. */
+export type PlanRow_Serialize = {
+	/**  Row number as a spreadsheet shows it (the header is row 1), or the card number. */
+	row: number,
+	/**  `create` or `update`. */
+	action: string,
+	/**  The record's name as the row gives it. */
+	name: string,
+	/**  The existing record it updates, when the importer may see its name. */
+	existing_name: string | null,
+	/**  Why the row matched it (`same email (column "Email")`). */
+	matched_by: string | null,
+	/**  A company created for the row's company name. */
+	new_company: string | null,
+};
+
 /**  Progress of a long operation, streamed to the UI as the `progress-event` event. */
 export type ProgressEvent = {
 	/**  Which operation (`remove_user`, `rotate_key`, …). */
@@ -770,8 +1156,16 @@ export type RecordDetail_Deserialize = {
 	owner: string,
 	/**  The reader owns it. */
 	mine: boolean,
+	/**  The team it belongs to, if any. */
+	team?: string | null,
+	/**  Created (RFC 3339). */
+	created_at: string,
+	/**  Who created it (none for records made before this was kept). */
+	created_by?: string | null,
 	/**  Last changed (RFC 3339). */
 	updated_at: string,
+	/**  Who changed it last. */
+	updated_by?: string | null,
 	/**  Tags. */
 	tags: string[],
 	/**  Fields present for this reader (hidden ones are absent). */
@@ -794,8 +1188,16 @@ export type RecordDetail_Serialize = {
 	owner: string,
 	/**  The reader owns it. */
 	mine: boolean,
+	/**  The team it belongs to, if any. */
+	team: string | null,
+	/**  Created (RFC 3339). */
+	created_at: string,
+	/**  Who created it (none for records made before this was kept). */
+	created_by: string | null,
 	/**  Last changed (RFC 3339). */
 	updated_at: string,
+	/**  Who changed it last. */
+	updated_by: string | null,
 	/**  Tags. */
 	tags: string[],
 	/**  Fields present for this reader (hidden ones are absent). */
@@ -848,6 +1250,29 @@ export type RecordRights = {
 	entities: EntityRights[],
 	/**  May reveal Highly Confidential values (with a reason). */
 	reveal: boolean,
+};
+
+/**  A rejected row. */
+export type RejectedRow = RejectedRow_Serialize | RejectedRow_Deserialize;
+
+/**  A rejected row. */
+export type RejectedRow_Deserialize = {
+	/**  Row number as a spreadsheet shows it (the header is row 1), or the card number. */
+	row: number,
+	/**  The column to blame, if one is. */
+	column?: string | null,
+	/**  What is wrong (never the cell's value). */
+	reason: string,
+};
+
+/**  A rejected row. */
+export type RejectedRow_Serialize = {
+	/**  Row number as a spreadsheet shows it (the header is row 1), or the card number. */
+	row: number,
+	/**  The column to blame, if one is. */
+	column: string | null,
+	/**  What is wrong (never the cell's value). */
+	reason: string,
 };
 
 /**  A finished restore. */
@@ -985,6 +1410,47 @@ export type RoleForm = {
 	users: number,
 };
 
+/**  One role's sign-in rule on the security page. */
+export type RoleKeyFilePolicy = RoleKeyFilePolicy_Serialize | RoleKeyFilePolicy_Deserialize;
+
+/**  One role's sign-in rule on the security page. */
+export type RoleKeyFilePolicy_Deserialize = {
+	/**  Role name. */
+	role: string,
+	/**  Its users must sign in with a key file besides their password. */
+	required: boolean,
+	/**  Active users holding it. */
+	users: number,
+	/**
+	 *  Its users whose sign-in has no key file (while required, they cannot unlock until
+	 *  given one); `None` when the viewer may not list users.
+	 */
+	without_key_file?: string[] | null,
+};
+
+/**  One role's sign-in rule on the security page. */
+export type RoleKeyFilePolicy_Serialize = {
+	/**  Role name. */
+	role: string,
+	/**  Its users must sign in with a key file besides their password. */
+	required: boolean,
+	/**  Active users holding it. */
+	users: number,
+	/**
+	 *  Its users whose sign-in has no key file (while required, they cannot unlock until
+	 *  given one); `None` when the viewer may not list users.
+	 */
+	without_key_file: string[] | null,
+};
+
+/**  A schedule as crm-core reads it. */
+export type ScheduleExplained = {
+	/**  The canonical text the vault stores (`daily 13:00`). */
+	text: string,
+	/**  What it means, in words (`at 13:00, every day (local time)`). */
+	description: string,
+};
+
 /**  A scheduled backup finished (or failed), for the window to tell the user. */
 export type ScheduledBackupEvent = ScheduledBackupEvent_Serialize | ScheduledBackupEvent_Deserialize;
 
@@ -1032,7 +1498,10 @@ export type SearchResult_Serialize = {
 };
 
 /**  Who is signed in and what the shell lets them open. */
-export type SessionInfo = {
+export type SessionInfo = SessionInfo_Serialize | SessionInfo_Deserialize;
+
+/**  Who is signed in and what the shell lets them open. */
+export type SessionInfo_Deserialize = {
 	/**  Login name. */
 	user: string,
 	/**  Role name. */
@@ -1043,14 +1512,52 @@ export type SessionInfo = {
 	can_view_audit: boolean,
 	/**  May edit roles and field classification. */
 	can_manage_roles: boolean,
-	/**  May make and verify backups. */
+	/**  May make and verify backups ("Back up now"). */
 	can_run_backups: boolean,
+	/**  May change the backup plan (schedule, destinations, retention, recipients). */
+	can_manage_backup_settings: boolean,
 	/**  May restore a backup into a new vault. */
 	can_restore: boolean,
 	/**  Failed unlock attempts since this user's previous unlock (shown once after unlock). */
 	failed_unlocks: number,
 	/**  Warnings about the vault (e.g. a repaired key-slot copy). */
 	warnings: string[],
+	/**
+	 *  Unacknowledged unusual-activity alerts, for roles that read the audit trail (shown
+	 *  after unlock until acknowledged in the audit viewer).
+	 */
+	alerts: AlertRow_Deserialize[],
+	/**  Idle seconds before auto-lock. */
+	auto_lock_secs: number,
+};
+
+/**  Who is signed in and what the shell lets them open. */
+export type SessionInfo_Serialize = {
+	/**  Login name. */
+	user: string,
+	/**  Role name. */
+	role: string,
+	/**  May open the users screen (owner settings). */
+	can_manage_users: boolean,
+	/**  May open the audit viewer. */
+	can_view_audit: boolean,
+	/**  May edit roles and field classification. */
+	can_manage_roles: boolean,
+	/**  May make and verify backups ("Back up now"). */
+	can_run_backups: boolean,
+	/**  May change the backup plan (schedule, destinations, retention, recipients). */
+	can_manage_backup_settings: boolean,
+	/**  May restore a backup into a new vault. */
+	can_restore: boolean,
+	/**  Failed unlock attempts since this user's previous unlock (shown once after unlock). */
+	failed_unlocks: number,
+	/**  Warnings about the vault (e.g. a repaired key-slot copy). */
+	warnings: string[],
+	/**
+	 *  Unacknowledged unusual-activity alerts, for roles that read the audit trail (shown
+	 *  after unlock until acknowledged in the audit viewer).
+	 */
+	alerts: AlertRow_Serialize[],
 	/**  Idle seconds before auto-lock. */
 	auto_lock_secs: number,
 };
@@ -1065,6 +1572,8 @@ export type SignInUser = {
 
 /**  One stage's bar on the dashboard. */
 export type StageBar = {
+	/**  Stage id. */
+	id: RecordId,
 	/**  Stage name. */
 	name: string,
 	/**  Deals the reader may see in this stage. */
@@ -1077,6 +1586,33 @@ export type StageBar = {
 	hidden_values: number,
 };
 
+/**  One stage of the pipeline as the settings page saves it. */
+export type StageEdit = StageEdit_Serialize | StageEdit_Deserialize;
+
+/**  One stage of the pipeline as the settings page saves it. */
+export type StageEdit_Deserialize = {
+	/**  The stage it keeps (its deals stay in it); `null` for a new stage. */
+	id?: RecordId | null,
+	/**  Name. */
+	name: string,
+	/**  Default probability (%), 0–100. */
+	probability: number,
+	/**  `open`, `won` or `lost`. */
+	outcome: string,
+};
+
+/**  One stage of the pipeline as the settings page saves it. */
+export type StageEdit_Serialize = {
+	/**  The stage it keeps (its deals stay in it); `null` for a new stage. */
+	id: RecordId | null,
+	/**  Name. */
+	name: string,
+	/**  Default probability (%), 0–100. */
+	probability: number,
+	/**  `open`, `won` or `lost`. */
+	outcome: string,
+};
+
 /**  A pipeline stage. */
 export type StageInfo = {
 	/**  Id. */
@@ -1085,6 +1621,16 @@ export type StageInfo = {
 	name: string,
 	/**  Default probability (%). */
 	probability: number,
+	/**  `open`, `won` or `lost`. */
+	outcome: string,
+};
+
+/**  One of the file's stage names and the pipeline stage its deals go to. */
+export type StageMapping = {
+	/**  The stage name in the file. */
+	theirs: string,
+	/**  The pipeline's stage name. */
+	ours: string,
 };
 
 /**  A password strength estimate. */
@@ -1106,6 +1652,13 @@ export type UserRow_Deserialize = {
 	role: string,
 	/**  Whether their slot requires a key file. */
 	requires_key_file: boolean,
+	/**  Whether their role requires a key file at sign-in (security policy). */
+	role_requires_key_file: boolean,
+	/**
+	 *  Their role requires a key file and their sign-in has none: they cannot unlock until
+	 *  they are given one (a password reset with a key file).
+	 */
+	key_file_missing: boolean,
 	/**  When they were added (RFC 3339). */
 	created_at: string,
 	/**  Their last successful unlock (RFC 3339), if any. */
@@ -1120,6 +1673,13 @@ export type UserRow_Serialize = {
 	role: string,
 	/**  Whether their slot requires a key file. */
 	requires_key_file: boolean,
+	/**  Whether their role requires a key file at sign-in (security policy). */
+	role_requires_key_file: boolean,
+	/**
+	 *  Their role requires a key file and their sign-in has none: they cannot unlock until
+	 *  they are given one (a password reset with a key file).
+	 */
+	key_file_missing: boolean,
 	/**  When they were added (RFC 3339). */
 	created_at: string,
 	/**  Their last successful unlock (RFC 3339), if any. */
@@ -1140,7 +1700,7 @@ export type VaultStatus_Deserialize = {
 	/**  Warnings from opening the vault. */
 	warnings: string[],
 	/**  The open session, if any. */
-	session?: SessionInfo | null,
+	session?: SessionInfo_Deserialize | null,
 };
 
 /**  What the app sees at start: whether a vault exists and who may sign in. */
@@ -1154,7 +1714,7 @@ export type VaultStatus_Serialize = {
 	/**  Warnings from opening the vault. */
 	warnings: string[],
 	/**  The open session, if any. */
-	session: SessionInfo | null,
+	session: SessionInfo_Serialize | null,
 };
 
 /* Tauri Specta runtime */

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde::Serialize;
 
 use super::fields::{Entity, Kind, Level, MaskStyle, mask_hint};
@@ -374,19 +374,16 @@ fn attach_custom_and_tags(
     Ok(())
 }
 
-/// Names of referenced companies and stages; other references stay ids. A company's name is
-/// resolved only if the reader may view that company and see its name.
+/// Names of referenced companies, contacts, deals and stages. A record's name is given only
+/// when the reader may view that record (its view scope) and sees the fields that make its name
+/// on it (their level against the reader's clearance for that record's owner, and the
+/// view-financial right); otherwise the reference stays a bare id, which readers show as "not
+/// shared with you". Stages are configuration and always named.
 fn resolve_references(session: &Session, role: &RoleDef, records: &mut [RecordView]) -> Result<()> {
     let conn = session.store().conn();
-    let company_scope = role.scope(Entity::Company, crate::policy::Action::View);
-    let (scope_sql, scope_values) = session.scope_condition(company_scope)?;
-    let name_level = super::effective_fields(conn, Entity::Company)?
-        .into_iter()
-        .find(|field| field.name == "name")
-        .map_or(Level::Public, |field| field.level);
-    let mut company = conn.prepare_cached(&format!(
-        "SELECT r.name, r.owner_id FROM companies r WHERE r.id = ? AND {scope_sql}"
-    ))?;
+    let mut companies = ReferenceNames::new(Entity::Company, &["name"]);
+    let mut contacts = ReferenceNames::new(Entity::Contact, &["first_name", "last_name"]);
+    let mut deals = ReferenceNames::new(Entity::Deal, &["title"]);
     let mut stage_names = conn.prepare_cached("SELECT name FROM stages WHERE id = ?1")?;
     for record in records.iter_mut() {
         for field in &mut record.fields {
@@ -394,25 +391,90 @@ fn resolve_references(session: &Session, role: &RoleDef, records: &mut [RecordVi
                 continue;
             };
             field.display = match field.name.as_str() {
-                "company_id" => {
-                    let mut values = vec![SqlValue::Integer(id)];
-                    values.extend(scope_values.iter().cloned());
-                    company
-                        .query_row(params_from_iter(values), |row| {
-                            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                        })
-                        .ok()
-                        .filter(|(_, owner)| {
-                            name_level <= allowed_level(role, *owner == session.user().id)
-                        })
-                        .map(|(name, _)| name)
-                }
+                "company_id" => companies.name(session, role, id)?,
+                "contact_id" => contacts.name(session, role, id)?,
+                "deal_id" => deals.name(session, role, id)?,
                 "stage_id" => stage_names.query_row([id], |row| row.get(0)).ok(),
                 _ => None,
             };
         }
     }
     Ok(())
+}
+
+/// Names the records of one entity that a page refers to, as the reader may see them (see
+/// [`resolve_references`]); each id is looked up once per page.
+struct ReferenceNames {
+    entity: Entity,
+    /// The fields whose visible values, joined with a space, make the name.
+    name_fields: &'static [&'static str],
+    /// The name fields' definitions, read when the first reference needs them.
+    fields: Option<Vec<EffectiveField>>,
+    names: BTreeMap<i64, Option<String>>,
+}
+
+impl ReferenceNames {
+    fn new(entity: Entity, name_fields: &'static [&'static str]) -> Self {
+        Self {
+            entity,
+            name_fields,
+            fields: None,
+            names: BTreeMap::new(),
+        }
+    }
+
+    fn name(&mut self, session: &Session, role: &RoleDef, id: i64) -> Result<Option<String>> {
+        if let Some(known) = self.names.get(&id) {
+            return Ok(known.clone());
+        }
+        let conn = session.store().conn();
+        if self.fields.is_none() {
+            let all = super::effective_fields(conn, self.entity)?;
+            self.fields = Some(
+                self.name_fields
+                    .iter()
+                    .filter_map(|name| all.iter().find(|field| field.name == *name).cloned())
+                    .collect(),
+            );
+        }
+        let fields = self.fields.as_deref().unwrap_or_default();
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let scope = role.scope(self.entity, crate::policy::Action::View);
+        let (scope_sql, scope_values) = session.scope_condition(scope)?;
+        let columns: Vec<String> = fields
+            .iter()
+            .map(|field| format!("r.{}", field.name))
+            .collect();
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT r.owner_id, {} FROM {} r WHERE r.id = ? AND {scope_sql}",
+            columns.join(", "),
+            self.entity.table()
+        ))?;
+        let mut values = vec![SqlValue::Integer(id)];
+        values.extend(scope_values);
+        let me = session.user().id;
+        let found = statement
+            .query_row(params_from_iter(values), |row| {
+                let owner: i64 = row.get(0)?;
+                let allowed = allowed_level(role, owner == me);
+                let mut parts = Vec::new();
+                for (index, field) in fields.iter().enumerate() {
+                    let part: Option<String> = row.get(index + 1)?;
+                    if let Some(part) = part.filter(|part| !part.trim().is_empty())
+                        && visible(role, field, allowed)
+                    {
+                        parts.push(part);
+                    }
+                }
+                Ok((!parts.is_empty()).then(|| parts.join(" ")))
+            })
+            .optional()?
+            .flatten();
+        self.names.insert(id, found.clone());
+        Ok(found)
+    }
 }
 
 fn title(entity: Entity, record: &RecordView) -> String {
@@ -477,4 +539,103 @@ pub(crate) fn raw_values(
         out.insert(name, Some(value));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fields::{Entity, Level};
+    use super::super::{ListQuery, RecordInput};
+    use crate::error::{Error, Result};
+    use crate::test_support::{add_user, login, owner_vault};
+
+    fn input(pairs: &[(&str, serde_json::Value)]) -> RecordInput {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect()
+    }
+
+    /// The display name each reference field of the reader's activities carries.
+    fn activity_references(
+        session: &mut crate::vault::Session,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        let page = session.list(Entity::Activity, &ListQuery::default())?;
+        Ok(page
+            .records
+            .iter()
+            .flat_map(|record| record.fields.iter())
+            .filter(|field| field.name.ends_with("_id") && field.value.is_some())
+            .map(|field| (field.name.clone(), field.display.clone()))
+            .collect())
+    }
+
+    #[test]
+    fn contact_and_deal_references_are_named_only_for_readers_who_may_view_them() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
+        let mut owner = owner_vault(dir.path())?;
+        add_user(&mut owner, "rita", "Sales Representative")?;
+        let anna = owner.create(
+            Entity::Contact,
+            &input(&[("first_name", "Anna".into()), ("last_name", "Berg".into())]),
+        )?;
+        let deal = owner.create(Entity::Deal, &input(&[("title", "Harbour renewal".into())]))?;
+        let task = owner.create(
+            Entity::Activity,
+            &input(&[
+                ("kind", "task".into()),
+                ("subject", "Send the offer".into()),
+                ("contact_id", anna.into()),
+                ("deal_id", deal.into()),
+            ]),
+        )?;
+
+        // The owner sees every record: both references carry their names.
+        let mut seen = activity_references(&mut owner)?;
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("contact_id".to_owned(), Some("Anna Berg".to_owned())),
+                ("deal_id".to_owned(), Some("Harbour renewal".to_owned())),
+            ]
+        );
+
+        // The task goes to the rep; the contact and the deal stay the owner's, outside the
+        // rep's scope: the rep sees that they exist, never their names.
+        owner.reassign(Entity::Activity, task, "rita")?;
+        let mut rep = login(dir.path(), "rita")?;
+        let seen = activity_references(&mut rep)?;
+        assert_eq!(seen.len(), 2, "the rep sees both references: {seen:?}");
+        assert!(
+            seen.iter().all(|(_, name)| name.is_none()),
+            "no name leaves the core for records out of scope: {seen:?}"
+        );
+        let shown = rep.show(Entity::Activity, task)?;
+        let text = serde_json::to_string(&shown).map_err(|e| Error::Invalid(e.to_string()))?;
+        assert!(
+            !text.contains("Berg") && !text.contains("Harbour"),
+            "{text}"
+        );
+
+        // Once the contact is the rep's own, its name shows; a name field above the reader's
+        // clearance on it is left out of the name.
+        owner.reassign(Entity::Contact, anna, "rita")?;
+        owner.classify(
+            Entity::Contact,
+            "first_name",
+            Level::HighlyConfidential,
+            &mut |_| {},
+        )?;
+        let mut rep = login(dir.path(), "rita")?;
+        let seen = activity_references(&mut rep)?;
+        assert!(
+            seen.contains(&("contact_id".to_owned(), Some("Berg".to_owned()))),
+            "{seen:?}"
+        );
+        assert!(
+            seen.contains(&("deal_id".to_owned(), None)),
+            "the deal is still the owner's: {seen:?}"
+        );
+        Ok(())
+    }
 }

@@ -1,7 +1,7 @@
 // The display helpers of the work screens: money grouping, the end of the week that bounds
 // "my tasks", and the groups tasks fall in.
 import { describe, expect, it } from "vitest";
-import { dueGroup, endOfWeek, formatMoney, localDayStart } from "./records";
+import { about, dueGroup, endOfWeek, formatMoney, localDayStart } from "./records";
 
 describe("money", () => {
   it("groups thousands without touching the cents", () => {
@@ -46,5 +46,45 @@ describe("task due dates", () => {
     const start = new Date(localDayStart("2026-11-30"));
     expect([start.getFullYear(), start.getMonth(), start.getDate(), start.getHours()]).toEqual([2026, 10, 30, 0]);
     expect(localDayStart("")).toBe("");
+  });
+});
+
+describe("what an activity is about", () => {
+  const ref = (name: string, value: string | null, masked: string | null = null) => ({
+    name,
+    label: name,
+    kind: "deal_ref",
+    level: "Internal",
+    value,
+    masked,
+    revealable: false,
+    link: null,
+  });
+  const record = (fields: ReturnType<typeof ref>[]) => ({
+    entity: "activity",
+    id: 1,
+    title: "Call",
+    owner: "olivia",
+    mine: true,
+    team: null,
+    created_at: "",
+    created_by: null,
+    updated_at: "",
+    updated_by: null,
+    tags: [],
+    fields,
+    may_edit: false,
+    may_delete: false,
+  });
+
+  it("is the deal first, then the contact, then the company", () => {
+    expect(about(record([ref("company_id", "Acme"), ref("contact_id", "Anna Berg")]))?.name).toBe("contact_id");
+    expect(about(record([ref("company_id", "Acme"), ref("deal_id", "Renewal")]))?.name).toBe("deal_id");
+  });
+
+  it("counts a reference not shared with the reader, and skips empty ones", () => {
+    expect(about(record([ref("deal_id", null, "not shared with you"), ref("company_id", "Acme")]))?.name).toBe("deal_id");
+    expect(about(record([ref("deal_id", null), ref("company_id", "Acme")]))?.name).toBe("company_id");
+    expect(about(record([]))).toBeUndefined();
   });
 });

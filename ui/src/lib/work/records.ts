@@ -34,6 +34,14 @@ export function field(record: RecordDetail, name: string): FieldValue | undefine
   return record.fields.find((f) => f.name === name);
 }
 
+/** What an activity or note is about: its deal, else its contact, else its company — the
+ *  first reference it holds, named or shown as not shared (the core decides which). */
+export function about(record: RecordDetail): FieldValue | undefined {
+  return ["deal_id", "contact_id", "company_id"]
+    .map((name) => field(record, name))
+    .find((f) => f !== undefined && (f.value !== null || f.masked !== null));
+}
+
 /** The field's visible text, or null when hidden or empty. */
 export function text(record: RecordDetail, name: string): string | null {
   return field(record, name)?.value ?? null;
