@@ -37,6 +37,7 @@ const ALL: &[&str] = &[
     crate::backup::PENDING_RUNS_AND_SETTINGS_RIGHT,
     crate::records::import::lookup::MIGRATION,
     crate::records::search::PER_KIND_MIGRATION,
+    crate::records::OWNER_NAME_INDEXES,
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
