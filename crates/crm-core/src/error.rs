@@ -106,6 +106,12 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The disk holding the database has no room for a write; the write was rolled back whole.
+    #[error(
+        "the disk holding the vault is full: nothing of this change was saved; free some space and try again ({0})"
+    )]
+    DiskFull(String),
+
     /// The database refused an operation.
     #[error("database error: {0}")]
     Database(String),
@@ -141,6 +147,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::VaultBusy => "vault_busy",
             Error::Io { .. } => "io",
+            Error::DiskFull(_) => "disk_full",
             Error::Database(_) => "database",
             Error::Crypto(_) => "crypto",
             Error::Backup(_) => "backup",
@@ -162,6 +169,7 @@ impl From<rusqlite::Error> for Error {
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
                 Error::DatabaseDamaged(error.to_string())
             }
+            Some(ErrorCode::DiskFull) => Error::DiskFull(error.to_string()),
             _ => Error::Database(error.to_string()),
         }
     }

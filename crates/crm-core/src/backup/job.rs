@@ -840,6 +840,7 @@ fn explain_write_failure(destination: &Path, error: Error) -> Error {
                 | std::io::ErrorKind::QuotaExceeded
                 | std::io::ErrorKind::FileTooLarge
         ),
+        Error::DiskFull(_) => true,
         Error::Database(message) | Error::DatabaseDamaged(message) => {
             message.contains("database or disk is full")
         }
