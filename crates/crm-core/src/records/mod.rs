@@ -792,19 +792,27 @@ impl Session {
         })
     }
 
-    /// Gives a record to another user (a manager hands a lead to a sales rep). Needs edit
-    /// scope on the record wider than `own`: who may only edit their own records cannot give
-    /// them away or take others'. The record moves to the new owner's team; audited.
-    pub fn reassign(&mut self, entity: Entity, id: i64, new_owner: &str) -> Result<()> {
+    /// Who owns a record and in which team it is may be changed only with edit scope on it
+    /// wider than `own`: who may edit only their own records cannot give them away, take
+    /// others' or move them between teams.
+    fn require_edit_beyond_own(&self, entity: Entity, id: i64, what: &str) -> Result<()> {
         let (role, scope) = self.require_scope(entity, Action::Edit)?;
         self.require_in_scope(entity, id, scope)?;
         if scope == Scope::Own {
             return Err(Error::Forbidden(format!(
-                "the {} role edits only its own {}: it cannot change their owner",
+                "the {} role edits only its own {}: it cannot change their {what}",
                 role.name,
                 entity.table()
             )));
         }
+        Ok(())
+    }
+
+    /// Gives a record to another user (a manager hands a lead to a sales rep). Needs edit
+    /// scope on the record wider than `own`: who may only edit their own records cannot give
+    /// them away or take others'. The record moves to the new owner's team; audited.
+    pub fn reassign(&mut self, entity: Entity, id: i64, new_owner: &str) -> Result<()> {
+        self.require_edit_beyond_own(entity, id, "owner")?;
         use rusqlite::OptionalExtension;
         let conn = self.store().conn();
         let (owner_id, team_id): (i64, Option<i64>) = conn
@@ -846,15 +854,7 @@ impl Session {
     /// edit scope on the record wider than `own`; the team must exist (teams are made by
     /// putting users in them). Audited as a `team` update.
     pub fn set_team(&mut self, entity: Entity, id: i64, team: Option<&str>) -> Result<()> {
-        let (role, scope) = self.require_scope(entity, Action::Edit)?;
-        self.require_in_scope(entity, id, scope)?;
-        if scope == Scope::Own {
-            return Err(Error::Forbidden(format!(
-                "the {} role edits only its own {}: it cannot change their team",
-                role.name,
-                entity.table()
-            )));
-        }
+        self.require_edit_beyond_own(entity, id, "team")?;
         use rusqlite::OptionalExtension;
         let conn = self.store().conn();
         let team = team.map(str::trim).filter(|team| !team.is_empty());
