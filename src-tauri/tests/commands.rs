@@ -1095,8 +1095,9 @@ fn an_import_check_shows_the_record_type_plan_rejections_and_undecided_dates() {
             json!({ "path": path, "request": request }),
         )
     };
-    let report =
-        check(json!({ "dry_run": true, "entity": null, "date_order": null, "stage_map": [] }));
+    let report = check(
+        json!({ "dry_run": true, "entity": null, "date_order": null, "stage_map": [], "encoding": null, "mapping": [] }),
+    );
     assert_eq!(report["entity"], "deal", "told from the header: {report}");
     assert_eq!(report["layout"], "hubspot-deals");
     assert_eq!(report["date_order_needed"], true, "{report}");
@@ -1108,8 +1109,9 @@ fn an_import_check_shows_the_record_type_plan_rejections_and_undecided_dates() {
     );
 
     // With the order chosen, the unknown stage is what is left.
-    let report =
-        check(json!({ "dry_run": true, "entity": "deal", "date_order": "dmy", "stage_map": [] }));
+    let report = check(
+        json!({ "dry_run": true, "entity": "deal", "date_order": "dmy", "stage_map": [], "encoding": null, "mapping": [] }),
+    );
     assert_eq!(report["date_order_needed"], false, "{report}");
     assert!(
         report["notices"].as_array().is_some_and(|notices| notices
@@ -1126,7 +1128,8 @@ fn an_import_check_shows_the_record_type_plan_rejections_and_undecided_dates() {
     // The stage mapped too: the plan is clean.
     let report = check(json!({
         "dry_run": true, "entity": "deal", "date_order": "dmy",
-        "stage_map": [{ "theirs": "Contract Sent", "ours": "Negotiation" }]
+        "stage_map": [{ "theirs": "Contract Sent", "ours": "Negotiation" }],
+        "encoding": null, "mapping": []
     }));
     assert_eq!(report["rejected"], 0, "{report}");
     assert_eq!(report["date_order_needed"], false, "{report}");
@@ -1141,10 +1144,79 @@ fn an_import_check_shows_the_record_type_plan_rejections_and_undecided_dates() {
     );
     let done = check(json!({
         "dry_run": false, "entity": "deal", "date_order": "dmy",
-        "stage_map": [{ "theirs": "Contract Sent", "ours": "Negotiation" }]
+        "stage_map": [{ "theirs": "Contract Sent", "ours": "Negotiation" }],
+        "encoding": null, "mapping": []
     }));
     assert_eq!(done["committed"], true, "{done}");
     assert_eq!(done["created"], 2);
+}
+
+#[test]
+fn an_import_check_offers_the_fields_a_column_can_take_and_reads_a_chosen_encoding() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
+    create_owner(&h, None);
+    // A French Excel export: headers nobody recognises, and Windows-1252 bytes ("Hélène").
+    let file = temp.path().join("contacts-fr.csv");
+    std::fs::write(
+        &file,
+        b"Nom;Pr\xe9nom;Courriel\nDurand;H\xe9l\xe8ne;helene@example.fr\n",
+    )
+    .expect("the file");
+    let path = file.display().to_string();
+    let check = |mapping: Value, encoding: Value| {
+        h.ok(
+            "import_records",
+            json!({ "path": path, "request": {
+                "dry_run": true, "entity": "contact", "date_order": null, "stage_map": [],
+                "encoding": encoding, "mapping": mapping
+            } }),
+        )
+    };
+
+    let report = check(json!([]), Value::Null);
+    assert_eq!(report["rejections"][0]["row"], 1, "{report}");
+    let reason = report["rejections"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("map a column to last_name") && !reason.contains("--"),
+        "the remedy is one the desktop offers, not a command-line option: {reason}"
+    );
+    let mappable: Vec<&str> = report["mappable"]
+        .as_array()
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for name in [
+        "last_name",
+        "first_name",
+        "emails",
+        "company",
+        "tags",
+        "ignore",
+    ] {
+        assert!(mappable.contains(&name), "{name} offered: {report}");
+    }
+
+    let mapping = json!([
+        { "column": "Nom", "field": "last_name" },
+        { "column": "Prénom", "field": "first_name" },
+        { "column": "Courriel", "field": "emails" }
+    ]);
+    let report = check(mapping.clone(), json!("windows-1252"));
+    assert_eq!(report["encoding"], "windows-1252", "{report}");
+    assert_eq!(report["separator"], "semicolon", "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
+    assert_eq!(report["plan"][0]["name"], "Hélène Durand", "{report}");
+
+    let refused = h.err(
+        "import_records",
+        json!({ "path": path, "request": {
+            "dry_run": true, "entity": "contact", "date_order": null, "stage_map": [],
+            "encoding": "ebcdic", "mapping": mapping
+        } }),
+    );
+    assert_eq!(refused["code"], "invalid", "{refused}");
 }
 
 /// The committed TypeScript bindings match the Rust commands. Regenerate with

@@ -45,16 +45,16 @@ pub struct CsvArgs {
     /// The record type of the rows [default: told from the header row]
     #[arg(long, value_parser = ["company", "contact", "deal", "activity", "note"])]
     entity: Option<String>,
-    /// "CSV Header=field" (repeatable): a field of the record type, or company, contact, deal, stage, status, full_name, tags, ignore
+    /// Column mapping, "CSV Header=field" (repeatable): a field of the record type, or company, contact, deal, stage, status, full_name, tags, ignore
     #[arg(long = "map", value_name = "HEADER=FIELD")]
     map: Vec<String>,
     /// The file's encoding [default: detected]
     #[arg(long, value_parser = ["utf-8", "windows-1252", "windows-1251"])]
     encoding: Option<String>,
-    /// Order of day and month in dates like 03/04/1985 [default: told from the file's values; rows with dates that fit both orders are rejected]
+    /// The date order, of day and month in dates like 03/04/1985 [default: told from the file's values; rows with dates that fit both orders are rejected]
     #[arg(long, value_parser = ["dmy", "mdy", "ymd"])]
     date_order: Option<String>,
-    /// "Their stage=Our stage" (repeatable): deal stages the other CRM names differently
+    /// Stage names, "Their stage=Our stage" (repeatable): deal stages the other CRM names differently
     #[arg(long = "stage-map", value_name = "THEIRS=OURS")]
     stage_map: Vec<String>,
 }
@@ -91,7 +91,10 @@ fn render(report: &ImportReport) -> String {
         if report.dry_run { "dry run: " } else { "" },
         report.rows,
         report.format,
-        report.encoding,
+        match report.separator.as_deref() {
+            Some(separator) if separator != "comma" => format!("separated by {separator}s, "),
+            _ => String::new(),
+        } + &report.encoding,
         report
             .layout
             .as_deref()
@@ -115,6 +118,14 @@ fn render(report: &ImportReport) -> String {
             "ignored columns: {}\n",
             report.ignored_columns.join(", ")
         ));
+        // The header could not be imported as it is: say what a column can be mapped to.
+        let header_refused = report.errors.iter().any(|error| error.row == 1);
+        if header_refused && !report.mappable.is_empty() {
+            text.push_str(&format!(
+                "  map one with --map \"Header=field\"; fields: {}\n",
+                report.mappable.join(", ")
+            ));
+        }
     }
     for column in &report.date_columns {
         let order = match column.order {

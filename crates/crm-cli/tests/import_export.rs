@@ -599,9 +599,10 @@ fn day_month_order_is_told_from_the_file_or_chosen_and_never_guessed() {
     let report = rejected(&dry);
     assert_eq!(report["date_columns"][0]["decided_by"], "ambiguous");
     assert!(
-        report["notices"][0].as_str().is_some_and(
-            |notice| notice.contains("\"Birthday\"") && notice.contains("--date-order")
-        ),
+        report["notices"][0]
+            .as_str()
+            .is_some_and(|notice| notice.contains("\"Birthday\"")
+                && notice.contains("choose the date order")),
         "{report}"
     );
     assert_eq!(report["rejected"], 1, "5/5/1990 reads the same either way");
@@ -887,6 +888,35 @@ fn windows_code_pages_are_detected_and_decoded() {
     assert_eq!(all["Петров"]["first_name"], "Иван");
     assert_eq!(all["Смирнова"]["first_name"], "Ольга");
     assert_eq!(all["Ödegaard"]["first_name"], "Åsa");
+}
+
+#[test]
+fn excel_files_separated_by_semicolons_or_tabs_import_like_commas() {
+    let vault = TestVault::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Excel in a comma-decimal locale: semicolons, Windows-1252, CRLF, a quoted `;` in a cell.
+    let french = latin(
+        "First Name;Last Name;Email;Notes\r\nZoë;Müller;zoe@example.com;\"prefers email; not calls\"\r\n",
+    );
+    let french_path = dir.path().join("excel-fr.csv");
+    std::fs::write(&french_path, french).expect("write");
+    let run = import_csv(&vault, &french_path, &[]);
+    run.success();
+    assert_eq!(run.json()["separator"], "semicolon", "{}", run.stdout);
+    assert_eq!(run.json()["encoding"], "windows-1252");
+    // Excel's "sep=" first line names the separator and is not the header.
+    let named =
+        latin("sep=\t\r\nFirst Name\tLast Name\tEmail\r\nJosé\tGarçon\tjose@example.com\r\n");
+    let named_path = dir.path().join("excel-sep.csv");
+    std::fs::write(&named_path, named).expect("write");
+    let run = import_csv(&vault, &named_path, &[]);
+    run.success();
+    assert_eq!(run.json()["separator"], "tab", "{}", run.stdout);
+    assert_eq!(run.json()["mapping"][0][0], "First Name");
+    let all = contacts(&vault);
+    assert_eq!(all["Müller"]["first_name"], "Zoë");
+    assert_eq!(all["Müller"]["notes"], "prefers email; not calls");
+    assert_eq!(all["Garçon"]["first_name"], "José");
 }
 
 #[test]

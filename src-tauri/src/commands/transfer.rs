@@ -2,13 +2,15 @@
 //! (which row creates a record and which updates which existing one, and why), the rejected
 //! rows (row, column and reason, never a cell's value) and notices (undecided date orders,
 //! unknown stages); then the all-or-nothing import with progress events. The record type is
-//! told from the header or chosen; the date order and stage names are chosen where the file
-//! leaves them open. Detection, mapping, dedupe, dates and the import right are crm-core's.
+//! told from the header or chosen; the date order, stage names, encoding and any column's
+//! field are chosen where the file leaves them open or the detection got them wrong. Detection, mapping, dedupe, dates and the import right are crm-core's.
 
 use std::path::PathBuf;
 
 use crm_core::records::fields::Entity;
-use crm_core::records::import::{DateOrder, ImportOptions, ImportReport, PlanAction};
+use crm_core::records::import::{
+    DateOrder, ImportOptions, ImportReport, PlanAction, SourceEncoding,
+};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime};
 
@@ -30,6 +32,10 @@ pub struct ImportRequest {
     pub date_order: Option<String>,
     /// Their stage names mapped to the pipeline's (deals).
     pub stage_map: Vec<StageMapping>,
+    /// The file's encoding (`utf-8`, `windows-1252`, `windows-1251`); `null` detects it.
+    pub encoding: Option<String>,
+    /// Columns mapped by hand; they win over the automatic mapping.
+    pub mapping: Vec<ColumnMapping>,
 }
 
 /// One of the file's stage names and the pipeline stage its deals go to.
@@ -42,7 +48,7 @@ pub struct StageMapping {
 }
 
 /// A column and the field it goes to.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct ColumnMapping {
     /// The CSV header (or vCard property).
     pub column: String,
@@ -107,10 +113,14 @@ pub struct ImportSummary {
     pub layout: Option<String>,
     /// The encoding read.
     pub encoding: String,
+    /// What separates a CSV file's fields (`comma`, `semicolon`, `tab`).
+    pub separator: Option<String>,
     /// Column → field, as applied.
     pub mapping: Vec<ColumnMapping>,
     /// Columns nobody maps (ignored).
     pub ignored_columns: Vec<String>,
+    /// What a column can be mapped to, once the record type is known.
+    pub mappable: Vec<String>,
     /// How each date column's day/month order was decided.
     pub date_columns: Vec<DateColumnView>,
     /// A date column's order is undecided: the user should choose one.
@@ -156,12 +166,14 @@ fn summary(report: ImportReport) -> ImportSummary {
         entity: report.entity.map(|entity| entity.name().to_owned()),
         layout: report.layout,
         encoding: report.encoding,
+        separator: report.separator,
         mapping: report
             .mapping
             .into_iter()
             .map(|(column, field)| ColumnMapping { column, field })
             .collect(),
         ignored_columns: report.ignored_columns,
+        mappable: report.mappable,
         date_order_needed: date_columns.iter().any(|column| column.needs_choice),
         date_columns,
         notices: report.notices,
@@ -227,7 +239,15 @@ pub async fn import_records<R: Runtime>(
             .filter(|pair| !pair.theirs.trim().is_empty())
             .map(|pair| (pair.theirs, pair.ours))
             .collect(),
-        ..ImportOptions::default()
+        encoding: match request.encoding.filter(|name| !name.trim().is_empty()) {
+            Some(name) => SourceEncoding::parse(&name)?,
+            None => SourceEncoding::Auto,
+        },
+        mapping: request
+            .mapping
+            .into_iter()
+            .map(|pair| (pair.column, pair.field))
+            .collect(),
     };
     blocking(move || {
         let state = app.state::<AppState>();

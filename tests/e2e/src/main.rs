@@ -329,6 +329,7 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
     work::owner_works_the_customer_base(ui).await?;
     work::owner_imports_contacts(ui, scratch).await?;
     work::owner_imports_deals_choosing_dates_and_stages(ui, scratch).await?;
+    work::owner_imports_an_excel_file_choosing_its_columns(ui, scratch).await?;
     admin::owner_widens_the_sales_representative_role(ui).await?;
     admin::owner_requires_a_key_file_for_a_role(ui, key_file).await?;
     admin::owner_renames_a_pipeline_stage(ui).await?;

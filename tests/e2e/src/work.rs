@@ -2,9 +2,10 @@
 //! call, finds the contact with the search box, tags it, sees the dashboard and the pipeline
 //! (moving a deal by drag and drop), switches lists without filters carrying over, sees "my
 //! tasks due" naming the contact each task is about, imports contacts and deals with the plan
-//! shown first, and gives the contact to the Sales Representative; the representative then sees
-//! it without its financial field and with the owner's company shown as not shared, reveals a
-//! Highly Confidential value with a reason, and the next record shows that field masked again.
+//! shown first (and an Excel file whose columns it names by hand), and gives the contact to the
+//! Sales Representative; the representative then sees it without its financial field and with
+//! the owner's company shown as not shared, reveals a Highly Confidential value with a reason,
+//! and the next record shows that field masked again.
 
 use super::{Fallible, REP, Ui};
 
@@ -454,6 +455,70 @@ pub(crate) async fn owner_imports_deals_choosing_dates_and_stages(
     ui.wait_text("[data-testid=import-report]", "Created")
         .await?;
     ui.wait_text("[data-testid=list-deal]", "Harbour Foods supply 2027")
+        .await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}
+
+/// Run by the owner: a contact list saved by Excel in a French locale (semicolons,
+/// Windows-1252) with headers no layout knows. The check says no column gives the last name;
+/// the owner says what each column is, checks again, and imports.
+pub(crate) async fn owner_imports_an_excel_file_choosing_its_columns(
+    ui: &Ui,
+    scratch: &std::path::Path,
+) -> Fallible<()> {
+    let file = scratch.join("clients-excel.csv");
+    std::fs::write(
+        &file,
+        b"Nom;Pr\xe9nom;Courriel;Remarque\r\nDurand;H\xe9l\xe8ne;helene.durand@example.fr;\"rappeler; lundi\"\r\n",
+    )?;
+    ui.click("#nav-contact").await?;
+    ui.click("#import-records").await?;
+    ui.type_into("#import-path", &file.display().to_string())
+        .await?;
+    ui.find("#import-entity")
+        .await?
+        .select_by_value("contact")
+        .await?;
+    ui.click("#import-check").await?;
+    let rejected = ui
+        .wait_text(
+            "[data-testid=import-rejections]",
+            "no column maps to the last name",
+        )
+        .await?;
+    assert!(
+        !rejected.contains("--"),
+        "no command-line option in the desktop: {rejected}"
+    );
+    let report = ui.text("[data-testid=import-report]").await?;
+    assert!(
+        report.contains("separated by semicolons") && report.contains("windows-1252"),
+        "how the file was read: {report}"
+    );
+    for (column, field) in [
+        ("Nom", "last_name"),
+        ("Prénom", "first_name"),
+        ("Courriel", "emails"),
+        ("Remarque", "notes"),
+    ] {
+        ui.find(&format!(
+            "[data-testid=import-columns] select[data-column='{column}']"
+        ))
+        .await?
+        .select_by_value(field)
+        .await?;
+    }
+    ui.click("#import-check").await?;
+    ui.wait_text("[data-testid=import-report]", "reject 0")
+        .await?;
+    ui.wait_text("[data-testid=import-plan]", "Hélène Durand")
+        .await?;
+    ui.screenshot("32-import-columns").await?;
+    ui.click("#import-commit").await?;
+    ui.wait_text("[data-testid=import-report]", "Created")
+        .await?;
+    ui.wait_text("[data-testid=list-contact]", "Hélène Durand")
         .await?;
     ui.click("#nav-overview").await?;
     Ok(())

@@ -882,6 +882,10 @@ export type ImportRequest_Deserialize = {
 	date_order?: string | null,
 	/**  Their stage names mapped to the pipeline's (deals). */
 	stage_map: StageMapping[],
+	/**  The file's encoding (`utf-8`, `windows-1252`, `windows-1251`); `null` detects it. */
+	encoding?: string | null,
+	/**  Columns mapped by hand; they win over the automatic mapping. */
+	mapping: ColumnMapping[],
 };
 
 /**  How to import. */
@@ -900,6 +904,10 @@ export type ImportRequest_Serialize = {
 	date_order: string | null,
 	/**  Their stage names mapped to the pipeline's (deals). */
 	stage_map: StageMapping[],
+	/**  The file's encoding (`utf-8`, `windows-1252`, `windows-1251`); `null` detects it. */
+	encoding: string | null,
+	/**  Columns mapped by hand; they win over the automatic mapping. */
+	mapping: ColumnMapping[],
 };
 
 /**  What an import did, or would do. */
@@ -919,10 +927,14 @@ export type ImportSummary_Deserialize = {
 	layout?: string | null,
 	/**  The encoding read. */
 	encoding: string,
+	/**  What separates a CSV file's fields (`comma`, `semicolon`, `tab`). */
+	separator?: string | null,
 	/**  Column → field, as applied. */
 	mapping: ColumnMapping[],
 	/**  Columns nobody maps (ignored). */
 	ignored_columns: string[],
+	/**  What a column can be mapped to, once the record type is known. */
+	mappable: string[],
 	/**  How each date column's day/month order was decided. */
 	date_columns: DateColumnView_Deserialize[],
 	/**  A date column's order is undecided: the user should choose one. */
@@ -963,10 +975,14 @@ export type ImportSummary_Serialize = {
 	layout: string | null,
 	/**  The encoding read. */
 	encoding: string,
+	/**  What separates a CSV file's fields (`comma`, `semicolon`, `tab`). */
+	separator: string | null,
 	/**  Column → field, as applied. */
 	mapping: ColumnMapping[],
 	/**  Columns nobody maps (ignored). */
 	ignored_columns: string[],
+	/**  What a column can be mapped to, once the record type is known. */
+	mappable: string[],
 	/**  How each date column's day/month order was decided. */
 	date_columns: DateColumnView_Serialize[],
 	/**  A date column's order is undecided: the user should choose one. */

@@ -188,10 +188,15 @@ pub struct ImportReport {
     pub layout: Option<String>,
     /// The encoding used.
     pub encoding: String,
+    /// What separates a CSV file's fields: `comma`, `semicolon` or `tab`.
+    pub separator: Option<String>,
     /// Column → field, as applied.
     pub mapping: Vec<(String, String)>,
     /// Columns nobody maps (ignored).
     pub ignored_columns: Vec<String>,
+    /// What a column of this record type can be mapped to (for a mapping of one's own), once
+    /// the record type is known.
+    pub mappable: Vec<String>,
     /// How the day/month order of each date column was decided.
     pub date_columns: Vec<DateColumn>,
     /// Things to look at before importing (undecided date orders, unknown stages).
@@ -227,8 +232,10 @@ impl ImportReport {
             entity: None,
             layout: None,
             encoding: "utf-8".into(),
+            separator: None,
             mapping: Vec::new(),
             ignored_columns: Vec::new(),
+            mappable: Vec::new(),
             date_columns: Vec::new(),
             notices: Vec::new(),
             dry_run,
@@ -337,32 +344,38 @@ impl Target {
         {
             return Ok(Target::Field(name));
         }
-        let mut known: Vec<&str> = fields
-            .iter()
-            .filter(|field| !is_reference(field.kind))
-            .map(|field| field.name.as_str())
-            .collect();
-        if has("company_id") {
-            known.push("company");
-        }
-        if has("contact_id") {
-            known.push("contact");
-        }
-        if has("deal_id") {
-            known.push("deal");
-        }
-        if has("stage_id") {
-            known.extend(["stage", "status"]);
-        }
-        if entity == Entity::Contact {
-            known.push("full_name");
-        }
-        known.extend(["tags", "ignore"]);
         Err(Error::Invalid(format!(
             "unknown import field {text:?} for {}; use one of: {}",
             entity.table(),
-            known.join(", ")
+            Self::names(entity, fields).join(", ")
         )))
+    }
+
+    /// Every name a column of `entity` rows can be mapped to: the record's own fields (built-in
+    /// and custom), the link words, `tags` and `ignore`.
+    pub(crate) fn names(entity: Entity, fields: &[EffectiveField]) -> Vec<String> {
+        let has = |field: &str| fields.iter().any(|candidate| candidate.name == field);
+        let mut known: Vec<String> = fields
+            .iter()
+            .filter(|field| !is_reference(field.kind))
+            .map(|field| field.name.clone())
+            .collect();
+        let links = [
+            ("company_id", &["company"][..]),
+            ("contact_id", &["contact"][..]),
+            ("deal_id", &["deal"][..]),
+            ("stage_id", &["stage", "status"][..]),
+        ];
+        for (reference, words) in links {
+            if has(reference) {
+                known.extend(words.iter().map(|word| word.to_string()));
+            }
+        }
+        if entity == Entity::Contact {
+            known.push("full_name".into());
+        }
+        known.extend(["tags".into(), "ignore".into()]);
+        known
     }
 
     /// The name shown in the report's mapping.
@@ -441,13 +454,82 @@ fn open_error(path: &Path, source: std::io::Error) -> Error {
 }
 
 /// A CSV reader over the file from the first byte after any BOM, decoding a code page to UTF-8.
+/// How a CSV file is laid out beyond its encoding: where the header starts and what separates
+/// the fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CsvDialect {
+    /// Bytes before the header row: a UTF-8 byte-order mark, an Excel `sep=` line.
+    skip: u64,
+    /// `,`, `;` or tab.
+    delimiter: u8,
+}
+
+impl CsvDialect {
+    /// Reads the dialect from the file's first bytes. Excel writes `;` where the decimal
+    /// separator is a comma (most of Europe) and tabs for "Unicode text", and may name the
+    /// separator outright in a first `sep=;` line. Otherwise the separator is the one of `,`
+    /// `;` and tab that occurs most often, outside quotes, in the header row; a tie is a comma.
+    fn sniff(sample: &[u8], encoding: SourceEncoding) -> Self {
+        let bom: &[u8] = b"\xEF\xBB\xBF";
+        let skip = if encoding == SourceEncoding::Utf8 && sample.starts_with(bom) {
+            bom.len()
+        } else {
+            0
+        };
+        let rest = &sample[skip..];
+        let line_end = rest
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .unwrap_or(rest.len());
+        let first = &rest[..line_end];
+        let first = first.strip_suffix(b"\r").unwrap_or(first);
+        if let [b's' | b'S', b'e' | b'E', b'p' | b'P', b'=', named] = first {
+            return Self {
+                skip: (skip + line_end + 1) as u64,
+                delimiter: *named,
+            };
+        }
+        let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+        let mut quoted = false;
+        for &byte in first {
+            if byte == b'"' {
+                quoted = !quoted;
+            } else if let Some(slot) = counts.iter_mut().find(|(delimiter, _)| *delimiter == byte)
+                && !quoted
+            {
+                slot.1 += 1;
+            }
+        }
+        // `max_by_key` keeps the last of equals: walk backwards so a tie goes to the comma.
+        let (delimiter, _) = counts
+            .into_iter()
+            .rev()
+            .max_by_key(|(_, count)| *count)
+            .unwrap_or((b',', 0));
+        Self {
+            skip: skip as u64,
+            delimiter,
+        }
+    }
+
+    /// The separator's name for reports.
+    fn separator_name(self) -> String {
+        match self.delimiter {
+            b',' => "comma".into(),
+            b';' => "semicolon".into(),
+            b'\t' => "tab".into(),
+            other => format!("{:?}", char::from(other)),
+        }
+    }
+}
+
 fn csv_reader(
     path: &Path,
     encoding: SourceEncoding,
-    skip: u64,
+    dialect: CsvDialect,
 ) -> Result<csv::Reader<Box<dyn Read>>> {
     let mut file = File::open(path).map_err(|source| open_error(path, source))?;
-    file.seek(SeekFrom::Start(skip))
+    file.seek(SeekFrom::Start(dialect.skip))
         .map_err(|source| open_error(path, source))?;
     let buffered = std::io::BufReader::with_capacity(64 * 1024, file);
     let source: Box<dyn Read> = match encoding {
@@ -468,6 +550,7 @@ fn csv_reader(
     Ok(csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .delimiter(dialect.delimiter)
         .from_reader(source))
 }
 
@@ -475,10 +558,10 @@ fn csv_reader(
 fn scan_date_columns(
     path: &Path,
     encoding: SourceEncoding,
-    skip: u64,
+    dialect: CsvDialect,
     columns: &[usize],
 ) -> Result<Vec<dates::ColumnEvidence>> {
-    let mut reader = csv_reader(path, encoding, skip)?;
+    let mut reader = csv_reader(path, encoding, dialect)?;
     let mut record = csv::ByteRecord::new();
     let mut evidence = vec![dates::ColumnEvidence::default(); columns.len()];
     let mut header = true;
@@ -545,44 +628,42 @@ impl Session {
             chosen => chosen,
         };
         report.encoding = encoding.name().into();
-        let bom = if sample.starts_with(b"\xEF\xBB\xBF") && encoding == SourceEncoding::Utf8 {
-            3
-        } else {
-            0
-        };
-        let mut reader = csv_reader(path, encoding, bom)?;
+        let dialect = CsvDialect::sniff(&sample, encoding);
+        report.separator = Some(dialect.separator_name());
+        let mut reader = csv_reader(path, encoding, dialect)?;
         let mut record = csv::ByteRecord::new();
-        let headers: Vec<String> = match reader.read_byte_record(&mut record) {
-            Ok(true) => {
-                let mut headers = Vec::with_capacity(record.len());
-                for (index, cell) in record.iter().enumerate() {
-                    match std::str::from_utf8(cell) {
-                        Ok(text) => headers.push(text.trim().to_owned()),
-                        Err(_) => {
-                            report.reject(1, None, format!(
-                                "header column {} is not valid {}: choose the file's encoding (--encoding)",
+        let headers: Vec<String> =
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {
+                    let mut headers = Vec::with_capacity(record.len());
+                    for (index, cell) in record.iter().enumerate() {
+                        match std::str::from_utf8(cell) {
+                            Ok(text) => headers.push(text.trim().to_owned()),
+                            Err(_) => {
+                                report.reject(1, None, format!(
+                                "header column {} is not valid {}: choose the file's encoding",
                                 index + 1,
                                 encoding.name()
                             ));
-                            return Ok(report);
+                                return Ok(report);
+                            }
                         }
                     }
+                    headers
                 }
-                headers
-            }
-            Ok(false) => {
-                report.reject(1, None, "the file is empty: no header row");
-                return Ok(report);
-            }
-            Err(error) => {
-                report.reject(
-                    1,
-                    None,
-                    format!("the header row cannot be read: {}", csv_reason(&error)),
-                );
-                return Ok(report);
-            }
-        };
+                Ok(false) => {
+                    report.reject(1, None, "the file is empty: no header row");
+                    return Ok(report);
+                }
+                Err(error) => {
+                    report.reject(
+                        1,
+                        None,
+                        format!("the header row cannot be read: {}", csv_reason(&error)),
+                    );
+                    return Ok(report);
+                }
+            };
         if headers.iter().all(String::is_empty) {
             report.reject(1, None, "the header row is empty");
             return Ok(report);
@@ -617,6 +698,7 @@ impl Session {
             }
         }
         let writer = RowWriter::new(self, detected.entity, options, detected.defaults)?;
+        report.mappable = Target::names(detected.entity, writer.fields());
         if let Some(missing) =
             layouts::covers_required(&targets, detected.defaults, writer.fields())
         {
@@ -628,7 +710,7 @@ impl Session {
             report.reject(
                 1,
                 None,
-                format!("no column maps to the {label} (use --map \"Header={missing}\")"),
+                format!("no column maps to the {label}: map a column to {missing}"),
             );
             return Ok(report);
         }
@@ -651,7 +733,7 @@ impl Session {
                         done: 0,
                         total,
                     });
-                    scan_date_columns(path, encoding, bom, &date_indexes)?
+                    scan_date_columns(path, encoding, dialect, &date_indexes)?
                 }
             };
             let named: Vec<(String, dates::ColumnEvidence)> = date_indexes
@@ -742,7 +824,7 @@ impl Session {
                         row,
                         Some(&headers[index]),
                         format!(
-                            "is not valid {} text: wrong encoding? choose it with --encoding",
+                            "is not valid {} text: wrong encoding? choose the file's encoding",
                             encoding.name()
                         ),
                     );
@@ -894,6 +976,23 @@ fn csv_reason(error: &csv::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_separator_is_told_from_the_header_row_or_an_excel_sep_line() {
+        let sniff = |text: &[u8]| CsvDialect::sniff(text, detect_encoding(text));
+        let dialect = |skip: u64, delimiter: u8| CsvDialect { skip, delimiter };
+        assert_eq!(sniff(b"Name,Email\nA;B,c\n"), dialect(0, b','));
+        assert_eq!(sniff(b"Nom;Pr\xe9nom;Courriel\r\n"), dialect(0, b';'));
+        assert_eq!(sniff(b"\xEF\xBB\xBFName\tEmail\n"), dialect(3, b'\t'));
+        // Separators inside a quoted header do not count; a tie is a comma.
+        assert_eq!(
+            sniff(b"\"Name; full\";\"Mail; work\",x\n"),
+            dialect(0, b',')
+        );
+        assert_eq!(sniff(b"Name\n"), dialect(0, b','));
+        assert_eq!(sniff(b"sep=;\r\nName;Email\n"), dialect(7, b';'));
+        assert_eq!(sniff(b"\xEF\xBB\xBFsep=|\nName|Email\n"), dialect(9, b'|'));
+    }
 
     #[test]
     fn valid_utf8_is_utf8_even_with_a_bom_or_a_cut_character() {

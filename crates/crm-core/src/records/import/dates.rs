@@ -168,11 +168,11 @@ impl DateColumn {
     pub fn notice(&self) -> Option<String> {
         match self.decided_by.as_str() {
             "ambiguous" => Some(format!(
-                "column {:?}: its dates fit both day/month and month/day and nothing in the file tells which; those rows are rejected: choose --date-order dmy or mdy",
+                "column {:?}: its dates fit both day/month and month/day and nothing in the file tells which; those rows are rejected: choose the date order, day/month (dmy) or month/day (mdy)",
                 self.column
             )),
             "conflicting" => Some(format!(
-                "column {:?}: some dates are day/month and others month/day; rows whose date fits neither one order are rejected: check the column, or choose --date-order",
+                "column {:?}: some dates are day/month and others month/day; rows whose date fits neither one order are rejected: check the column, or choose the date order",
                 self.column
             )),
             _ => None,
@@ -338,7 +338,9 @@ fn numeric_date(
         None if a == b || a > 12 => true,
         None if b > 12 => false,
         None => {
-            return Err("fits both day/month and month/day: choose --date-order dmy or mdy".into());
+            return Err(
+                "fits both day/month and month/day: choose the date order, dmy or mdy".into(),
+            );
         }
     };
     let (day, month) = if day_first { (a, b) } else { (b, a) };
@@ -412,7 +414,7 @@ mod tests {
 
     #[test]
     fn an_ambiguous_date_is_refused_without_an_order_and_read_with_one() {
-        assert!(date("3/4/1985", None).is_err_and(|why| why.contains("--date-order")));
+        assert!(date("3/4/1985", None).is_err_and(|why| why.contains("choose the date order")));
         assert_eq!(
             date("3/4/1985", Some(DateOrder::Dmy)),
             Ok(Some("1985-04-03".into()))

@@ -529,7 +529,9 @@ fn apply_explicit(
         let index = headers
             .iter()
             .position(|name| same(name, header))
-            .ok_or_else(|| Error::Invalid(format!("--map: the file has no column {header:?}")))?;
+            .ok_or_else(|| {
+                Error::Invalid(format!("column mapping: the file has no column {header:?}"))
+            })?;
         targets[index] = target;
     }
     Ok(())
@@ -666,7 +668,7 @@ pub(crate) fn detect(
 
 fn ambiguous(one: Entity, other: Entity) -> String {
     format!(
-        "the columns fit both {} and {}: choose one with --entity {} or --entity {}",
+        "the columns fit both {} and {}: choose the record type ({} or {})",
         one.table(),
         other.table(),
         one.name(),
@@ -806,7 +808,7 @@ mod tests {
             Err(why) => why,
             Ok(detected) => panic!("detected {:?}", detected.entity),
         };
-        assert!(why.contains("--entity"), "{why}");
+        assert!(why.contains("choose the record type"), "{why}");
         let chosen = detect_headers(&["Name"], Some(Entity::Company)).expect("chosen");
         assert_eq!(chosen.entity, Entity::Company);
         assert_eq!(chosen.targets, vec![Target::Field("name".into())]);

@@ -213,7 +213,7 @@ impl RowWriter {
                 .find(|stage| stage.name.eq_ignore_ascii_case(ours.trim()))
                 .ok_or_else(|| {
                     Error::Invalid(format!(
-                        "--stage-map: the pipeline has no stage {ours:?} (stages: {})",
+                        "stage names: the pipeline has no stage {ours:?} (stages: {})",
                         stage_list(&stages)
                     ))
                 })?;
@@ -697,13 +697,13 @@ impl RowWriter {
             Some(id) => Ok(Some(id)),
             None => {
                 report.notice(format!(
-                    "stage {name:?} (column {column:?}) is not in the pipeline: map it with --stage-map \"{name}=Stage\" (stages: {})",
+                    "stage {name:?} (column {column:?}) is not in the pipeline: map the stage name to one of its stages ({})",
                     stage_list(&self.stages)
                 ));
                 reject(
                     Some(column),
                     format!(
-                        "no pipeline stage of that name: map it with --stage-map (stages: {})",
+                        "no pipeline stage of that name: map the stage name to one of its stages ({})",
                         stage_list(&self.stages)
                     ),
                 )
