@@ -380,6 +380,19 @@ fn a_due_backup_runs_for_whoever_is_signed_in() {
     h.ok("lock", json!({}));
     sign_in(&h, "sam", REP_PASSWORD, None);
     assert_eq!(h.err("backup_now", json!({}))["code"], "forbidden");
+    let restore = h.err(
+        "restore_backup",
+        json!({ "backup": backups.display().to_string(), "identityFile": "/nonexistent",
+                "to": backups.join("restored").display().to_string(),
+                "password": REP_PASSWORD, "moveAside": false }),
+    );
+    assert_eq!(restore["code"], "forbidden", "{restore}");
+    assert!(
+        restore["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Sales Representative")),
+        "the role is named: {restore}"
+    );
     let mut steps = 0;
     let outcome = run_if_due(&state, &mut |_| steps += 1).expect("the run works");
     assert!(

@@ -878,8 +878,10 @@ impl Session {
         }
     }
 
-    /// Refuses unless the user's role holds `right`.
-    pub(crate) fn require_right(&self, right: Right) -> Result<RoleDef> {
+    /// Refuses unless the user's role holds `right`, naming the role and what the right allows.
+    /// Public for work done beside the session on the user's behalf (the desktop's restore
+    /// into a new folder), so the rule and its message stay here.
+    pub fn require_right(&self, right: Right) -> Result<RoleDef> {
         let role = self.role()?;
         if role.has(right) {
             Ok(role)

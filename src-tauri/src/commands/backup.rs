@@ -342,14 +342,7 @@ pub async fn restore_backup<R: Runtime>(
     blocking(move || {
         let state = app.state::<AppState>();
         let _busy = state.start_long_operation("a restore")?;
-        state.with_session(|session| {
-            if !session.role()?.has(Right::Restore) {
-                return Err(
-                    crm_core::Error::Forbidden("restoring needs the restore right".into()).into(),
-                );
-            }
-            Ok(())
-        })?;
+        state.with_session(|session| Ok(session.require_right(Right::Restore)?))?;
         let identity = RecoveryIdentity::from_file(&PathBuf::from(identity_file.trim()))?;
         let mut progress = emit_progress(&app, "restore");
         let restored = restore(
