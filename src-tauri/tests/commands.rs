@@ -1046,6 +1046,43 @@ fn a_record_shows_its_team_and_authors_and_takes_and_drops_tags() {
         json!({ "entity": "company", "id": id, "team": "north" }),
     );
     assert_eq!(unknown["code"], "not_found", "{unknown}");
+
+    // The owner puts a user in a team on the Users screen; the team is then offered for
+    // records, and the record takes it.
+    assert_eq!(h.ok("assignable_teams", json!({})), json!([]));
+    add_rep(&h);
+    h.ok("set_user_team", json!({ "name": "sam", "team": "north" }));
+    let users = h.ok("list_users", json!({}));
+    let sam = users
+        .as_array()
+        .and_then(|users| users.iter().find(|user| user["name"] == "sam"))
+        .cloned()
+        .expect("sam listed");
+    assert_eq!(sam["team"], "north", "{users}");
+    assert_eq!(h.ok("assignable_teams", json!({})), json!(["north"]));
+    h.ok(
+        "set_record_team",
+        json!({ "entity": "company", "id": id, "team": "north" }),
+    );
+    let shown = h.ok("show_record", json!({ "entity": "company", "id": id }));
+    assert_eq!(shown["team"], "north");
+    h.ok("set_user_team", json!({ "name": "sam", "team": null }));
+    assert_eq!(
+        h.err(
+            "set_user_team",
+            json!({ "name": "nobody", "team": "north" })
+        )["code"],
+        "not_found"
+    );
+
+    // A Sales Representative changes no one's team: nothing to choose from.
+    h.ok("lock", json!({}));
+    sign_in(&h, "sam", REP_PASSWORD, None);
+    assert_eq!(h.ok("assignable_teams", json!({})), json!([]));
+    assert_eq!(
+        h.err("set_user_team", json!({ "name": "sam", "team": "south" }))["code"],
+        "forbidden"
+    );
 }
 
 #[test]

@@ -351,14 +351,15 @@ pub fn user(cli: &Cli, command: &UserCommand, out: &Output) -> Result<()> {
             let users = session.list_users()?;
             out.show(&users, |users| {
                 let mut text = format!(
-                    "{:<24} {:<22} {:<9} {}\n",
-                    "USER", "ROLE", "KEY FILE", "LAST UNLOCK"
+                    "{:<24} {:<22} {:<16} {:<9} {}\n",
+                    "USER", "ROLE", "TEAM", "KEY FILE", "LAST UNLOCK"
                 );
                 for user in users {
                     text.push_str(&format!(
-                        "{:<24} {:<22} {:<9} {}\n",
+                        "{:<24} {:<22} {:<16} {:<9} {}\n",
                         user.name,
                         user.role,
+                        user.team.as_deref().unwrap_or("—"),
                         match (user.requires_key_file, user.key_file_missing) {
                             (true, _) => "yes",
                             (false, true) => "MISSING",

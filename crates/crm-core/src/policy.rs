@@ -653,7 +653,7 @@ pub fn access_control_doc() -> String {
             }
         ));
     }
-    doc.push_str("\n## Scopes per entity and action\n\nScopes: `own` records the user owns, `team` the user's team's, `all` every record, `—` none.\n");
+    doc.push_str("\n## Scopes per entity and action\n\nScopes: `own` records the user owns, `team` the user's team's, `all` every record, `—` none.\n\nA team is made by putting a user in it (the Users screen, or `crm user set-team`). A record belongs to the team of the user who created it, or to the team it is given later; `team` reaches the records of the user's own team.\n");
     for role in templates() {
         doc.push_str(&format!(
             "\n### {}\n\n{}\n\n| entity |",

@@ -529,6 +529,8 @@ pub struct UserInfo {
     pub name: String,
     /// Role name.
     pub role: String,
+    /// Their team, if any: records they create belong to it.
+    pub team: Option<String>,
     /// Whether their slot needs a key file.
     pub requires_key_file: bool,
     /// Whether their role requires a key file at sign-in.
@@ -926,25 +928,28 @@ impl Session {
     pub fn list_users(&self) -> Result<Vec<UserInfo>> {
         self.require_manage_users()?;
         let mut statement = self.store.conn().prepare(
-            "SELECT name, role, created_at, last_unlock_at FROM users
-             WHERE removed_at IS NULL ORDER BY name",
+            "SELECT u.name, u.role, t.name, u.created_at, u.last_unlock_at
+             FROM users u LEFT JOIN teams t ON t.id = u.team_id
+             WHERE u.removed_at IS NULL ORDER BY u.name",
         )?;
         let rows = statement.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
             ))
         })?;
         let mut users = Vec::new();
         for row in rows {
-            let (name, role, created_at, last_unlock_at) = row?;
+            let (name, role, team, created_at, last_unlock_at) = row?;
             let requires_key_file = self.slot_requires_key_file(&name);
             let role_requires_key_file = policy::role_requires_key_file(self.store.conn(), &role)?;
             users.push(UserInfo {
                 name,
                 role,
+                team,
                 requires_key_file,
                 role_requires_key_file,
                 key_file_missing: role_requires_key_file && !requires_key_file,

@@ -728,12 +728,26 @@ pub async fn dashboard(state: State<'_, AppState>) -> CommandResult<DashboardVie
 #[specta::specta]
 pub async fn assignable_users(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
     state
-        .session(move |session| match session.assignable_users() {
-            Ok(names) => Ok(names),
-            Err(crm_core::Error::Forbidden(_)) => Ok(Vec::new()),
-            Err(error) => Err(error.into()),
-        })
+        .session(move |session| empty_if_forbidden(session.assignable_users()))
         .await
+}
+
+/// Teams a record can be given to; empty for roles that cannot change teams.
+#[tauri::command]
+#[specta::specta]
+pub async fn assignable_teams(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
+    state
+        .session(move |session| empty_if_forbidden(session.assignable_teams()))
+        .await
+}
+
+/// A choice list the role may not use is an empty one, not an error on the screen.
+fn empty_if_forbidden(names: crm_core::Result<Vec<String>>) -> CommandResult<Vec<String>> {
+    match names {
+        Ok(names) => Ok(names),
+        Err(crm_core::Error::Forbidden(_)) => Ok(Vec::new()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Gives a record to another user.

@@ -17,6 +17,8 @@ pub struct UserRow {
     pub name: String,
     /// Role name.
     pub role: String,
+    /// Their team, if any.
+    pub team: Option<String>,
     /// Whether their slot requires a key file.
     pub requires_key_file: bool,
     /// Whether their role requires a key file at sign-in (security policy).
@@ -100,6 +102,23 @@ pub async fn set_user_role(
         .await
 }
 
+/// Puts a user in a team (made if new; records they create from now on belong to it), or
+/// takes them out of theirs with `null`.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_user_team(
+    state: State<'_, AppState>,
+    name: String,
+    team: Option<String>,
+) -> CommandResult<()> {
+    state
+        .session(move |session| {
+            session.set_user_team(&name, team.as_deref())?;
+            Ok(())
+        })
+        .await
+}
+
 /// Active users with their roles.
 #[tauri::command]
 #[specta::specta]
@@ -112,6 +131,7 @@ pub async fn list_users(state: State<'_, AppState>) -> CommandResult<Vec<UserRow
                 .map(|u| UserRow {
                     name: u.name,
                     role: u.role,
+                    team: u.team,
                     requires_key_file: u.requires_key_file,
                     role_requires_key_file: u.role_requires_key_file,
                     key_file_missing: u.key_file_missing,

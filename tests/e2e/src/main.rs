@@ -324,6 +324,15 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
     ui.click("#save-user").await?;
     ui.wait_text(&format!("tr[data-user={REP}]"), "Sales Representative")
         .await?;
+    // …and put them in a new team, which records can then be given to.
+    ui.find(&format!("select[data-team-of={REP}]"))
+        .await?
+        .select_by_value("new")
+        .await?;
+    ui.type_into("#new-team-name", "North").await?;
+    ui.click("#save-new-team").await?;
+    ui.wait_text("[data-testid=users] .notice", "is in the North team")
+        .await?;
     ui.screenshot("05-users").await?;
 
     work::owner_works_the_customer_base(ui).await?;

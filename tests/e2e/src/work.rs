@@ -217,6 +217,12 @@ pub(crate) async fn owner_works_the_customer_base(ui: &Ui) -> Fallible<()> {
     ui.click("#reassign").await?;
     ui.wait_text("[data-testid=record-contact]", &format!("Owner {REP}"))
         .await?;
+    // …and to their team, chosen from the teams there are.
+    ui.click("#change-team").await?;
+    ui.find("#new-team").await?.select_by_value("North").await?;
+    ui.click("#save-team").await?;
+    ui.wait_text("[data-testid=record-contact]", "team North")
+        .await?;
     ui.click("#nav-overview").await?;
     Ok(())
 }

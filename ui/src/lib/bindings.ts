@@ -52,6 +52,11 @@ export const commands = {
 	listUsers: () => typedError<UserRow_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_users")),
 	/**  Gives a user another role; applies to their open session at once. */
 	setUserRole: (name: string, role: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("set_user_role", { name, role })),
+	/**
+	 *  Puts a user in a team (made if new; records they create from now on belong to it), or
+	 *  takes them out of theirs with `null`.
+	 */
+	setUserTeam: (name: string, team: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("set_user_team", { name, team })),
 	/**  Adds a user with a role, an initial password and optionally a key file. */
 	addUser: (name: string, role: string, password: string, keyFile: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("add_user", { name, role, password, keyFile })),
 	/**
@@ -106,6 +111,8 @@ export const commands = {
 	dashboard: () => typedError<DashboardView, CommandError_Serialize>(__TAURI_INVOKE("dashboard")),
 	/**  Users a record can be given to; empty for roles that cannot change owners. */
 	assignableUsers: () => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("assignable_users")),
+	/**  Teams a record can be given to; empty for roles that cannot change teams. */
+	assignableTeams: () => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("assignable_teams")),
 	/**  Gives a record to another user. */
 	reassignRecord: (entity: string, id: RecordId, user: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("reassign_record", { entity, id, user })),
 	/**  Levels, entities, actions, scopes and rights, for the matrix. */
@@ -1666,6 +1673,8 @@ export type UserRow_Deserialize = {
 	name: string,
 	/**  Role name. */
 	role: string,
+	/**  Their team, if any. */
+	team?: string | null,
 	/**  Whether their slot requires a key file. */
 	requires_key_file: boolean,
 	/**  Whether their role requires a key file at sign-in (security policy). */
@@ -1687,6 +1696,8 @@ export type UserRow_Serialize = {
 	name: string,
 	/**  Role name. */
 	role: string,
+	/**  Their team, if any. */
+	team: string | null,
 	/**  Whether their slot requires a key file. */
 	requires_key_file: boolean,
 	/**  Whether their role requires a key file at sign-in (security policy). */

@@ -898,20 +898,34 @@ impl Session {
     /// The names of active users, for choosing a record's new owner. Only for roles that may
     /// reassign something (edit scope wider than `own` on any kind of record).
     pub fn assignable_users(&self) -> Result<Vec<String>> {
+        self.require_reassigning("change the owner of records")?;
+        self.names("SELECT name FROM users WHERE removed_at IS NULL ORDER BY name")
+    }
+
+    /// The names of the vault's teams (made by giving users a team), for choosing a record's
+    /// team. Only for the roles [`Self::assignable_users`] serves.
+    pub fn assignable_teams(&self) -> Result<Vec<String>> {
+        self.require_reassigning("change the team of records")?;
+        self.names("SELECT name FROM teams ORDER BY name")
+    }
+
+    fn require_reassigning(&self, what: &str) -> Result<()> {
         let role = self.role()?;
         let may_reassign = Entity::ALL
             .into_iter()
             .any(|entity| matches!(role.scope(entity, Action::Edit), Scope::Team | Scope::All));
-        if !may_reassign {
-            return Err(Error::Forbidden(format!(
-                "the {} role cannot change the owner of records",
+        if may_reassign {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "the {} role cannot {what}",
                 role.name
-            )));
+            )))
         }
-        let mut statement = self
-            .store()
-            .conn()
-            .prepare("SELECT name FROM users WHERE removed_at IS NULL ORDER BY name")?;
+    }
+
+    fn names(&self, sql: &str) -> Result<Vec<String>> {
+        let mut statement = self.store().conn().prepare(sql)?;
         let names = statement
             .query_map([], |row| row.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
