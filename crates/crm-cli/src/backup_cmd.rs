@@ -140,21 +140,27 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
         BackupCommand::List { dir } => {
             let session = unlock(cli)?;
             let list = session.list_backups(dir.as_deref())?;
-            let unreachable: Vec<String> = if dir.is_none() {
-                session
-                    .backup_status()?
-                    .destinations
-                    .into_iter()
+            let (unreachable, no_destination) = if dir.is_none() {
+                let destinations = session.backup_status()?.destinations;
+                let unreachable: Vec<String> = destinations
+                    .iter()
                     .filter(|state| !state.reachable)
-                    .map(|state| state.problem.unwrap_or_default())
-                    .collect()
+                    .map(|state| state.problem.clone().unwrap_or_default())
+                    .collect();
+                (unreachable, destinations.is_empty())
             } else {
-                Vec::new()
+                (Vec::new(), false)
             };
             out.show(&list, |list| {
                 let mut text = render_list(list);
                 for problem in &unreachable {
                     text.push_str(&format!("not reachable: {problem}\n"));
+                }
+                if no_destination {
+                    text.push_str(
+                        "\n(no backup destination is set: list a folder with --dir DIR, or set \
+                         one with `crm backup settings --destination DIR`)\n",
+                    );
                 }
                 text
             });
