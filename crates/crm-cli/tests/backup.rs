@@ -501,6 +501,55 @@ fn a_full_destination_fails_clearly_leaves_nothing_listed_and_the_vault_untouche
     assert_eq!(before, user_list(&vault, &vault.dir(), OWNER_PASSWORD));
 }
 
+/// A NAS share that went away blocks file calls on it (an NFS hard mount: until it is back).
+/// The fault point parks the destination probe for good, as such a mount would: the status
+/// still answers and names the destination, and a backup fails clearly, with an alert, instead
+/// of waiting with the vault open.
+#[test]
+fn a_destination_that_stops_answering_is_reported_instead_of_freezing_status_and_backups() {
+    let vault = TestVault::new();
+    let dest = destination(&vault);
+    owner(
+        &vault,
+        &["backup", "settings", "--destination", text(&dest)],
+    )
+    .success();
+    let before = user_list(&vault, &vault.dir(), OWNER_PASSWORD);
+    let hanging = |args: &[&str]| {
+        vault.crm_env(
+            args,
+            &[
+                ("STRONGROOM_USER", "olivia"),
+                ("STRONGROOM_PASSWORD", OWNER_PASSWORD),
+                ("STRONGROOM_FAULT", "pause:backup:destination-probe"),
+            ],
+        )
+    };
+
+    let status = hanging(&["backup", "status", "--json"]);
+    let status = status.success().json();
+    let state = &status["destinations"][0];
+    assert_eq!(state["reachable"], false, "{status}");
+    assert!(
+        state["problem"]
+            .as_str()
+            .is_some_and(|problem| problem.contains("does not answer")),
+        "{status}"
+    );
+
+    let run = hanging(&["backup", "now"]);
+    run.failure();
+    assert!(run.stderr.contains("does not answer"), "{}", run.stderr);
+    assert!(run.stderr.contains(text(&dest)), "{}", run.stderr);
+    let alerts = owner(&vault, &["alerts", "--json"]);
+    assert!(alerts.stdout.contains("backup_failed"), "{}", alerts.stdout);
+    assert_eq!(before, user_list(&vault, &vault.dir(), OWNER_PASSWORD));
+
+    // Back on the network: the same destination takes the next backup.
+    owner(&vault, &["backup", "now"]).success();
+    assert_eq!(list(&vault, &dest).len(), 1);
+}
+
 /// The same as the tmpfs test, for any user: the destination fills up during the copy
 /// (injected `ENOSPC`-like failure at the point a full disk stops the copy).
 #[test]

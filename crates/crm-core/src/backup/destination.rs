@@ -12,8 +12,15 @@
 //! pruning and drills only ever look at backups whose manifest names this vault. A backup
 //! directory whose manifest cannot be read is listed as failed (whoever it belongs to, someone
 //! should look at it) and never pruned.
+//!
+//! A network share that went away can block every file call on it for minutes (an NFS hard
+//! mount: until it is back). Before anything touches a destination, [`answers`] asks it on a
+//! thread of its own and gives up after a few seconds, so a dead NAS makes the status screen
+//! say so, and a scheduled backup fail with an alert, instead of freezing them.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -42,9 +49,79 @@ struct Marker {
     note: String,
 }
 
+/// How long a destination may take to answer before it counts as unreachable.
+const ANSWER_LIMIT: Duration = Duration::from_secs(5);
+
+/// Destinations whose probe gave up and has not come back yet: not asked again until it has
+/// (each question would leave another thread stuck behind the first).
+static NOT_ANSWERING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Where one probe stands, shared by the asking thread and the probe's own.
+#[derive(Default)]
+struct Probe {
+    answered: bool,
+    given_up: bool,
+}
+
+/// Refuses a destination that does not answer a metadata call within [`ANSWER_LIMIT`] (see the
+/// module docs). The probe thread stuck in the kernel is left to finish whenever the share
+/// comes back, and takes the destination off [`NOT_ANSWERING`] when it does.
+pub(crate) fn answers(destination: &Path) -> Result<()> {
+    let silent = || {
+        Error::Backup(format!(
+            "destination {} does not answer (a network drive that went away?): nothing was read or written there",
+            destination.display()
+        ))
+    };
+    let not_answering = || NOT_ANSWERING.lock().unwrap_or_else(PoisonError::into_inner);
+    if not_answering().iter().any(|path| path == destination) {
+        return Err(silent());
+    }
+    let probe = Arc::new(Mutex::new(Probe::default()));
+    let (sender, receiver) = mpsc::channel();
+    let spawned = {
+        let probe = Arc::clone(&probe);
+        let path = destination.to_owned();
+        std::thread::Builder::new()
+            .name("backup-destination-probe".into())
+            .spawn(move || {
+                crate::fault::point("backup:destination-probe");
+                // Whether it exists is for the caller to find out; this only waits for an answer.
+                let _ = std::fs::metadata(&path);
+                let mut probe = probe.lock().unwrap_or_else(PoisonError::into_inner);
+                probe.answered = true;
+                if probe.given_up {
+                    not_answering().retain(|stuck| *stuck != path);
+                }
+                let _ = sender.send(());
+            })
+    };
+    if spawned.is_err() {
+        // No thread to spare: ask directly rather than refuse a destination that may be fine.
+        return Ok(());
+    }
+    if receiver.recv_timeout(ANSWER_LIMIT).is_ok() {
+        return Ok(());
+    }
+    // Decided under the probe's lock, so an answer arriving now either counts or finds the
+    // destination listed and takes it off again.
+    let mut probe = probe.lock().unwrap_or_else(PoisonError::into_inner);
+    if probe.answered {
+        return Ok(());
+    }
+    probe.given_up = true;
+    not_answering().push(destination.to_owned());
+    tracing::warn!(
+        "backup destination {} does not answer",
+        destination.display()
+    );
+    Err(silent())
+}
+
 /// Writes the marker of `vault_id` into `destination` unless it is there already. The folder
 /// must exist: configuring a destination is the moment the drive is known to be mounted.
 pub(crate) fn mark(destination: &Path, vault_id: Uuid) -> Result<()> {
+    answers(destination)?;
     if !destination.is_dir() {
         return Err(Error::Invalid(format!(
             "backup destination {} does not exist or is not a folder: create it (or mount the drive) first",
@@ -96,6 +173,7 @@ pub(crate) fn is_ready(destination: &Path, vault_id: Uuid) -> Result<()> {
 }
 
 fn readiness(destination: &Path, vault_id: Uuid, configured: bool, adopt: bool) -> Result<()> {
+    answers(destination)?;
     if !destination.is_dir() {
         return Err(Error::Backup(format!(
             "destination {} does not exist or is not a folder (is the drive mounted?)",
@@ -137,6 +215,7 @@ fn readiness(destination: &Path, vault_id: Uuid, configured: bool, adopt: bool) 
 /// This vault's backups in `destination`, plus every backup directory with a damaged or
 /// missing manifest (listed as failed), oldest first. Other vaults' backups are left out.
 pub(crate) fn scan(destination: &Path, vault_id: Uuid) -> Result<Vec<BackupInfo>> {
+    answers(destination)?;
     let entries = std::fs::read_dir(destination).map_err(Error::io(format!(
         "reading backup destination {}",
         destination.display()

@@ -504,11 +504,8 @@ impl Session {
         let mut states = Vec::new();
         for path in &settings.destinations {
             let ready = destination::is_ready(path, self.vault_id());
-            let backups = if path.is_dir() {
-                destination::scan(path, self.vault_id()).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
+            // Missing, unmounted or not answering: no backups to count there (`ready` says why).
+            let backups = destination::scan(path, self.vault_id()).unwrap_or_default();
             let newest = job::newest_verified(&backups);
             let last_failed = self.last_failed_attempt("backup", Some(path))?;
             let due = settings
@@ -660,7 +657,10 @@ impl Session {
         }
         for destination in self.backup_settings()?.destinations {
             let candidate = destination.join(id_or_path);
-            if candidate.is_dir() && !id_or_path.contains(['/', '\\']) {
+            if !id_or_path.contains(['/', '\\'])
+                && destination::answers(&destination).is_ok()
+                && candidate.is_dir()
+            {
                 return Ok(candidate);
             }
         }
