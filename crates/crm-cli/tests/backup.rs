@@ -27,6 +27,13 @@ fn destination(vault: &TestVault) -> PathBuf {
     dir
 }
 
+/// [`destination`], set as the vault's backup destination.
+fn configured_destination(vault: &TestVault) -> PathBuf {
+    let dir = destination(vault);
+    owner(vault, &["backup", "settings", "--destination", text(&dir)]).success();
+    dir
+}
+
 fn backup_now(vault: &TestVault, dest: &Path) -> serde_json::Value {
     let run = owner(vault, &["backup", "now", "--json", "--to", text(dest)]);
     run.success();
@@ -415,12 +422,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn no_file_in_a_backup_destination_holds_a_customer_value_in_plain_bytes() {
     let vault = customer_vault();
-    let dest = destination(&vault);
-    owner(
-        &vault,
-        &["backup", "settings", "--destination", text(&dest)],
-    )
-    .success();
+    let dest = configured_destination(&vault);
     owner(&vault, &["backup", "now"]).success();
     // An erasure writes the erasure log into the destination too.
     let bo = owner(&vault, &["search", "Ekström", "--json"]).json()[0]["id"]
@@ -508,12 +510,7 @@ fn a_full_destination_fails_clearly_leaves_nothing_listed_and_the_vault_untouche
 #[test]
 fn a_destination_that_stops_answering_is_reported_instead_of_freezing_status_and_backups() {
     let vault = TestVault::new();
-    let dest = destination(&vault);
-    owner(
-        &vault,
-        &["backup", "settings", "--destination", text(&dest)],
-    )
-    .success();
+    let dest = configured_destination(&vault);
     let before = user_list(&vault, &vault.dir(), OWNER_PASSWORD);
     let hanging = |args: &[&str]| {
         vault.crm_env(
@@ -1148,12 +1145,7 @@ fn an_extra_sysadmin_recipient_restores_and_recipients_and_second_destination_ca
 #[test]
 fn verify_all_reports_a_damaged_backup_and_goes_on_with_the_others() {
     let vault = TestVault::new();
-    let dest = destination(&vault);
-    owner(
-        &vault,
-        &["backup", "settings", "--destination", text(&dest)],
-    )
-    .success();
+    let dest = configured_destination(&vault);
     let first = PathBuf::from(
         owner(&vault, &["backup", "now", "--json"]).json()[0]["path"]
             .as_str()
@@ -1182,12 +1174,7 @@ fn verify_all_reports_a_damaged_backup_and_goes_on_with_the_others() {
 #[test]
 fn a_restore_erases_again_the_contacts_erased_after_the_backup_and_says_so() {
     let vault = customer_vault();
-    let dest = destination(&vault);
-    owner(
-        &vault,
-        &["backup", "settings", "--destination", text(&dest)],
-    )
-    .success();
+    let dest = configured_destination(&vault);
     let backup = PathBuf::from(
         owner(&vault, &["backup", "now", "--json"]).json()[0]["path"]
             .as_str()
