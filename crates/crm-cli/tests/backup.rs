@@ -1174,7 +1174,7 @@ fn verify_all_reports_a_damaged_backup_and_goes_on_with_the_others() {
 #[test]
 fn a_restore_erases_again_the_contacts_erased_after_the_backup_and_says_so() {
     let vault = customer_vault();
-    let dest = configured_destination(&vault);
+    configured_destination(&vault);
     let backup = PathBuf::from(
         owner(&vault, &["backup", "now", "--json"]).json()[0]["path"]
             .as_str()
