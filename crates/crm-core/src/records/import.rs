@@ -37,6 +37,8 @@
 //! * **Encodings.** UTF-8 with or without BOM, Windows-1252 and Windows-1251: chosen, or sniffed
 //!   from the first 64 KiB (valid UTF-8 wins; otherwise whichever code page turns the high
 //!   bytes into letters that sit together in words).
+//! * **Separators.** Commas, semicolons (Excel where the decimal separator is a comma) or tabs,
+//!   told from the header row, or named by an Excel `sep=` first line ([`CsvDialect`]).
 
 pub mod dates;
 pub(crate) mod layouts;
@@ -453,7 +455,6 @@ fn open_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// A CSV reader over the file from the first byte after any BOM, decoding a code page to UTF-8.
 /// How a CSV file is laid out beyond its encoding: where the header starts and what separates
 /// the fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -523,6 +524,8 @@ impl CsvDialect {
     }
 }
 
+/// A CSV reader over the file from the header row on (after any BOM or `sep=` line), decoding
+/// a code page to UTF-8.
 fn csv_reader(
     path: &Path,
     encoding: SourceEncoding,
