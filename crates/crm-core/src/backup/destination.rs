@@ -14,7 +14,7 @@
 //! should look at it) and never pruned.
 //!
 //! A network share that went away can block every file call on it for minutes (an NFS hard
-//! mount: until it is back). Before anything touches a destination, [`answers`] asks it on a
+//! mount: until it is back). Before anything touches a destination, `answers` asks it on a
 //! thread of its own and gives up after a few seconds, so a dead NAS makes the status screen
 //! say so, and a scheduled backup fail with an alert, instead of freezing them.
 

@@ -38,7 +38,7 @@
 //!   from the first 64 KiB (valid UTF-8 wins; otherwise whichever code page turns the high
 //!   bytes into letters that sit together in words).
 //! * **Separators.** Commas, semicolons (Excel where the decimal separator is a comma) or tabs,
-//!   told from the header row, or named by an Excel `sep=` first line ([`CsvDialect`]).
+//!   told from the header row, or named by an Excel `sep=` first line (`CsvDialect`).
 
 pub mod dates;
 pub(crate) mod layouts;
