@@ -100,7 +100,7 @@ pub struct UserSlot {
     pub recipient: String,
     /// Base64 of nonce (24 bytes) ‖ XChaCha20-Poly1305 ciphertext of the slot identity.
     pub sealed_identity: String,
-    /// Base64 of the age-encrypted data-key record (see [`seal_data_key`]).
+    /// Base64 of the age-encrypted data-key record (see `seal_data_key`).
     pub sealed_data_key: String,
 }
 

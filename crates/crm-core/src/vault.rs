@@ -753,7 +753,7 @@ impl Session {
 
     /// Notes a read (a view of a Confidential record, a search) for the trail. Reads are
     /// batched so search-as-you-type does not commit on every keystroke; they are flushed with
-    /// the next write, when [`READ_BATCH`] are waiting, and at lock. A process killed outright
+    /// the next write, when `READ_BATCH` are waiting, and at lock. A process killed outright
     /// can lose up to that many unflushed read entries, never a change.
     pub fn note_read(&mut self, event: AuditEvent) -> Result<()> {
         self.pending_reads.push((Utc::now(), event));
@@ -1116,7 +1116,7 @@ impl Session {
 
     /// Gives another user a new password (they forgot theirs): their slot is replaced by a
     /// fresh one. Needs the manage-users right and authority over the user (see
-    /// [`Session::require_authority_over`]). `key_file`: [`KeyFileChange::Set`] requires that
+    /// `Session::require_authority_over`). `key_file`: [`KeyFileChange::Set`] requires that
     /// file from now on, [`KeyFileChange::Remove`] drops the requirement; [`KeyFileChange::Keep`]
     /// (also `None`) is refused for a slot that requires a key file, because the key file is
     /// part of the secret the administrator does not have. For a suspected compromise, also
@@ -1184,7 +1184,7 @@ impl Session {
 
     /// Removes a user and rotates the data key so that anything they copied stops working on
     /// the live vault. Needs the manage-users right, authority over the user (see
-    /// [`Session::require_authority_over`]) and the vault alone.
+    /// `Session::require_authority_over`) and the vault alone.
     pub fn remove_user(&mut self, name: &str, progress: ProgressFn<'_>) -> Result<()> {
         let (_, target) = self.require_authority_over(name)?;
         if target.id == self.user.id {

@@ -76,7 +76,7 @@ struct Linked {
 }
 
 impl Session {
-    /// Deletes a record. A record with linked records (see [`links`]) is refused unless
+    /// Deletes a record. A record with linked records (see `links`) is refused unless
     /// `dependents` says to detach them or to delete them too; either way each linked record
     /// touched must be within the user's scope, and each change is recorded in the audit trail.
     /// The record's custom field values and tags go with it.

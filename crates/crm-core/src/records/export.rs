@@ -1,6 +1,6 @@
 //! Export of any entity to CSV, JSON or vCard 3.0 / 4.0 (contacts), through the role view only.
 //!
-//! Records come from [`view::load`], so a value the role cannot see is never in hand; masked
+//! Records come from `view::load`, so a value the role cannot see is never in hand; masked
 //! hints are not values either and are left out (the cell stays empty). Export needs the export
 //! scope on the entity (intersected with the view scope). The export is written to the audit
 //! trail — with the ids, as ranges — *before* the first byte is written, and a failure to record

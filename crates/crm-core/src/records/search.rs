@@ -13,7 +13,7 @@
 //! reader may see, and no record row is read until the final page of hits.
 //!
 //! Ranking is by relevance tier, then recency: the exact phrase typed, then the phrase as typed
-//! so far, then every word anywhere (see [`query_tiers`]). Each tier is one query that stops at
+//! so far, then every word anywhere (see `query_tiers`). Each tier is one query that stops at
 //! the newest matches it needs, so a keystroke costs about the same at a thousand contacts as
 //! at a million; BM25 would count every record holding each typed prefix first.
 

@@ -1,6 +1,6 @@
 //! Tags on records: add, remove, and list the tags in use.
 //!
-//! Tags are Internal ([`view::TAGS_LEVEL`]): a reader sees a record's tags where they see its
+//! Tags are Internal (`view::TAGS_LEVEL`): a reader sees a record's tags where they see its
 //! Internal fields, tagging and untagging need edit scope on the record and sight of its tags,
 //! and the tag list counts only records the reader may view with their tags visible — so a tag
 //! used only on records out of reach is not listed at all.
