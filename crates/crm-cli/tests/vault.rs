@@ -317,6 +317,28 @@ fn the_recovery_identity_yields_a_key_that_opens_the_database_with_stock_sqlciph
     );
 }
 
+/// After an interrupted `crm user remove sam`: the owner still unlocks, sam no longer does, and
+/// no committed user row is lost (sam's row stays, marked removed, once the rotation finishes).
+fn assert_owner_opens_sam_is_refused_and_no_row_is_lost(vault: &TestVault, point: &str) {
+    vault
+        .crm_as("olivia", OWNER_PASSWORD, &["status"])
+        .success();
+    let sam = vault.crm_as("sam", "sam-password-1", &["status"]);
+    assert!(
+        sam.stderr.contains("wrong password") || sam.stderr.contains("removed"),
+        "{point}: {}",
+        sam.stderr
+    );
+    let names = vault
+        .stock_sqlcipher_user_names(&vault.data_key())
+        .expect("opens");
+    assert_eq!(
+        names,
+        ["olivia", "rita", "sam"],
+        "{point}: no committed row lost"
+    );
+}
+
 /// Crash points inside the rotation, hit deterministically.
 #[test]
 fn a_rotation_aborted_at_each_crash_point_leaves_a_vault_that_opens() {
@@ -339,23 +361,7 @@ fn a_rotation_aborted_at_each_crash_point_leaves_a_vault_that_opens() {
         vault
             .crm_as("rita", "rita-password-1", &["status"])
             .success();
-        vault
-            .crm_as("olivia", OWNER_PASSWORD, &["status"])
-            .success();
-        let sam = vault.crm_as("sam", "sam-password-1", &["status"]);
-        assert!(
-            sam.stderr.contains("wrong password") || sam.stderr.contains("removed"),
-            "{point}: {}",
-            sam.stderr
-        );
-        let names = vault
-            .stock_sqlcipher_user_names(&vault.data_key())
-            .expect("opens");
-        assert_eq!(
-            names,
-            ["olivia", "rita", "sam"],
-            "{point}: no committed row lost"
-        );
+        assert_owner_opens_sam_is_refused_and_no_row_is_lost(&vault, point);
     }
 }
 
@@ -408,23 +414,7 @@ fn a_rotation_killed_at_each_named_point_leaves_a_vault_that_opens() {
             !rotation_pending(&vault.dir()),
             "{point}: the next unlock finished the rotation"
         );
-        vault
-            .crm_as("olivia", OWNER_PASSWORD, &["status"])
-            .success();
-        let sam = vault.crm_as("sam", "sam-password-1", &["status"]);
-        assert!(
-            sam.stderr.contains("wrong password") || sam.stderr.contains("removed"),
-            "{point}: {}",
-            sam.stderr
-        );
-        let names = vault
-            .stock_sqlcipher_user_names(&vault.data_key())
-            .expect("opens");
-        assert_eq!(
-            names,
-            ["olivia", "rita", "sam"],
-            "{point}: no committed row lost"
-        );
+        assert_owner_opens_sam_is_refused_and_no_row_is_lost(&vault, point);
     }
 }
 
