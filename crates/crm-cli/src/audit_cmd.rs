@@ -287,7 +287,12 @@ pub fn alerts(cli: &Cli, args: &AlertsArgs, out: &Output) -> Result<()> {
 pub fn render_alerts(alerts: &[Alert]) -> String {
     let mut text = String::new();
     for alert in alerts {
-        let what = if alert.user == "-" {
+        let what = if alert.kind == crm_core::checkup::SCORE_DROPPED_ALERT {
+            format!(
+                "the security score dropped from {:.0} to {} (`crm security check` says why)",
+                alert.baseline, alert.count
+            )
+        } else if alert.user == "-" {
             alert.kind.clone()
         } else {
             format!(

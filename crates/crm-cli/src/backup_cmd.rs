@@ -7,6 +7,7 @@ use crm_core::backup::{
     self, BackupInfo, BackupSettings, BackupState, BackupStatus, RestoreOptions, RunReport,
     Schedule,
 };
+use crm_core::password::PasswordRule;
 use crm_core::{Error, KdfStrength, Progress, RecoveryIdentity, Result};
 
 use crate::Cli;
@@ -460,7 +461,12 @@ fn restore(args: &RestoreArgs, out: &Output) -> Result<()> {
         )));
     }
     let identity = RecoveryIdentity::from_file(&args.identity)?;
-    let password = new_password("the restored vault's owner")?;
+    let password = new_password(
+        args.owner
+            .as_deref()
+            .unwrap_or("the restored vault's owner"),
+        &PasswordRule::for_new_vault(&args.to),
+    )?;
     let mut progress = |step: Progress| out.progress(&step);
     let restored = backup::restore(
         &args.backup,

@@ -16,6 +16,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crm_core::password::PasswordRule;
 use crm_core::{Credentials, Error, KeyFileDigest, Password, Result, Session, Vault};
 
 use crate::Cli;
@@ -81,15 +82,26 @@ pub fn current_password(user: &str) -> Result<Password> {
     }
 }
 
-/// A new password, typed twice at a terminal (with a strength hint), or one stdin line.
-pub fn new_password(whose: &str) -> Result<Password> {
+/// A new password, typed twice at a terminal (asked again until the vault's `rule` accepts
+/// it, saying why not), or one stdin line (the core refuses a weak one with the same words).
+pub fn new_password(whose: &str, rule: &PasswordRule) -> Result<Password> {
     if passwords_from_stdin() {
         return read_stdin_line(&format!("new password for {whose}"));
     }
     loop {
         let first = prompt(&format!("New password for {whose}: "))?;
-        let (bits, verdict) = crm_core::secret::password_strength(&first);
-        eprintln!("strength: {verdict} (about {bits} bits)");
+        let strength = rule.check(whose, &first);
+        eprintln!(
+            "strength: {} ({} of 4; this vault needs {})",
+            strength.label, strength.score, strength.min_score
+        );
+        for advice in strength.warning.iter().chain(&strength.suggestions) {
+            eprintln!("  {advice}");
+        }
+        if !strength.acceptable {
+            eprintln!("choose a stronger password: a few unrelated words make a good one");
+            continue;
+        }
         let second = prompt("Repeat it: ")?;
         if crm_core::secret::same_password(&first, &second) {
             return Ok(first);

@@ -11,6 +11,7 @@ mod bench_cmd;
 mod credentials;
 mod output;
 mod records_cmd;
+mod security_cmd;
 mod transfer_cmd;
 mod vault_cmd;
 
@@ -173,6 +174,13 @@ enum Command {
     Import(transfer_cmd::ImportCommand),
     /// Export records as your role sees them, to CSV, JSON or vCard
     Export(transfer_cmd::ExportArgs),
+    /// The security checkup (a score out of 100 with findings and fixes), its history, and
+    /// confirming the recovery identity
+    #[command(subcommand)]
+    Security(security_cmd::SecurityCommand),
+    /// The security policy: minimum password strength, auto-lock period
+    #[command(subcommand)]
+    Policy(security_cmd::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -227,6 +235,8 @@ fn main() -> ExitCode {
         Command::Backup(command) => backup_cmd::backup(&cli, command, &out),
         Command::Import(command) => transfer_cmd::import(&cli, command, &out),
         Command::Export(args) => transfer_cmd::export(&cli, args, &out),
+        Command::Security(command) => security_cmd::security(&cli, command, &out),
+        Command::Policy(command) => security_cmd::policy(&cli, command, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use crm_core::password::PasswordRule;
 use crm_core::vault::KeyFileChange;
 use crm_core::{
     Error, KdfStrength, KeyFileDigest, NewUser, NewVault, RecoveryIdentity, Result, Vault,
@@ -127,7 +128,7 @@ pub fn init(cli: &Cli, args: &InitArgs, out: &Output) -> Result<()> {
         .as_deref()
         .map(KeyFileDigest::from_file)
         .transpose()?;
-    let password = new_password(&args.owner)?;
+    let password = new_password(&args.owner, &PasswordRule::for_new_vault(&dir))?;
     if !out.is_json() {
         eprintln!("creating the vault (calibrating the key derivation, about a second)…");
     }
@@ -335,7 +336,7 @@ pub fn user(cli: &Cli, command: &UserCommand, out: &Output) -> Result<()> {
             role,
             new_key_file,
         } => {
-            let password = new_password(name)?;
+            let password = new_password(name, &session.password_rule()?)?;
             session.add_user(NewUser {
                 name: name.clone(),
                 role: role.clone(),
@@ -408,13 +409,13 @@ pub fn user(cli: &Cli, command: &UserCommand, out: &Output) -> Result<()> {
             let me = session.user().name.clone();
             match name {
                 Some(other) if !other.eq_ignore_ascii_case(&me) => {
-                    let password = new_password(other)?;
+                    let password = new_password(other, &session.password_rule()?)?;
                     session.reset_password(other, password, key_file)?;
                     out.done(&format!("reset the password of {other}"));
                 }
                 _ => {
                     // The credentials just used to unlock re-open the slot to re-seal it.
-                    let password = new_password(&me)?;
+                    let password = new_password(&me, &session.password_rule()?)?;
                     session.change_password(&signed_in, password, key_file)?;
                     out.done("password changed");
                 }

@@ -31,10 +31,12 @@
 pub mod audit;
 pub mod backup;
 pub mod bench;
+pub mod checkup;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
 pub mod keyslot;
+pub mod password;
 pub mod policy;
 pub mod process;
 pub mod records;

@@ -615,6 +615,13 @@ pub fn access_control_doc() -> String {
          `STRONGROOM_UPDATE_DOCS=1 cargo test -p crm-core access_control_doc`; a test fails if this\n\
          file and the code disagree. The owner changes roles and classifications in settings or\n\
          with `crm role …` and `crm field classify …`; changes apply to open sessions at once.\n\n\
+         **What these rules hold against, in local mode.** On this computer every user's key slot\n\
+         opens the one data key, and the app applies the role after unlocking. So the views below\n\
+         hold against well-behaved use of the app, not against a user who writes a short script\n\
+         from `docs/vault-format.md`: with their own password it reads every field of every record,\n\
+         can change their own role and can rewrite the audit trail. The office server mode\n\
+         (planned, issue 14) is what protects against that: the data key stays on the server and a\n\
+         workstation receives only what the role may see. See `docs/security.md`.\n\n\
          ## How a field is shown\n\n\
          - A role sees a field when its level is at or below the role's **clearance** on records the\n\
            user owns, or the role's **others' clearance** on records owned by someone else.\n\

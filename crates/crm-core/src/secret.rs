@@ -210,42 +210,6 @@ impl RecoveryIdentity {
     }
 }
 
-/// A rough password strength estimate shared by the CLI and the desktop app.
-///
-/// Counts character classes and length into an entropy estimate; it exists to nudge, not to
-/// certify. Returns (bits, verdict).
-pub fn password_strength(password: &Password) -> (u32, &'static str) {
-    let text = password.as_str();
-    let mut pool = 0u32;
-    if text.chars().any(|c| c.is_ascii_lowercase()) {
-        pool += 26;
-    }
-    if text.chars().any(|c| c.is_ascii_uppercase()) {
-        pool += 26;
-    }
-    if text.chars().any(|c| c.is_ascii_digit()) {
-        pool += 10;
-    }
-    if text.chars().any(|c| !c.is_ascii_alphanumeric()) {
-        pool += 33;
-    }
-    let distinct = {
-        let mut chars: Vec<char> = text.chars().collect();
-        chars.sort_unstable();
-        chars.dedup();
-        chars.len() as f64
-    };
-    let length = (text.chars().count() as f64).min(distinct * 2.0);
-    let bits = (length * f64::from(pool.max(1)).log2()) as u32;
-    let verdict = match bits {
-        0..=39 => "weak",
-        40..=59 => "fair",
-        60..=79 => "good",
-        _ => "strong",
-    };
-    (bits, verdict)
-}
-
 /// A random machine credential (43 base64 characters, 256 bits) for unattended slots such as
 /// the backup agent's.
 pub fn random_credential() -> Password {
@@ -259,9 +223,6 @@ pub fn random_credential() -> Password {
 pub fn same_password(a: &Password, b: &Password) -> bool {
     a.as_bytes() == b.as_bytes()
 }
-
-/// The shortest password any slot accepts.
-pub const MIN_PASSWORD_CHARS: usize = 10;
 
 #[cfg(test)]
 mod tests {
@@ -283,14 +244,5 @@ mod tests {
         let parsed = RecoveryIdentity::parse(file.expose())?;
         assert_eq!(parsed.recipient(), identity.recipient());
         Ok(())
-    }
-
-    #[test]
-    fn weak_and_strong_passwords_are_told_apart() {
-        assert_eq!(password_strength(&Password::new("aaaaaaaaaa")).1, "weak");
-        assert_eq!(
-            password_strength(&Password::new("Correct-Horse-Battery-9")).1,
-            "strong"
-        );
     }
 }

@@ -27,8 +27,9 @@ use crate::fsutil;
 use crate::keyslot::{
     Credentials, KdfStrength, KeySlotFile, KeySlotPaths, RecoverySlot, SlotSet, UserSlot,
 };
+use crate::password::{self, PasswordRule};
 use crate::policy::{self, Right, RoleDef};
-use crate::secret::{DataKey, KeyFileDigest, MIN_PASSWORD_CHARS, Password, RecoveryIdentity};
+use crate::secret::{DataKey, KeyFileDigest, Password, RecoveryIdentity};
 use crate::store::{OpenFailure, Store, remove_if_exists};
 use crate::throttle::{FailedUnlock, FailureLog};
 
@@ -135,7 +136,8 @@ impl Vault {
             return Err(Error::VaultExists(paths.dir.clone()));
         }
         validate_user_name(&new.owner)?;
-        validate_password(&new.password)?;
+        let strength =
+            PasswordRule::for_new_vault(&paths.dir).require(&new.owner, &new.password)?;
         fsutil::create_private_dir(&paths.dir)?;
 
         let vault_id = Uuid::new_v4();
@@ -164,6 +166,7 @@ impl Vault {
                 "INSERT INTO users (name, role, created_at) VALUES (?1, ?2, ?3)",
                 params![new.owner, policy::OWNER_ROLE, Utc::now().to_rfc3339()],
             )?;
+            password::record_score(&tx, &new.owner, &strength)?;
             tx.commit()?;
             store
                 .conn()
@@ -199,7 +202,7 @@ impl Vault {
         password: &Password,
         kdf: KdfStrength,
     ) -> Result<RecoveryIdentity> {
-        validate_password(password)?;
+        PasswordRule::for_new_vault(&paths.dir).require(owner, password)?;
         let (mut slots, recovery) = first_slots(vault_id, owner, password, None, kdf, data_key)?;
         slots.write(&paths.key_slots)?;
         std::fs::rename(staged, &paths.database)
@@ -1005,7 +1008,7 @@ impl Session {
     pub fn add_user(&mut self, new: NewUser) -> Result<()> {
         let my_role = self.require_manage_users()?;
         validate_user_name(&new.name)?;
-        validate_password(&new.password)?;
+        let strength = self.password_rule()?.require(&new.name, &new.password)?;
         let role = self.existing_role(&new.role)?;
         if !my_role.dominates(&role) {
             return Err(Error::Forbidden(format!(
@@ -1035,6 +1038,7 @@ impl Session {
                 "INSERT INTO users (name, role, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
                 params![new.name, new.role, Utc::now().to_rfc3339(), actor],
             )?;
+            password::record_score(tx, &new.name, &strength)?;
             audit.record(
                 AuditEvent::new(Action::UserAdded)
                     .target("user", &new.name)
@@ -1067,8 +1071,8 @@ impl Session {
                 "you can change only your own password".into(),
             ));
         }
-        validate_password(&new_password)?;
         let name = self.user.name.clone();
+        let strength = self.password_rule()?.require(&name, &new_password)?;
         let slot = self
             .slots
             .current
@@ -1107,11 +1111,15 @@ impl Session {
         let requires_key_file = resealed.requires_key_file;
         self.prepare_slot_edit(resealed, Some(&slot))?
             .apply(&self.paths, &mut self.slots)?;
-        self.record(
-            AuditEvent::new(Action::PasswordChanged)
-                .target("user", &name)
-                .detail("requires_key_file", requires_key_file),
-        )
+        self.write(|tx, audit| {
+            password::record_score(tx, &name, &strength)?;
+            audit.record(
+                AuditEvent::new(Action::PasswordChanged)
+                    .target("user", &name)
+                    .detail("requires_key_file", requires_key_file),
+            );
+            Ok(())
+        })
     }
 
     /// Gives another user a new password (they forgot theirs): their slot is replaced by a
@@ -1128,7 +1136,7 @@ impl Session {
         key_file: impl Into<KeyFileChange>,
     ) -> Result<()> {
         let (_, target) = self.require_authority_over(name)?;
-        validate_password(&password)?;
+        let strength = self.password_rule()?.require(name, &password)?;
         let key_file = match key_file.into() {
             KeyFileChange::Keep if self.slot_requires_key_file(name) => {
                 return Err(Error::Invalid(format!(
@@ -1151,11 +1159,15 @@ impl Session {
         self.prepare_slot_edit(slot, None)?
             .apply(&self.paths, &mut self.slots)?;
         FailureLog::load(&self.paths.failures).clear_user(name)?;
-        self.record(
-            AuditEvent::new(Action::PasswordReset)
-                .target("user", name)
-                .detail("requires_key_file", key_file.is_some()),
-        )
+        self.write(|tx, audit| {
+            password::record_score(tx, name, &strength)?;
+            audit.record(
+                AuditEvent::new(Action::PasswordReset)
+                    .target("user", name)
+                    .detail("requires_key_file", key_file.is_some()),
+            );
+            Ok(())
+        })
     }
 
     /// Readies `slot` to replace its user's slot in the current set and, while a rotation is
@@ -1554,15 +1566,6 @@ fn validate_user_name(name: &str) -> Result<()> {
         return Err(Error::Invalid(
             "a user name must be at most 64 printable characters".into(),
         ));
-    }
-    Ok(())
-}
-
-fn validate_password(password: &Password) -> Result<()> {
-    if password.char_count() < MIN_PASSWORD_CHARS {
-        return Err(Error::Invalid(format!(
-            "a password needs at least {MIN_PASSWORD_CHARS} characters"
-        )));
     }
     Ok(())
 }

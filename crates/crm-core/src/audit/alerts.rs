@@ -178,10 +178,23 @@ fn baseline(
 
 /// Raises an alert that is not about a rate (e.g. the trail not matching its head file).
 pub(crate) fn raise(conn: &Connection, user: &str, kind: &str, now: DateTime<Utc>) -> Result<()> {
+    raise_measured(conn, user, kind, now, 1, 0.0)
+}
+
+/// Raises an alert that carries its own measure and the value it is compared with (a
+/// security score that dropped: the new score and the previous one).
+pub(crate) fn raise_measured(
+    conn: &Connection,
+    user: &str,
+    kind: &str,
+    now: DateTime<Utc>,
+    count: i64,
+    baseline: f64,
+) -> Result<()> {
     conn.execute(
         "INSERT OR IGNORE INTO audit_alerts (at, user_name, kind, hour, count, baseline)
-         VALUES (?1, ?2, ?3, ?4, 1, 0)",
-        params![now.to_rfc3339(), user, kind, hour_of(now)],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![now.to_rfc3339(), user, kind, hour_of(now), count, baseline],
     )?;
     Ok(())
 }

@@ -157,6 +157,10 @@ pub enum Action {
     AlertAcknowledged,
     /// Old entries were pruned under the retention policy.
     AuditPruned,
+    /// The security checkup ran (detail: its score and failing checks).
+    SecurityCheck,
+    /// Someone showed they hold the recovery identity.
+    RecoveryConfirmed,
 }
 
 impl Action {
@@ -219,6 +223,8 @@ const ACTION_NAMES: &[(Action, &str)] = &[
     (Action::AccessReviewSigned, "access_review_signed"),
     (Action::AlertAcknowledged, "alert_acknowledged"),
     (Action::AuditPruned, "audit_pruned"),
+    (Action::SecurityCheck, "security_check"),
+    (Action::RecoveryConfirmed, "recovery_confirmed"),
 ];
 
 /// One event to record. Build with [`AuditEvent::new`] and the chained setters.
