@@ -9,7 +9,7 @@
 //!
 //! The same [`PasswordRule::check`] answers the desktop's strength meter, the CLI's hint and the
 //! core's refusal (`Vault::create`, `Session::add_user`, `change_password`,
-//! `reset_password`, and the owner of a restored vault), so what the meter calls acceptable
+//! `reset_password`, and the owner of a restored vault, against the backup's own minimum), so what the meter calls acceptable
 //! is exactly what the vault accepts. The score at set time is kept per user (the score only:
 //! no password material) for the security checkup.
 //!
@@ -106,6 +106,15 @@ impl PasswordRule {
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned()),
         }
+    }
+
+    /// The rule of the vault whose database is `conn`, in the folder `dir` (the owner's
+    /// minimum as stored).
+    pub(crate) fn of_vault(conn: &Connection, dir: &Path) -> Result<Self> {
+        Ok(Self {
+            min_score: min_score(conn)?,
+            ..Self::for_new_vault(dir)
+        })
     }
 
     /// Estimates `password` as `user`'s password in this vault.
@@ -217,10 +226,7 @@ pub(crate) fn record_score(
 impl Session {
     /// This vault's password rule (anyone signed in may ask: the meter needs it).
     pub fn password_rule(&self) -> Result<PasswordRule> {
-        Ok(PasswordRule {
-            min_score: min_score(self.store().conn())?,
-            vault_name: PasswordRule::for_new_vault(&self.paths().dir).vault_name,
-        })
+        PasswordRule::of_vault(self.store().conn(), &self.paths().dir)
     }
 
     /// Estimates `password` as `user`'s in this vault: the desktop meter's answer.

@@ -19,6 +19,7 @@ use crate::audit::{Action, AuditEvent, HeadFile};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::keyslot::{Credentials, KdfStrength};
+use crate::password::{self, PasswordRule};
 use crate::secret::{DataKey, Password, RecoveryIdentity};
 use crate::store::{OpenFailure, Store, remove_if_exists, with_suffix};
 use crate::vault::{Progress, ProgressFn, Session, Vault, VaultPaths};
@@ -188,6 +189,10 @@ pub(crate) fn restore_with_key(
                 OpenFailure::Damaged(error) => error,
             })?;
         let owner = choose_owner(&store, options.owner.as_deref())?;
+        // The new owner password meets the restored vault's own minimum; its score is kept.
+        let strength =
+            PasswordRule::of_vault(store.conn(), &paths.dir)?.require(&owner, &options.password)?;
+        password::record_score(store.conn(), &owner, &strength)?;
         // The new owner slot has a password only; a key-file requirement on their role would
         // lock them out. It is lifted here and the restore's audit entry names it.
         let lifted = crate::policy::lift_key_file_requirement_of(store.conn(), &owner)?;
