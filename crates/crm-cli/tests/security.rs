@@ -321,3 +321,42 @@ fn weak_passwords_are_refused_wherever_a_password_is_set() {
         .json();
     assert!(policy_entries.to_string().contains("password_min_score"));
 }
+
+#[test]
+fn backups_on_the_vaults_own_disk_without_a_schedule_are_findings() {
+    let vault = TestVault::new();
+    let owner = |args: &[&str]| vault.crm_as("olivia", OWNER_PASSWORD, args);
+    let (main, second) = (vault.root().join("main"), vault.root().join("second"));
+    std::fs::create_dir(&main).expect("mkdir");
+    std::fs::create_dir(&second).expect("mkdir");
+    owner(&[
+        "backup",
+        "settings",
+        "--destination",
+        main.to_str().expect("utf8"),
+        "--destination",
+        second.to_str().expect("utf8"),
+        "--schedule",
+        "off",
+    ])
+    .success();
+    owner(&["backup", "now"]).success();
+    let report = owner(&["security", "check", "--json"]).success().json();
+    let current = check(&report, "backup_current");
+    assert_eq!(current["rating"], "high_risk");
+    assert!(
+        subjects(current).contains("scheduled backups are off"),
+        "{current:#}"
+    );
+    let second_destination = check(&report, "second_destination");
+    assert_eq!(second_destination["rating"], "medium_risk");
+    assert!(
+        subjects(second_destination).contains("every destination is on the vault's own disk"),
+        "{second_destination:#}"
+    );
+
+    // A schedule and a fresh verified backup meet the standard.
+    owner(&["backup", "settings", "--schedule", "every 24h"]).success();
+    let report = owner(&["security", "check", "--json"]).success().json();
+    assert_eq!(check(&report, "backup_current")["rating"], "meets_standard");
+}
