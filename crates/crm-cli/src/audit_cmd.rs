@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use crm_core::audit::alerts::Alert;
-use crm_core::audit::{Action, AuditEntry, AuditFilter, VerifyReport};
+use crm_core::audit::{AuditAction, AuditEntry, AuditFilter, VerifyReport};
 use crm_core::{Error, Result};
 
 use crate::Cli;
@@ -157,7 +157,7 @@ pub fn audit(cli: &Cli, command: &AuditCommand, out: &Output) -> Result<()> {
                 actions: args
                     .actions
                     .iter()
-                    .map(|name| Action::parse(name))
+                    .map(|name| AuditAction::parse(name))
                     .collect::<Result<Vec<_>>>()?,
                 since: args.since,
                 until: args.until,

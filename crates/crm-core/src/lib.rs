@@ -29,8 +29,11 @@
 //! ```
 
 pub mod audit;
+mod audit_session;
 pub mod backup;
+#[cfg(feature = "bench")]
 pub mod bench;
+pub mod erasure;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
@@ -38,6 +41,7 @@ pub mod keyslot;
 pub mod policy;
 pub mod process;
 pub mod records;
+mod schema;
 pub mod secret;
 pub mod settings;
 mod store;
@@ -45,6 +49,7 @@ mod store;
 mod test_support;
 pub mod throttle;
 pub mod vault;
+pub mod vocab;
 
 pub use error::{Error, Result};
 pub use keyslot::{Credentials, KdfStrength};

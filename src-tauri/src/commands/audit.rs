@@ -3,7 +3,7 @@
 //! unusual-activity alerts. Every command needs the view-audit right in crm-core.
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use crm_core::audit::{Action, AuditFilter};
+use crm_core::audit::{AuditAction, AuditFilter};
 use serde::{Deserialize, Serialize};
 use specta_typescript::Number;
 use tauri::State;
@@ -302,7 +302,7 @@ fn day(text: Option<String>, end: bool) -> CommandResult<Option<chrono::DateTime
 #[tauri::command]
 #[specta::specta]
 pub fn audit_actions() -> Vec<String> {
-    Action::names().map(str::to_owned).collect()
+    AuditAction::names().map(str::to_owned).collect()
 }
 
 /// Entries matching the filters, newest first.
@@ -315,7 +315,7 @@ pub async fn audit_entries(
     let filter = AuditFilter {
         user: query.user.filter(|user| !user.trim().is_empty()),
         actions: match query.action.filter(|action| !action.is_empty()) {
-            Some(action) => vec![Action::parse(&action)?],
+            Some(action) => vec![AuditAction::parse(&action)?],
             None => Vec::new(),
         },
         since: day(query.since, false)?,

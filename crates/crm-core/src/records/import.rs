@@ -54,7 +54,7 @@ use serde::Serialize;
 
 use super::EffectiveField;
 use super::fields::{Entity, Kind};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::vault::{Progress, ProgressFn, Session};
 pub use dates::{DateColumn, DateOrder};

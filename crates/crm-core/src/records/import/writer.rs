@@ -17,7 +17,7 @@ use super::dates::DateOrder;
 use super::lookup::{self, Hit};
 use super::values::{self, ContactRef, MAX_TAG_CHARS};
 use super::{ImportOptions, ImportReport, PlanAction, PlanEntry, Target};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Action, RoleDef, Scope};
 use crate::vault::{AuditSink, Session};
