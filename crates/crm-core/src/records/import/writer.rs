@@ -8,10 +8,11 @@
 //! row value is empty with `coalesce`), so each is prepared once per import.
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Transaction, params, params_from_iter};
+use rusqlite::{Transaction, params};
 
 use super::super::fields::{Entity, Kind, Level};
 use super::super::pipeline::Outcome;
+use super::super::write::{Nulls, RecordWriter, Stamp, email_key};
 use super::super::{EffectiveField, Stored, parse_value, search, set_custom, view};
 use super::dates::DateOrder;
 use super::lookup::{self, Hit};
@@ -144,9 +145,7 @@ pub(crate) struct RowWriter {
     company_fields: Vec<EffectiveField>,
     contact_fields: Vec<EffectiveField>,
     deal_fields: Vec<EffectiveField>,
-    user_id: i64,
-    team: Option<i64>,
-    now: String,
+    stamp: Stamp,
     edit_scope: Option<Scoped>,
     company_view: Option<Scoped>,
     contact_view: Option<Scoped>,
@@ -155,8 +154,11 @@ pub(crate) struct RowWriter {
     stages: Vec<StageName>,
     stage_map: Vec<(String, i64)>,
     defaults: Vec<(String, String)>,
-    insert_sql: String,
-    update_sql: String,
+    /// Writes the imported entity's rows (every built-in column; an empty cell keeps what an
+    /// updated record holds).
+    record: RecordWriter,
+    /// Writes the companies a row links to by a name not found.
+    company: RecordWriter,
     lists_sql: Option<String>,
     /// How many later-email indexes have entries (grows as the import writes contacts).
     later_emails: std::cell::Cell<usize>,
@@ -225,39 +227,7 @@ impl RowWriter {
             .filter(|field| field.custom_id.is_none())
             .map(|field| field.name.as_str())
             .collect();
-        let is_contact = entity == Entity::Contact;
-        let mut insert_columns: Vec<&str> = builtin.clone();
-        insert_columns.extend([
-            "owner_id",
-            "team_id",
-            "created_at",
-            "created_by",
-            "updated_at",
-            "updated_by",
-        ]);
-        if is_contact {
-            insert_columns.push("email_key");
-        }
-        let insert_sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            entity.table(),
-            insert_columns.join(", "),
-            vec!["?"; insert_columns.len()].join(", ")
-        );
-        let mut sets = vec!["updated_at = ?".to_owned(), "updated_by = ?".to_owned()];
-        sets.extend(
-            builtin
-                .iter()
-                .map(|name| format!("{name} = coalesce(?, {name})")),
-        );
-        if is_contact {
-            sets.push("email_key = coalesce(?, email_key)".into());
-        }
-        let update_sql = format!(
-            "UPDATE {} SET {} WHERE id = ?",
-            entity.table(),
-            sets.join(", ")
-        );
+        let record = RecordWriter::new(entity, &builtin, entity == Entity::Contact, Nulls::Keep);
         let list_columns: Vec<&str> = fields
             .iter()
             .filter(|field| {
@@ -283,9 +253,11 @@ impl RowWriter {
             company_fields: session.fields(Entity::Company)?,
             contact_fields: session.fields(Entity::Contact)?,
             deal_fields: session.fields(Entity::Deal)?,
-            user_id: session.user().id,
-            team: session.team_id()?,
-            now: chrono::Utc::now().to_rfc3339(),
+            stamp: Stamp {
+                user_id: session.user().id,
+                team: session.team_id()?,
+                now: chrono::Utc::now().to_rfc3339(),
+            },
             role,
             stages,
             stage_map,
@@ -293,8 +265,8 @@ impl RowWriter {
                 .iter()
                 .map(|(field, value)| ((*field).to_owned(), (*value).to_owned()))
                 .collect(),
-            insert_sql,
-            update_sql,
+            record,
+            company: RecordWriter::new(Entity::Company, &["name"], false, Nulls::Keep),
             lists_sql,
             later_emails: std::cell::Cell::new(lookup::later_emails_in_use(
                 session.store().conn(),
@@ -341,7 +313,7 @@ impl RowWriter {
     }
 
     fn allowed_on(&self, hit: &Hit) -> Level {
-        view::allowed_level(&self.role, hit.owner_id == self.user_id)
+        view::allowed_level(&self.role, hit.owner_id == self.stamp.user_id)
     }
 
     fn label<'f>(&'f self, field: &'f str) -> &'f str {
@@ -937,12 +909,9 @@ impl RowWriter {
     }
 
     fn create_company(&self, tx: &Transaction<'_>, name: &Stored) -> Result<i64> {
-        tx.prepare_cached(
-            "INSERT INTO companies (name, owner_id, team_id, created_at, created_by, updated_at, updated_by)
-             VALUES (?1, ?2, ?3, ?4, ?2, ?4, ?2)",
-        )?
-        .execute(params![name.sql, self.user_id, self.team, self.now])?;
-        let id = tx.last_insert_rowid();
+        let id = self
+            .company
+            .insert(tx, vec![name.sql.clone()], None, &self.stamp)?;
         if let Some(name_field) = self
             .company_fields
             .iter()
@@ -993,22 +962,13 @@ impl RowWriter {
         links: &[(&str, Option<i64>)],
         tags: &[&str],
     ) -> Result<i64> {
-        let mut values = self.column_values(parsed, links, &[]);
-        values.extend([
-            SqlValue::Integer(self.user_id),
-            self.team.map_or(SqlValue::Null, SqlValue::Integer),
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-        ]);
+        let values = self.column_values(parsed, links, &[]);
         if self.entity == Entity::Contact {
-            values.push(email_key(parsed, &[]).map_or(SqlValue::Null, SqlValue::Text));
             self.note_emails(parsed, &[]);
         }
-        tx.prepare_cached(&self.insert_sql)?
-            .execute(params_from_iter(values))?;
-        let id = tx.last_insert_rowid();
+        let id = self
+            .record
+            .insert(tx, values, email_key(emails_of(parsed, &[])), &self.stamp)?;
         for (field, stored, _) in parsed
             .iter()
             .filter(|(field, _, _)| field.custom_id.is_some())
@@ -1079,18 +1039,12 @@ impl RowWriter {
                 ));
             }
         }
-        let mut values = vec![
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-        ];
-        values.extend(self.column_values(parsed, links, &merged));
+        let values = self.column_values(parsed, links, &merged);
         if self.entity == Entity::Contact {
-            values.push(email_key(parsed, &merged).map_or(SqlValue::Null, SqlValue::Text));
             self.note_emails(parsed, &merged);
         }
-        values.push(SqlValue::Integer(id));
-        tx.prepare_cached(&self.update_sql)?
-            .execute(params_from_iter(values))?;
+        let key = email_key(emails_of(parsed, &merged));
+        self.record.update(tx, id, values, key, &self.stamp)?;
         for (field, stored, _) in parsed
             .iter()
             .filter(|(field, _, _)| field.custom_id.is_some())
@@ -1146,13 +1100,6 @@ impl RowWriter {
         }
         Ok(())
     }
-}
-
-/// The contact's dedupe key: its first email in lower case (as `records::email_key` keeps it).
-fn email_key(parsed: &[Parsed<'_, '_>], merged: &[(String, Stored)]) -> Option<String> {
-    emails_of(parsed, merged)
-        .and_then(|list| list.split(", ").next())
-        .map(str::to_lowercase)
 }
 
 /// The emails a contact is written with (merged, else the row's), as display text.
