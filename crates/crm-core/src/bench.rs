@@ -466,7 +466,7 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
         db_samples.push(
             time(|| {
                 Store::open(&paths.database, &key, MIGRATIONS)
-                    .map_err(|_| Error::DatabaseDamaged("bench reopen".into()))
+                    .map_err(|_| Error::damaged("bench reopen"))
             })?
             .0,
         );

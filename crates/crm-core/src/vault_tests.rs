@@ -232,7 +232,7 @@ fn a_database_from_another_vault_is_refused() -> Result<()> {
     .map_err(Error::io("copy"))?;
     let result = Vault::open(first.path())?.unlock(&creds("olivia", OWNER_PASSWORD));
     assert!(
-        matches!(result, Err(Error::DatabaseDamaged(_))),
+        matches!(result, Err(Error::DatabaseDamaged { .. })),
         "{result:?}"
     );
     Ok(())

@@ -287,7 +287,7 @@ impl AuditKey {
         };
         let mut key = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(hex_key.as_str(), key.as_mut())
-            .map_err(|_| Error::DatabaseDamaged("the audit key is unreadable".into()))?;
+            .map_err(|_| Error::damaged("the audit key is unreadable"))?;
         Ok(Self(key))
     }
 

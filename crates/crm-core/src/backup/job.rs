@@ -840,10 +840,11 @@ fn explain_write_failure(destination: &Path, error: Error) -> Error {
                 | std::io::ErrorKind::QuotaExceeded
                 | std::io::ErrorKind::FileTooLarge
         ),
-        Error::DiskFull(_) => true,
-        Error::Database(message) | Error::DatabaseDamaged(message) => {
-            message.contains("database or disk is full")
-        }
+        Error::DiskFull { .. } => true,
+        Error::Database { message, .. }
+        | Error::DatabaseDamaged {
+            reason: message, ..
+        } => message.contains("database or disk is full"),
         _ => false,
     };
     if out_of_space {

@@ -318,8 +318,10 @@ impl Session {
             )
             .optional()?;
         match stored {
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|error| Error::Database(format!("backup settings unreadable: {error}"))),
+            Some(text) => serde_json::from_str(&text).map_err(|error| Error::Database {
+                message: format!("backup settings unreadable: {error}"),
+                source: Some(Box::new(error)),
+            }),
             None => Ok(BackupSettings::default()),
         }
     }

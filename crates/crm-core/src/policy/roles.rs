@@ -35,7 +35,7 @@ pub(crate) fn load(conn: &Connection, name: &str) -> Result<RoleDef> {
         .optional()?;
     match stored {
         Some(json) => serde_json::from_str(&json)
-            .map_err(|error| Error::DatabaseDamaged(format!("role {name}: {error}"))),
+            .map_err(|error| Error::damaged_by(format!("role {name}: {error}"), error)),
         None => Ok(RoleDef::nothing(name)),
     }
 }
@@ -48,7 +48,7 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<RoleDef>> {
         .map(|json| {
             json.map_err(Error::from).and_then(|json| {
                 serde_json::from_str::<RoleDef>(&json)
-                    .map_err(|error| Error::DatabaseDamaged(format!("role: {error}")))
+                    .map_err(|error| Error::damaged_by(format!("role: {error}"), error))
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -139,7 +139,7 @@ fn key_file_roles(conn: &Connection) -> Result<BTreeSet<String>> {
         .optional()?;
     match stored {
         Some(json) => serde_json::from_str(&json)
-            .map_err(|error| Error::DatabaseDamaged(format!("{KEY_FILE_ROLES_KEY}: {error}"))),
+            .map_err(|error| Error::damaged_by(format!("{KEY_FILE_ROLES_KEY}: {error}"), error)),
         None => Ok(BTreeSet::new()),
     }
 }

@@ -92,8 +92,8 @@ impl Store {
         migrations: Migrations,
     ) -> Result<Self, OpenFailure> {
         if !path.exists() {
-            return Err(OpenFailure::Damaged(Error::DatabaseDamaged(
-                "the database file is missing".into(),
+            return Err(OpenFailure::Damaged(Error::damaged(
+                "the database file is missing",
             )));
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
@@ -140,7 +140,7 @@ impl Store {
             .map_err(Error::io("reading the database size"))?
             .len();
         if page_size == 0 || length % page_size != 0 {
-            return Err(Error::DatabaseDamaged(format!(
+            return Err(Error::damaged(format!(
                 "the file ends inside a page ({length} bytes): it was truncated"
             )));
         }
@@ -171,7 +171,7 @@ impl Store {
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Database(format!(
+            return Err(Error::database(format!(
                 "could not enable WAL (got {mode})"
             )));
         }
@@ -277,9 +277,7 @@ impl Store {
             fsutil::sync_dir(dir)?;
         }
         *self = Store::open(live, new_key, self.migrations).map_err(|failure| match failure {
-            OpenFailure::WrongKey => {
-                Error::DatabaseDamaged("re-keyed database does not open".into())
-            }
+            OpenFailure::WrongKey => Error::damaged("re-keyed database does not open"),
             OpenFailure::Damaged(error) => error,
         })?;
         Ok(())
@@ -321,7 +319,7 @@ impl Store {
             // -1: every page in one step, under the read transaction opened above.
             match backup.step(-1)? {
                 rusqlite::backup::StepResult::Done => Ok(value),
-                other => Err(Error::Database(format!(
+                other => Err(Error::database(format!(
                     "the database copy did not complete ({other:?})"
                 ))),
             }
@@ -335,7 +333,7 @@ impl Store {
             .conn
             .query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("delete") {
-            return Err(Error::Database(format!(
+            return Err(Error::database(format!(
                 "the database copy kept journal mode {mode}"
             )));
         }
@@ -428,7 +426,7 @@ impl Store {
 }
 
 fn damaged(error: rusqlite::Error) -> Error {
-    Error::DatabaseDamaged(error.to_string())
+    Error::damaged_by(error.to_string(), error)
 }
 
 pub(crate) fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {

@@ -500,17 +500,14 @@ fn open_with_any(
             Err(OpenFailure::Damaged(error)) => damage = Some(error),
         }
     }
-    Err(damage.unwrap_or_else(|| {
-        Error::DatabaseDamaged("the database does not open with this vault's key".into())
-    }))
+    Err(damage
+        .unwrap_or_else(|| Error::damaged("the database does not open with this vault's key")))
 }
 
 fn check_database_belongs(store: &Store, vault_id: Uuid) -> Result<()> {
     match store.vault_id()? {
         Some(id) if id == vault_id.to_string() => Ok(()),
-        _ => Err(Error::DatabaseDamaged(
-            "the database belongs to another vault".into(),
-        )),
+        _ => Err(Error::damaged("the database belongs to another vault")),
     }
 }
 

@@ -407,9 +407,9 @@ impl Session {
         let store =
             Store::open(&self.paths.database, &self.data_key, MIGRATIONS).map_err(|failure| {
                 match failure {
-                    OpenFailure::WrongKey => Error::DatabaseDamaged(
-                        "the live database no longer opens with this session's key".into(),
-                    ),
+                    OpenFailure::WrongKey => {
+                        Error::damaged("the live database no longer opens with this session's key")
+                    }
                     OpenFailure::Damaged(error) => error,
                 }
             })?;
