@@ -14,7 +14,7 @@
 //! trail must stay verifiable across rotations. Whoever holds the data key can read the HMAC
 //! key, which is why the head is also kept outside the database.
 //!
-//! Domain code records events through [`crate::Session::write`] (changes, in the same
+//! Domain code records events through `Session::write` (changes, in the same
 //! transaction as the data), [`crate::Session::record`] (standalone events such as exports
 //! and reveals, written before the data is handed out) and `Session::note_read` (views and
 //! searches, batched).

@@ -6,7 +6,7 @@
 //!   Outlook, our own export, or common header words. `--entity` settles a header that fits two
 //!   types; `--map "Header=field"` adds or overrides single columns. Unmapped columns are listed
 //!   and ignored.
-//! * **One transaction.** Every row is validated and written inside one [`Session::write_bulk`],
+//! * **One transaction.** Every row is validated and written inside one `Session::write_bulk`,
 //!   so an import commits entirely or not at all; a dry run is the same work rolled back, which
 //!   makes its report exact. Any rejected row rolls everything back.
 //! * **Same rules as `create` / `update`.** Each value goes through the field registry's parser

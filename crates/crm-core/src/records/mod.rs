@@ -19,7 +19,10 @@
 //! | `import_csv` / `import_vcard` / `export` | files, through the same view |
 //!
 //! Every field is described once in [`fields`]; the role view in [`view`] is the only place that
-//! decides what leaves the core.
+//! decides what leaves the core. Files by job: `write` (create, update and the one
+//! `RecordWriter` the importer uses too), `values` (parsing each kind of value), `list`
+//! (lists and paging), `owners` (reassigning and teams); this file holds the field list, the
+//! scope checks every use case starts with, `show`, `reveal` and `classify`.
 
 pub mod custom_fields;
 pub mod delete;

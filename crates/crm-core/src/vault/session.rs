@@ -63,7 +63,7 @@ pub struct Session {
     pub(super) closed: bool,
 }
 
-/// Events recorded by the work inside [`Session::write`].
+/// Events recorded by the work inside `Session::write`.
 #[derive(Debug, Default)]
 pub struct AuditSink {
     pub(super) events: Vec<SinkEntry>,

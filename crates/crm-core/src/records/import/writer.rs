@@ -4,8 +4,11 @@
 //!
 //! Nothing is written for a row until every check has passed, so a rejected row leaves no
 //! company behind even within the (rolled back) transaction, and a dry run's counts are exact.
-//! Statements are fixed per record type (every column is bound; an update keeps a column whose
-//! row value is empty with `coalesce`), so each is prepared once per import.
+//! Rows are written by the records module's `RecordWriter`, the one `create` and `update` use:
+//! statements are fixed per record type (every column is bound; an update keeps a column whose
+//! row value is empty with `coalesce`), so each is prepared once per import. Files by job:
+//! `cells` (sorting and parsing a row's cells), `links` (company, contact, deal and stage by
+//! name), `dedupe` (which existing record a row updates).
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Transaction, params};
