@@ -43,14 +43,13 @@
 pub mod dates;
 pub(crate) mod layouts;
 pub(crate) mod lookup;
+mod reading;
 mod report;
 mod source;
 pub(crate) mod values;
 pub(crate) mod writer;
 
-use std::fs::File;
 use std::io::Read;
-use std::path::Path;
 
 use super::EffectiveField;
 use super::fields::{Entity, Kind};
@@ -58,9 +57,10 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::vault::{Progress, ProgressFn, Session};
 pub use dates::{DateColumn, DateOrder};
+use reading::{CsvDialect, csv_reader, csv_reason, scan_date_columns};
+pub use reading::{SourceEncoding, detect_encoding};
 pub use report::{ImportReport, PlanAction, PlanEntry, RowError};
-use source::{CsvDialect, csv_reader, csv_reason, open_error, scan_date_columns};
-pub use source::{SourceEncoding, detect_encoding};
+pub use source::ImportSource;
 pub(crate) use writer::{Cell, RowWriter};
 
 /// At most this many row errors are kept in a report (the count goes on).
@@ -212,35 +212,36 @@ fn is_reference(kind: Kind) -> bool {
 }
 
 impl Session {
-    /// Imports records from a CSV file, all or nothing (see the module docs). Needs the import
-    /// and create rights on the record type. Returns the report; `committed` says whether
-    /// anything was written. Every attempt that is not committed is recorded in the audit trail.
-    pub fn import_csv(
+    /// Imports records from a CSV file (a path, or bytes with [`ImportSource::bytes`]), all
+    /// or nothing (see the module docs). Needs the import and create rights on the record
+    /// type. Returns the report; `committed` says whether anything was written. Every attempt
+    /// that is not committed is recorded in the audit trail.
+    pub fn import_csv<'a>(
         &mut self,
-        path: &Path,
+        source: impl Into<ImportSource<'a>>,
         options: &ImportOptions,
         progress: ProgressFn<'_>,
     ) -> Result<ImportReport> {
-        let result = self.import_csv_rows(path, options, progress);
+        let source = source.into();
+        let result = self.import_csv_rows(&source, options, progress);
         self.record_attempt("csv", options, &result)?;
         result
     }
 
     fn import_csv_rows(
         &mut self,
-        path: &Path,
+        source: &ImportSource<'_>,
         options: &ImportOptions,
         progress: ProgressFn<'_>,
     ) -> Result<ImportReport> {
         let mut report = ImportReport::new("csv", options.dry_run);
-        let mut file = File::open(path).map_err(|source| open_error(path, source))?;
-        let total = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+        let total = source.len();
         let mut sample = Vec::new();
-        (&mut file)
+        source
+            .open_at(0)?
             .take(SNIFF_BYTES)
             .read_to_end(&mut sample)
-            .map_err(|source| open_error(path, source))?;
-        drop(file);
+            .map_err(|error| source.error(error))?;
         let encoding = match options.encoding {
             SourceEncoding::Auto => detect_encoding(&sample),
             chosen => chosen,
@@ -248,7 +249,7 @@ impl Session {
         report.encoding = encoding.name().into();
         let dialect = CsvDialect::sniff(&sample, encoding);
         report.separator = Some(dialect.separator_name());
-        let mut reader = csv_reader(path, encoding, dialect)?;
+        let mut reader = csv_reader(source, encoding, dialect)?;
         let mut record = csv::ByteRecord::new();
         let headers: Vec<String> =
             match reader.read_byte_record(&mut record) {
@@ -351,7 +352,7 @@ impl Session {
                         done: 0,
                         total,
                     });
-                    scan_date_columns(path, encoding, dialect, &date_indexes)?
+                    scan_date_columns(source, encoding, dialect, &date_indexes)?
                 }
             };
             let named: Vec<(String, dates::ColumnEvidence)> = date_indexes
