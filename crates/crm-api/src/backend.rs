@@ -34,8 +34,9 @@ pub trait Backend: Send + Sync {
     // --- the vault's front door -------------------------------------------------------
     /// Whether a vault exists, who may sign in, and the open session if any.
     fn vault_status(&self) -> ApiResult<VaultStatus>;
-    /// A password's strength for the meter.
-    fn password_strength(&self, password: Password) -> Strength;
+    /// `password`'s strength as `user`'s, for the meter: against the open vault's rule, or a
+    /// new vault's when none is open.
+    fn password_strength(&self, user: &str, password: Password) -> Strength;
     /// First run: creates the vault with its owner and opens the owner's session. The
     /// recovery identity is shown once; the backend holds it until confirmed saved.
     fn create_vault(

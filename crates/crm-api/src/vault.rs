@@ -2,8 +2,9 @@
 //! session view (what the front end lets them open), and password strength. Creating,
 //! unlocking and locking belong to the backend that hosts the session.
 
+use crm_core::Session;
+use crm_core::password::PasswordStrength;
 use crm_core::policy::Right;
-use crm_core::{Password, Session};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AlertRow, alert_row};
@@ -66,14 +67,35 @@ pub struct VaultStatus {
     pub session: Option<SessionInfo>,
 }
 
-/// A password strength estimate.
+/// A password strength estimate (zxcvbn's, against the vault's minimum score).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Strength {
-    /// Estimated entropy in bits.
-    pub bits: u32,
-    /// `weak`, `fair`, `good` or `strong`.
-    pub verdict: String,
+    /// zxcvbn's score, 0 (guessed at once) to 4 (more than 10^10 guesses).
+    pub score: u8,
+    /// The score in a word: `very weak`, `weak`, `fair`, `good` or `strong`.
+    pub label: String,
+    /// The vault's minimum score.
+    pub min_score: u8,
+    /// Whether the vault would accept it (long enough and at least the minimum score).
+    pub acceptable: bool,
+    /// Why it is weak, when zxcvbn says.
+    pub warning: Option<String>,
+    /// How to make it stronger.
+    pub suggestions: Vec<String>,
+}
+
+impl From<PasswordStrength> for Strength {
+    fn from(strength: PasswordStrength) -> Self {
+        Strength {
+            score: strength.score,
+            label: strength.label,
+            min_score: strength.min_score,
+            acceptable: strength.acceptable,
+            warning: strength.warning,
+            suggestions: strength.suggestions,
+        }
+    }
 }
 
 /// A new vault: the owner's session and the recovery identity, shown once.
@@ -112,13 +134,4 @@ pub fn session_info(session: &mut Session, auto_lock_secs: u64) -> ApiResult<Ses
             .collect(),
         auto_lock_secs: count(auto_lock_secs),
     })
-}
-
-/// Estimates a password's strength for the meter (nothing is stored).
-pub fn password_strength(password: Password) -> Strength {
-    let (bits, verdict) = crm_core::secret::password_strength(&password);
-    Strength {
-        bits,
-        verdict: verdict.into(),
-    }
 }

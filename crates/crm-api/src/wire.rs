@@ -81,8 +81,8 @@ macro_rules! use_cases {
 
 use_cases! {
     "vault_status" VaultStatusArgs {} => |b, client| b.vault_status();
-    "password_strength" PasswordStrengthArgs { password: String } =>
-        |b, client| Ok(b.password_strength(Password::new(password)));
+    "password_strength" PasswordStrengthArgs { user: String, password: String } =>
+        |b, client| Ok(b.password_strength(&user, Password::new(password)));
     "create_vault" CreateVaultArgs { owner: String, password: String, key_file_digest: Option<String> } =>
         |b, client| b.create_vault(&owner, Password::new(password), digest(key_file_digest)?, client.clone());
     "held_recovery_identity" HeldRecoveryIdentityArgs {} =>

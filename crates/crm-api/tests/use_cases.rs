@@ -879,17 +879,39 @@ fn the_vault_locks_itself_after_the_idle_period() {
 fn password_strength_is_the_core_estimate() {
     let temp = tempfile::tempdir().expect("temp dir");
     let h = harness(&temp.path().join("vault"), Duration::from_secs(600));
-    assert_eq!(
-        h.ok("password_strength", json!({ "password": "abc" }))["verdict"],
-        "weak"
+    // Before any vault exists: the rule a new vault gets. Weak passwords are refused, with
+    // zxcvbn's reason when it has one.
+    let short = h.ok(
+        "password_strength",
+        json!({ "user": "olivia", "password": "abc" }),
     );
-    assert_eq!(
-        h.ok(
-            "password_strength",
-            json!({ "password": "Tr0ub4dor & horse staple!" })
-        )["verdict"],
-        "strong"
+    assert_eq!(short["acceptable"], false);
+    assert_eq!(short["min_score"], 3);
+    let common = h.ok(
+        "password_strength",
+        json!({ "user": "olivia", "password": "Password12" }),
     );
+    assert_eq!(common["acceptable"], false);
+    assert!(common["warning"].is_string(), "{common}");
+    let passphrase = h.ok(
+        "password_strength",
+        json!({ "user": "olivia", "password": "Harbour lights at 6 o'clock" }),
+    );
+    assert_eq!(passphrase["acceptable"], true);
+    assert_eq!(passphrase["score"], 4);
+    // With a session open: the open vault's own rule.
+    create_owner(&h, None);
+    let own_name = h.ok(
+        "password_strength",
+        json!({ "user": "olivia", "password": "Olivia123456" }),
+    );
+    assert_eq!(own_name["acceptable"], false, "{own_name}");
+    assert_eq!(own_name["min_score"], 3);
+    let passphrase = h.ok(
+        "password_strength",
+        json!({ "user": "olivia", "password": "violet tractor sings backwards" }),
+    );
+    assert_eq!(passphrase["acceptable"], true, "{passphrase}");
 }
 
 fn stages(h: &Harness) -> Vec<Value> {

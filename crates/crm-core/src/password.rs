@@ -24,13 +24,14 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{Action, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::Right;
 use crate::secret::Password;
+use crate::store::Connection;
 use crate::vault::Session;
 
 /// The shortest password any slot accepts, whatever its score.
@@ -256,7 +257,7 @@ impl Session {
                 params![MIN_SCORE_KEY, score.to_string()],
             )?;
             audit.record(
-                AuditEvent::new(Action::PolicyChanged)
+                AuditEvent::new(AuditAction::PolicyChanged)
                     .target("policy", MIN_SCORE_KEY)
                     .change(Some(before.to_string()), Some(score.to_string())),
             );

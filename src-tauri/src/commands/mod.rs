@@ -81,7 +81,7 @@ macro_rules! quick_commands {
 
 quick_commands! {
     /// A password's strength for the meter (nothing is stored).
-    password_strength(password: String) -> Strength => |b| b.password_strength(Password::new(password));
+    password_strength(user: String, password: String) -> Strength => |b| b.password_strength(&user, Password::new(password));
     /// The owner confirms the recovery identity is saved: it is forgotten.
     confirm_recovery_saved() -> () => |b| b.confirm_recovery_saved();
     /// The user is active (keys, clicks): resets the idle timer.

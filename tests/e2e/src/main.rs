@@ -269,7 +269,7 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
     ui.type_into("#owner", OWNER).await?;
     ui.type_into("#password", OWNER_PASSWORD).await?;
     ui.type_into("#repeat", OWNER_PASSWORD).await?;
-    ui.wait_text("[data-testid=strength]", "bits").await?;
+    ui.wait_text("[data-testid=strength]", "of 4").await?;
     ui.click("#use-key-file").await?;
     ui.type_into("#key-file", &key_file.display().to_string())
         .await?;

@@ -32,8 +32,9 @@ describe("calling commands", () => {
 });
 
 describe("helpers", () => {
-  it("maps the core's verdicts onto the meter", () => {
-    expect(["", "weak", "fair", "good", "strong"].map(strengthLevel)).toEqual([0, 1, 2, 3, 4]);
+  it("maps the core's zxcvbn scores onto the meter", () => {
+    expect([null, 0, 1, 2, 3, 4].map(strengthLevel)).toEqual([0, 0, 1, 2, 3, 4]);
+    expect([-1, 7].map(strengthLevel)).toEqual([0, 4]);
   });
 
   it("formats waits in seconds, then minutes", () => {

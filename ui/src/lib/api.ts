@@ -43,9 +43,10 @@ export function throttle(ping: () => void, intervalMs: number): () => void {
   };
 }
 
-/** Maps the core's strength verdict to a 0–4 meter level. */
-export function strengthLevel(verdict: string): number {
-  return { weak: 1, fair: 2, good: 3, strong: 4 }[verdict] ?? 0;
+/** Maps the core's zxcvbn score (0–4; null before anything is typed) to a 0–4 meter level. */
+export function strengthLevel(score: number | null): number {
+  if (score === null || !Number.isFinite(score)) return 0;
+  return Math.min(4, Math.max(0, Math.round(score)));
 }
 
 /** "in 3 min", "12 s" style countdown text. */

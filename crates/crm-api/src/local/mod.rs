@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crm_core::password::PasswordRule;
 use crm_core::{
     Credentials, KdfStrength, KeyFileDigest, NewVault, Password, RecoveryIdentity, SecretText,
     Session, Vault, VaultPaths,
@@ -153,8 +154,19 @@ impl Backend for LocalBackend {
         })
     }
 
-    fn password_strength(&self, password: Password) -> Strength {
-        vault::password_strength(password)
+    fn password_strength(&self, user: &str, password: Password) -> Strength {
+        // The open vault's rule when a session is open; otherwise (locked, first run, busy)
+        // the rule a new vault here would get. The meter only advises: every write of a
+        // password checks it again with the vault's own rule.
+        let open = self
+            .host
+            .with_session_untouched(|session| Ok(session.password_strength(user, &password)?));
+        match open {
+            Ok(strength) => strength.into(),
+            Err(_) => PasswordRule::for_new_vault(self.vault_dir())
+                .check(user, &password)
+                .into(),
+        }
     }
 
     fn create_vault(

@@ -13,11 +13,12 @@
 //! `crm alerts`.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::RECORDS_NAMED_SQL;
 use crate::error::Result;
+use crate::store::Connection;
 
 /// A watched action with its thresholds.
 struct Watch {
@@ -232,9 +233,14 @@ pub(crate) fn acknowledge(conn: &Connection, id: i64, by: &str) -> Result<bool> 
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the alert scan is checked on a bare in-memory trail"
+)]
 mod tests {
     use super::*;
-    use crate::audit::{Action, Actor, AuditEvent, AuditKey, MIGRATION, append};
+    use crate::audit::{Actor, AuditAction, AuditEvent, AuditKey, append};
+    use crate::schema::audit::MIGRATION;
     use chrono::Timelike;
 
     fn trail() -> Result<(Connection, AuditKey)> {
@@ -271,7 +277,7 @@ mod tests {
                         key,
                         actor,
                         at,
-                        &AuditEvent::new(Action::View).target("contact", view),
+                        &AuditEvent::new(AuditAction::View).target("contact", view),
                     )?;
                 }
             }
@@ -297,7 +303,7 @@ mod tests {
                 &key,
                 actor,
                 at.min(now),
-                &AuditEvent::new(Action::View).target("contact", view),
+                &AuditEvent::new(AuditAction::View).target("contact", view),
             )?;
         }
         assert!(scan(&conn, now)? >= 1);
@@ -329,7 +335,7 @@ mod tests {
                 &key,
                 actor,
                 now - Duration::minutes(view),
-                &AuditEvent::new(Action::View),
+                &AuditEvent::new(AuditAction::View),
             )?;
         }
         assert_eq!(scan(&conn, now)?, 0);
@@ -361,7 +367,7 @@ mod tests {
             key,
             rep(user),
             at,
-            &AuditEvent::new(Action::View)
+            &AuditEvent::new(AuditAction::View)
                 .target("contact", "list")
                 .detail("ids", &ids),
         )?;
@@ -392,7 +398,7 @@ mod tests {
                     key,
                     rep(user),
                     at + Duration::minutes(20),
-                    &AuditEvent::new(Action::View).target("contact", 7),
+                    &AuditEvent::new(AuditAction::View).target("contact", 7),
                 )?;
             }
         }
@@ -494,7 +500,7 @@ mod tests {
                 &key,
                 actor,
                 hour_start + Duration::minutes(attempt),
-                &AuditEvent::new(Action::UnlockFailed),
+                &AuditEvent::new(AuditAction::UnlockFailed),
             )?;
         }
         assert_eq!(scan(&conn, now)?, 1);
@@ -522,7 +528,7 @@ mod tests {
                 &key,
                 actor,
                 turn + Duration::minutes(minute),
-                &AuditEvent::new(Action::UnlockFailed),
+                &AuditEvent::new(AuditAction::UnlockFailed),
             )?;
         }
         assert_eq!(scan(&conn, turn + Duration::minutes(5))?, 1);

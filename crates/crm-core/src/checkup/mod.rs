@@ -34,25 +34,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{Action, AuditEvent, alerts};
+use crate::audit::{AuditAction, AuditEvent, alerts};
 use crate::error::{Error, Result};
 use crate::policy::Right;
 use crate::secret::RecoveryIdentity;
 use crate::vault::Session;
-
-/// Tables of the checkup: the score history; and each user's password score at set time
-/// (`password::record_score`), the only trace of a password the checkup reads.
-pub(crate) const MIGRATION: &str = "
-CREATE TABLE security_scores (
-    id         INTEGER PRIMARY KEY,
-    at         TEXT NOT NULL,
-    checked_by TEXT NOT NULL,
-    score      INTEGER NOT NULL CHECK (score BETWEEN 0 AND 100),
-    failing    TEXT NOT NULL -- JSON array of the failing checks' ids
-) STRICT;
-ALTER TABLE users ADD COLUMN password_score INTEGER;
-ALTER TABLE users ADD COLUMN password_scored_at TEXT;
-";
 
 /// Weight of a high-risk check in the score.
 pub const HIGH_WEIGHT: u32 = 10;
@@ -294,7 +280,7 @@ impl Session {
                 )?;
             }
             audit.record(
-                AuditEvent::new(Action::SecurityCheck)
+                AuditEvent::new(AuditAction::SecurityCheck)
                     .detail("score", score)
                     .detail("previous_score", previous)
                     .detail("failing", &failing),
@@ -329,9 +315,8 @@ impl Session {
         let mut entries = Vec::new();
         for row in rows {
             let (at, checked_by, score, failing) = row?;
-            let failing = serde_json::from_str(&failing).map_err(|error| {
-                Error::DatabaseDamaged(format!("security score history: {error}"))
-            })?;
+            let failing = serde_json::from_str(&failing)
+                .map_err(|error| Error::damaged_by("security score history", error))?;
             entries.push(ScoreEntry {
                 at,
                 checked_by,
@@ -377,8 +362,9 @@ impl Session {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![RECOVERY_CONFIRMED_KEY, confirmation],
             )?;
-            audit
-                .record(AuditEvent::new(Action::RecoveryConfirmed).detail("recipient", &recipient));
+            audit.record(
+                AuditEvent::new(AuditAction::RecoveryConfirmed).detail("recipient", &recipient),
+            );
             Ok(())
         })
     }
@@ -398,9 +384,8 @@ impl Session {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let value: serde_json::Value = serde_json::from_str(&stored).map_err(|error| {
-            Error::DatabaseDamaged(format!("{RECOVERY_CONFIRMED_KEY}: {error}"))
-        })?;
+        let value: serde_json::Value = serde_json::from_str(&stored)
+            .map_err(|error| Error::damaged_by(RECOVERY_CONFIRMED_KEY, error))?;
         if value["recipient"].as_str() != Some(self.recovery_recipient()) {
             return Ok(None);
         }

@@ -90,7 +90,7 @@ fn every_run_is_kept_audited_and_a_drop_raises_one_alert() -> Result<()> {
     );
     assert!(history[0].failing.contains(&CheckId::AutoLock));
     let entries = owner.audit_list(&crate::audit::AuditFilter {
-        actions: vec![Action::SecurityCheck],
+        actions: vec![AuditAction::SecurityCheck],
         ..Default::default()
     })?;
     assert_eq!(entries.len(), 2);

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::fields::Entity;
 use super::{remove_unused_tags, search, view};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Action, RoleDef};
 use crate::vault::Session;
