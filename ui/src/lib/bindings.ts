@@ -10,7 +10,7 @@ export const commands = {
 	/**  Whether a vault exists, who may sign in, and the open session if any. */
 	vaultStatus: () => typedError<VaultStatus_Serialize, ApiError_Serialize>(__TAURI_INVOKE("vault_status")),
 	/**  A password's strength for the meter (nothing is stored). */
-	passwordStrength: (password: string) => __TAURI_INVOKE<Strength>("password_strength", { password }),
+	passwordStrength: (user: string, password: string) => __TAURI_INVOKE<Strength_Serialize>("password_strength", { user, password }),
 	/**
 	 *  Writes a new random key file at the path the user chose in the save dialog (never over an
 	 *  existing file).
@@ -1825,12 +1825,39 @@ export type StageOutcome =
 /**  Closed and lost. */
 "lost";
 
-/**  A password strength estimate. */
-export type Strength = {
-	/**  Estimated entropy in bits. */
-	bits: number,
-	/**  `weak`, `fair`, `good` or `strong`. */
-	verdict: string,
+/**  A password strength estimate (zxcvbn's, against the vault's minimum score). */
+export type Strength = Strength_Serialize | Strength_Deserialize;
+
+/**  A password strength estimate (zxcvbn's, against the vault's minimum score). */
+export type Strength_Deserialize = {
+	/**  zxcvbn's score, 0 (guessed at once) to 4 (more than 10^10 guesses). */
+	score: number,
+	/**  The score in a word: `very weak`, `weak`, `fair`, `good` or `strong`. */
+	label: string,
+	/**  The vault's minimum score. */
+	min_score: number,
+	/**  Whether the vault would accept it (long enough and at least the minimum score). */
+	acceptable: boolean,
+	/**  Why it is weak, when zxcvbn says. */
+	warning?: string | null,
+	/**  How to make it stronger. */
+	suggestions: string[],
+};
+
+/**  A password strength estimate (zxcvbn's, against the vault's minimum score). */
+export type Strength_Serialize = {
+	/**  zxcvbn's score, 0 (guessed at once) to 4 (more than 10^10 guesses). */
+	score: number,
+	/**  The score in a word: `very weak`, `weak`, `fair`, `good` or `strong`. */
+	label: string,
+	/**  The vault's minimum score. */
+	min_score: number,
+	/**  Whether the vault would accept it (long enough and at least the minimum score). */
+	acceptable: boolean,
+	/**  Why it is weak, when zxcvbn says. */
+	warning: string | null,
+	/**  How to make it stronger. */
+	suggestions: string[],
 };
 
 /**  A user row on the users screen. */
