@@ -43,6 +43,7 @@ pub mod settings;
 mod store;
 #[cfg(test)]
 mod test_support;
+pub mod test_hooks;
 pub mod throttle;
 pub mod vault;
 

@@ -38,6 +38,7 @@ const ALL: &[&str] = &[
     crate::records::import::lookup::MIGRATION,
     crate::records::search::PER_KIND_MIGRATION,
     crate::records::OWNER_NAME_INDEXES,
+    crate::records::tags::SPELLING_MIGRATION,
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
