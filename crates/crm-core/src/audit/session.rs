@@ -185,7 +185,7 @@ impl Session {
         let mut manifests = Vec::new();
         let mut notes = Vec::new();
         for destination in self.known_backup_destinations()? {
-            let backups = match self.list_backups(Some(&destination)) {
+            let backups = match self.backups_in(Some(&destination)) {
                 Ok(backups) => backups,
                 Err(error) => {
                     notes.push(format!(

@@ -207,7 +207,7 @@ impl Session {
     /// run-backups right.
     pub fn start_backup_now(&self, to: Option<&Path>) -> Result<BackupJob> {
         self.require_right(Right::RunBackups)?;
-        let settings = self.backup_settings()?;
+        let settings = self.stored_backup_settings()?;
         let targets = match to {
             Some(path) => vec![Target {
                 destination: path.to_path_buf(),
@@ -237,7 +237,7 @@ impl Session {
     /// when another process is making the scheduled backups right now. Any session may run
     /// it: a backup reveals nothing to the user who triggers it.
     pub fn start_due_backups(&self) -> Result<Option<BackupJob>> {
-        let settings = self.backup_settings()?;
+        let settings = self.stored_backup_settings()?;
         if settings.destinations.is_empty() {
             return Ok(None);
         }
@@ -313,7 +313,7 @@ impl Session {
         retention: Option<Retention>,
         run_lock: Option<RunLock>,
     ) -> Result<BackupJob> {
-        let settings = self.backup_settings()?;
+        let settings = self.stored_backup_settings()?;
         let recipients = self.backup_recipients(&settings);
         let erasures = crate::records::erase::read_log(&self.paths().dir)?;
         Ok(BackupJob {
