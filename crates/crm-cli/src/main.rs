@@ -11,6 +11,7 @@ mod bench_cmd;
 mod credentials;
 mod output;
 mod records_cmd;
+mod set_input;
 mod transfer_cmd;
 mod vault_cmd;
 

@@ -7,20 +7,21 @@ use crm_core::records::custom_fields::{self, CustomFieldChange, CustomFieldSpec}
 use crm_core::records::demo::DemoScale;
 use crm_core::records::fields::{Entity, Level};
 use crm_core::records::pipeline::{Outcome, plan_from_text};
-use crm_core::records::{Dependents, ListQuery, RecordInput, RecordView};
+use crm_core::records::{Dependents, ListQuery, RecordView};
 use crm_core::{Error, Result};
 
 use crate::Cli;
 use crate::credentials::unlock;
+use crate::set_input::SetArgs;
 use crate::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub enum RecordCommand {
-    /// Add a record: --set FIELD=VALUE for each field (see `crm field list ENTITY`)
+    /// Add a record: FIELD=VALUE for each field (see `crm field list ENTITY`), with --set, or
+    /// out of the process list with --set-stdin or --set-file
     Add {
-        /// FIELD=VALUE (repeatable); lists (emails, phones) are comma-separated
-        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
-        set: Vec<String>,
+        #[command(flatten)]
+        set: SetArgs,
     },
     /// List records with filters, sorting and paging
     List(ListArgs),
@@ -33,9 +34,8 @@ pub enum RecordCommand {
     Edit {
         /// Record id
         id: i64,
-        /// FIELD=VALUE (repeatable); an empty VALUE clears the field
-        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
-        set: Vec<String>,
+        #[command(flatten)]
+        set: SetArgs,
     },
     /// Delete a record; linked records (a company's contacts, deals, activities and notes; a
     /// contact's deals, activities and notes; a deal's activities and notes) need --dependents
@@ -320,20 +320,6 @@ pub enum PipelineCommand {
     },
 }
 
-fn parse_sets(sets: &[String]) -> Result<RecordInput> {
-    let mut input = RecordInput::new();
-    for set in sets {
-        let (field, value) = set
-            .split_once('=')
-            .ok_or_else(|| Error::Invalid(format!("{set:?}: use FIELD=VALUE")))?;
-        input.insert(
-            field.trim().to_owned(),
-            serde_json::Value::String(value.to_owned()),
-        );
-    }
-    Ok(input)
-}
-
 /// `2026-11-24T09:00:00…` as `2026-11-24 09:00`.
 fn short_time(time: &str) -> String {
     time.get(..16).unwrap_or(time).replace('T', " ")
@@ -398,7 +384,7 @@ pub fn record(cli: &Cli, entity: Entity, command: &RecordCommand, out: &Output) 
     let mut session = unlock(cli)?;
     match command {
         RecordCommand::Add { set } => {
-            let id = session.create(entity, &parse_sets(set)?)?;
+            let id = session.create(entity, &set.input()?)?;
             out.show(&serde_json::json!({ "id": id }), |_| {
                 format!("added {} #{id}", entity.name())
             });
@@ -442,7 +428,7 @@ pub fn record(cli: &Cli, entity: Entity, command: &RecordCommand, out: &Output) 
             out.show(&record, render_record);
         }
         RecordCommand::Edit { id, set } => {
-            session.update(entity, *id, &parse_sets(set)?)?;
+            session.update(entity, *id, &set.input()?)?;
             out.done(&format!("updated {} #{id}", entity.name()));
         }
         RecordCommand::Delete { id, dependents } => {

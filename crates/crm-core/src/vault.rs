@@ -13,7 +13,7 @@
 //! | `vault.lock` | held shared by every open session, exclusively by a key rotation |
 //! | `keyslots.lock` | serialises read-modify-write of the key-slot file |
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -1452,12 +1452,7 @@ fn update_slots(
     cached: &mut KeySlotFile,
     change: impl FnOnce(&mut KeySlotFile) -> Result<()>,
 ) -> Result<()> {
-    let guard = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&paths.slots_lock)
-        .map_err(Error::io("opening keyslots.lock"))?;
+    let guard = fsutil::open_private(&paths.slots_lock)?;
     guard
         .lock()
         .map_err(Error::io("locking the key-slot file"))?;
@@ -1506,12 +1501,7 @@ struct VaultLock {
 
 impl VaultLock {
     fn shared(path: &Path) -> Result<Self> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(Error::io("opening vault.lock"))?;
+        let file = fsutil::open_private(path)?;
         // A rotation holds the lock exclusively for as long as re-encryption takes; wait.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {

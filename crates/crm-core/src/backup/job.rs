@@ -186,12 +186,7 @@ struct RunLock {
 impl RunLock {
     fn try_acquire(vault_dir: &Path) -> Result<Option<Self>> {
         let path = vault_dir.join(RUN_LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io(format!("opening {}", path.display())))?;
+        let file = crate::fsutil::open_private(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
