@@ -34,6 +34,8 @@ pub mod bench;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod keyslot;
 pub mod policy;
 pub mod process;

@@ -179,6 +179,13 @@ impl Default for BackupSettings {
 }
 
 impl BackupSettings {
+    /// Reads settings as stored (JSON, older forms included); unreadable text is an error that
+    /// says so, never a panic (fuzzed in `crate::fuzz_tests`).
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|error| Error::Database(format!("backup settings unreadable: {error}")))
+    }
+
     /// Checks every rule a saved setting must keep; the message says which and how to fix it.
     pub fn validate(&self) -> Result<()> {
         if self.destinations.len() > 2 {
@@ -400,8 +407,7 @@ impl Session {
             )
             .optional()?;
         match stored {
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|error| Error::Database(format!("backup settings unreadable: {error}"))),
+            Some(text) => BackupSettings::from_json(&text),
             None => Ok(BackupSettings::default()),
         }
     }
