@@ -12,8 +12,8 @@ use crm_core::{Error, Result};
 
 use crate::Cli;
 use crate::credentials::unlock;
-use crate::set_input::SetArgs;
 use crate::output::Output;
+use crate::set_input::SetArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum RecordCommand {

@@ -49,7 +49,15 @@ fn init_refuses_the_signing_in_key_file_and_names_the_owners_option() {
     let vault = root.path().join("vault");
     for option in ["--keyfile", "--key-file"] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
-            .args(["--vault", text(&vault), "init", "--owner", "olivia", option, text(&key)])
+            .args([
+                "--vault",
+                text(&vault),
+                "init",
+                "--owner",
+                "olivia",
+                option,
+                text(&key),
+            ])
             .env("STRONGROOM_KDF", "floor")
             .env_remove("STRONGROOM_KEY_FILE")
             .stdin(Stdio::piped())
@@ -78,21 +86,40 @@ fn every_file_the_vault_writes_is_owner_only_even_while_it_is_open() {
     vault.add_user("sam", "Sales Representative", "sam-password-1");
     let dest = vault.root().join("backups");
     std::fs::create_dir(&dest).expect("destination");
-    owner(&vault, &["backup", "settings", "--destination", text(&dest)]).success();
-    let id = owner(&vault, &["contact", "add", "--set", "last_name=Holm", "--json"])
-        .success()
-        .json()["id"]
+    owner(
+        &vault,
+        &["backup", "settings", "--destination", text(&dest)],
+    )
+    .success();
+    let id = owner(
+        &vault,
+        &["contact", "add", "--set", "last_name=Holm", "--json"],
+    )
+    .success()
+    .json()["id"]
         .to_string();
     owner(&vault, &["erase", &id, "--reason", "asked to be forgotten"]).success();
     owner(&vault, &["backup", "run-due"]).success();
-    for file in ["erasures.log", "backup-run.lock", "vault.lock", "keyslots.lock"] {
+    for file in [
+        "erasures.log",
+        "backup-run.lock",
+        "vault.lock",
+        "keyslots.lock",
+    ] {
         assert!(vault.dir().join(file).exists(), "{file} was written");
     }
 
     // Stop a backup half-way, with its session open: the WAL files exist now.
     let reached = vault.root().join("reached");
     let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
-        .args(["--vault", text(&vault.dir()), "backup", "now", "--to", text(&dest)])
+        .args([
+            "--vault",
+            text(&vault.dir()),
+            "backup",
+            "now",
+            "--to",
+            text(&dest),
+        ])
         .env("STRONGROOM_KDF", "floor")
         .env("STRONGROOM_USER", "olivia")
         .env("CRM_PASSWORD", OWNER_PASSWORD)
@@ -109,14 +136,23 @@ fn every_file_the_vault_writes_is_owner_only_even_while_it_is_open() {
     }
     let open_files = std::fs::read_dir(vault.dir())
         .expect("list")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect::<Vec<_>>();
     let loose = loose_files(&vault.dir());
     child.kill().expect("kill");
     let _ = child.wait();
     assert!(reached.exists(), "the backup reached its pause");
     for file in ["vault.db", "vault.db-wal", "vault.db-shm"] {
-        assert!(open_files.iter().any(|name| name == file), "{file} in {open_files:?}");
+        assert!(
+            open_files.iter().any(|name| name == file),
+            "{file} in {open_files:?}"
+        );
     }
     assert!(loose.is_empty(), "readable by others: {loose:?}");
     assert_eq!(mode(&vault.dir()), 0o700);
@@ -141,13 +177,19 @@ fn export_out_makes_a_new_owner_only_file_and_refuses_a_symbolic_link() {
     let vault = TestVault::new();
     owner(&vault, &["contact", "add", "--set", "last_name=Berg"]).success();
     let out = vault.root().join("contacts.csv");
-    std::fs::write(&out, "old contents, much longer than the export will be\n".repeat(100))
-        .expect("existing file");
+    std::fs::write(
+        &out,
+        "old contents, much longer than the export will be\n".repeat(100),
+    )
+    .expect("existing file");
     std::fs::set_permissions(&out, PermissionsExt::from_mode(0o644)).expect("world-readable");
     owner(&vault, &["export", "csv", "--out", text(&out)]).success();
     assert_eq!(mode(&out), 0o600);
     let written = std::fs::read_to_string(&out).expect("export");
-    assert!(written.contains("Berg") && !written.contains("old contents"), "{written}");
+    assert!(
+        written.contains("Berg") && !written.contains("old contents"),
+        "{written}"
+    );
 
     let elsewhere: PathBuf = vault.root().join("planted-target.csv");
     let link = vault.root().join("link.csv");
@@ -173,7 +215,14 @@ fn backup_settings_destinations_and_recipients_need_a_backup_right() {
     let recipient = age::x25519::Identity::generate().to_public().to_string();
     owner(
         &vault,
-        &["backup", "settings", "--destination", text(&dest), "--recipient", &recipient],
+        &[
+            "backup",
+            "settings",
+            "--destination",
+            text(&dest),
+            "--recipient",
+            &recipient,
+        ],
     )
     .success();
     vault.add_user("ada", "Auditor", "ada-password-12");
@@ -191,14 +240,20 @@ fn backup_settings_destinations_and_recipients_need_a_backup_right() {
                 "{user} {args:?}: {}",
                 run.stdout
             );
-            assert!(run.stderr.contains("backup right"), "{user} {args:?}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("backup right"),
+                "{user} {args:?}: {}",
+                run.stderr
+            );
         }
     }
     // Auditors still compare the trail with the backups.
     vault
         .crm_as("ada", "ada-password-12", &["audit", "verify"])
         .success();
-    let settings = owner(&vault, &["backup", "settings", "--json"]).success().json();
+    let settings = owner(&vault, &["backup", "settings", "--json"])
+        .success()
+        .json();
     assert_eq!(settings["extra_recipients"][0], recipient.as_str());
 }
 
@@ -231,7 +286,11 @@ fn set_stdin_keeps_customer_values_out_of_the_process_list() {
             .expect("stdin")
             .write_all(stdin.as_bytes());
         let output = child.wait_with_output().expect("crm");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let run = common::Run {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -244,15 +303,23 @@ fn set_stdin_keeps_customer_values_out_of_the_process_list() {
         &["contact", "add", "--set", &format!("last_name={secret}")],
         &format!("{OWNER_PASSWORD}\n"),
     );
-    assert!(shown.contains(secret), "the attack: --set is in the process list: {shown}");
+    assert!(
+        shown.contains(secret),
+        "the attack: --set is in the process list: {shown}"
+    );
 
     let (shown, run) = command_line_while_waiting(
         &["contact", "add", "--set-stdin", "--json"],
         &format!("{OWNER_PASSWORD}\nlast_name={secret}-2\nemails=v@example.com\n"),
     );
-    assert!(shown.contains("--set-stdin") && !shown.contains(secret), "{shown}");
+    assert!(
+        shown.contains("--set-stdin") && !shown.contains(secret),
+        "{shown}"
+    );
     let id = run.json()["id"].to_string();
-    let record = owner(&vault, &["contact", "show", &id, "--json"]).success().json();
+    let record = owner(&vault, &["contact", "show", &id, "--json"])
+        .success()
+        .json();
     let record = record.to_string();
     assert!(record.contains(&format!("{secret}-2")), "{record}");
     assert!(record.contains("v@example.com"), "{record}");
@@ -260,7 +327,9 @@ fn set_stdin_keeps_customer_values_out_of_the_process_list() {
     let file = vault.root().join("fields.txt");
     std::fs::write(&file, "job_title=Buyer\n").expect("fields file");
     owner(&vault, &["contact", "edit", &id, "--set-file", text(&file)]).success();
-    let record = owner(&vault, &["contact", "show", &id, "--json"]).success().json();
+    let record = owner(&vault, &["contact", "show", &id, "--json"])
+        .success()
+        .json();
     assert!(record.to_string().contains("Buyer"), "{record}");
 
     let run = owner(&vault, &["contact", "add"]);

@@ -126,8 +126,7 @@ fn open_owner_only(path: &Path, append: bool) -> Result<File> {
 /// `-shm`, which SQLite creates with the database file's mode).
 pub fn restrict_if_present(path: &Path) -> Result<()> {
     match File::open(path) {
-        Ok(file) => owner_only(&file)
-            .map_err(Error::io(format!("restricting {}", path.display()))),
+        Ok(file) => owner_only(&file).map_err(Error::io(format!("restricting {}", path.display()))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(Error::io(format!("opening {}", path.display()))(error)),
     }

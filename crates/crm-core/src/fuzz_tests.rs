@@ -58,11 +58,37 @@ fn texty_bytes(pieces: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>
 }
 
 const JSON_PIECES: &[&str] = &[
-    "{", "}", "[", "]", ",", ":", "\"", "null", "true", "-1", "4294967296", "1e999", "\\u0000",
-    "\"destinations\"", "\"schedule\"", "\"interval_hours\"", "\"drill_interval_days\"",
-    "\"retention\"", "\"extra_recipients\"", "\"/srv/backups\"", "\"daily 13:00\"",
-    "\"every 4h\"", "\"hourly mon-fri 08:00-18:00\"", "\"age1\"", "\"name\"", "\"grants\"",
-    "\"rights\"", "\"clearance\"", "\"others_clearance\"", "\"reveal\"", "\"contact\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "null",
+    "true",
+    "-1",
+    "4294967296",
+    "1e999",
+    "\\u0000",
+    "\"destinations\"",
+    "\"schedule\"",
+    "\"interval_hours\"",
+    "\"drill_interval_days\"",
+    "\"retention\"",
+    "\"extra_recipients\"",
+    "\"/srv/backups\"",
+    "\"daily 13:00\"",
+    "\"every 4h\"",
+    "\"hourly mon-fri 08:00-18:00\"",
+    "\"age1\"",
+    "\"name\"",
+    "\"grants\"",
+    "\"rights\"",
+    "\"clearance\"",
+    "\"others_clearance\"",
+    "\"reveal\"",
+    "\"contact\"",
 ];
 
 #[test]
@@ -114,7 +140,8 @@ fn records(session: &Session) -> Result<i64> {
     Ok(total)
 }
 
-type Import = fn(&mut Session, &Path, &ImportOptions) -> Result<crate::records::import::ImportReport>;
+type Import =
+    fn(&mut Session, &Path, &ImportOptions) -> Result<crate::records::import::ImportReport>;
 
 /// Imports each generated file through `import` into one vault: no panic, clear refusals, and
 /// nothing written unless the import says it committed.
@@ -145,7 +172,10 @@ fn fuzz_import(
         match result {
             Ok(report) => {
                 committed.set(committed.get() + u32::from(report.committed));
-                prop_assert!(report.committed || after == before, "uncommitted, yet written");
+                prop_assert!(
+                    report.committed || after == before,
+                    "uncommitted, yet written"
+                );
                 prop_assert!(!(dry_run && report.committed), "a dry run committed");
             }
             Err(error) => {
@@ -173,11 +203,46 @@ fn entity_and_dry_run() -> impl Strategy<Value = (Option<Entity>, bool)> {
 }
 
 const CSV_PIECES: &[&str] = &[
-    ",", ";", "\t", "\"", "\"\"", "\n", "\r\n", "\r", "\u{feff}", "sep=;\n", "\u{0}", "\u{e9}",
-    "\u{fffd}", "first_name", "last_name", "emails", "phones", "birthday", "tags", "company",
-    "name", "title", "value", "stage", "status", "deal", "contact", "owner", "Labels",
-    "E-mail Address", "Categories", "2026-02-30", "31/12/2026", "12/31/2026", "-1e308",
-    "99999999999999999999", "a@b.example", "+1 (555) 123-4567", "Won", "Lost",
+    ",",
+    ";",
+    "\t",
+    "\"",
+    "\"\"",
+    "\n",
+    "\r\n",
+    "\r",
+    "\u{feff}",
+    "sep=;\n",
+    "\u{0}",
+    "\u{e9}",
+    "\u{fffd}",
+    "first_name",
+    "last_name",
+    "emails",
+    "phones",
+    "birthday",
+    "tags",
+    "company",
+    "name",
+    "title",
+    "value",
+    "stage",
+    "status",
+    "deal",
+    "contact",
+    "owner",
+    "Labels",
+    "E-mail Address",
+    "Categories",
+    "2026-02-30",
+    "31/12/2026",
+    "12/31/2026",
+    "-1e308",
+    "99999999999999999999",
+    "a@b.example",
+    "+1 (555) 123-4567",
+    "Won",
+    "Lost",
 ];
 
 #[test]
@@ -206,19 +271,19 @@ fn csv_import_never_panics_and_refuses_bad_files_clearly_without_writing() -> Re
     // Well-formed rows of odd cells, so that imports also get through to the writer.
     let cell = prop_oneof![
         "[a-zA-Z]{1,10}",
-        proptest::sample::select(CSV_PIECES).prop_map(|piece| format!("\"{}\"", piece.replace('"', "\"\""))),
+        proptest::sample::select(CSV_PIECES)
+            .prop_map(|piece| format!("\"{}\"", piece.replace('"', "\"\""))),
         "\\PC{1,8}".prop_map(|text| format!("\"{}\"", text.replace('"', "\"\""))),
     ];
-    let rows = proptest::collection::vec(proptest::collection::vec(cell, 4), 1..6).prop_map(
-        |rows| {
+    let rows =
+        proptest::collection::vec(proptest::collection::vec(cell, 4), 1..6).prop_map(|rows| {
             let mut text = String::from("first_name,last_name,job_title,tags\n");
             for row in rows {
                 text.push_str(&row.join(","));
                 text.push('\n');
             }
             (text.into_bytes(), Some(Entity::Contact), false)
-        },
-    );
+        });
     let strategy = prop_oneof![strategy, rows];
     fuzz_import("csv", 96, strategy, |session, path, options| {
         session.import_csv(path, options, &mut |_| {})
@@ -226,12 +291,45 @@ fn csv_import_never_panics_and_refuses_bad_files_clearly_without_writing() -> Re
 }
 
 const VCARD_PIECES: &[&str] = &[
-    "BEGIN:VCARD\r\n", "END:VCARD\r\n", "VERSION:2.1\r\n", "VERSION:3.0\r\n", "VERSION:4.0\r\n",
-    "FN:", "N:", ";", ",", ":", "\\", "\\n", "\\,", "\r\n", "\n", "\r\n ", "\r\n\t", "=\r\n",
-    "=C3=A9", "=", "EMAIL;TYPE=work:", "TEL;TYPE=cell:", "BDAY:", "BDAY;X-APPLE-OMIT-YEAR=1604:",
-    "--0415", "1604-04-15", "19800402", "ADR;TYPE=home:", "NOTE:", "CATEGORIES:", "ORG:",
-    "TITLE:", "item1.EMAIL:", ";ENCODING=QUOTED-PRINTABLE", ";CHARSET=UTF-8", ";CHARSET=x-bad",
-    "PHOTO;ENCODING=b:", "\u{feff}", "\u{e9}",
+    "BEGIN:VCARD\r\n",
+    "END:VCARD\r\n",
+    "VERSION:2.1\r\n",
+    "VERSION:3.0\r\n",
+    "VERSION:4.0\r\n",
+    "FN:",
+    "N:",
+    ";",
+    ",",
+    ":",
+    "\\",
+    "\\n",
+    "\\,",
+    "\r\n",
+    "\n",
+    "\r\n ",
+    "\r\n\t",
+    "=\r\n",
+    "=C3=A9",
+    "=",
+    "EMAIL;TYPE=work:",
+    "TEL;TYPE=cell:",
+    "BDAY:",
+    "BDAY;X-APPLE-OMIT-YEAR=1604:",
+    "--0415",
+    "1604-04-15",
+    "19800402",
+    "ADR;TYPE=home:",
+    "NOTE:",
+    "CATEGORIES:",
+    "ORG:",
+    "TITLE:",
+    "item1.EMAIL:",
+    ";ENCODING=QUOTED-PRINTABLE",
+    ";CHARSET=UTF-8",
+    ";CHARSET=x-bad",
+    "PHOTO;ENCODING=b:",
+    "\u{feff}",
+    "\u{e9}",
 ];
 
 #[test]

@@ -43,9 +43,9 @@ pub mod records;
 pub mod secret;
 pub mod settings;
 mod store;
+pub mod test_hooks;
 #[cfg(test)]
 mod test_support;
-pub mod test_hooks;
 pub mod throttle;
 pub mod vault;
 

@@ -19,7 +19,11 @@
 pub const ENABLED: bool = cfg!(feature = "test-hooks");
 
 /// The test-hook variables crm-core reads. Nothing else reads them (a test checks).
-pub const VARIABLES: [&str; 3] = ["STRONGROOM_KDF", "STRONGROOM_FAULT", "STRONGROOM_FAULT_SIGNAL"];
+pub const VARIABLES: [&str; 3] = [
+    "STRONGROOM_KDF",
+    "STRONGROOM_FAULT",
+    "STRONGROOM_FAULT_SIGNAL",
+];
 
 /// The value of test-hook variable `name`: `None` when it is unset or not valid Unicode, and
 /// always `None` in a build without the `test-hooks` feature.

@@ -104,7 +104,12 @@ fn nothing_reads_a_hook_variable_around_the_gate() -> TestResult {
         for (number, line) in text.lines().enumerate() {
             let reads_env = line.contains("env::var") || line.contains("env = \"");
             if reads_env && hook_variables().iter().any(|name| line.contains(name)) {
-                bypasses.push(format!("{}:{}: {}", file.display(), number + 1, line.trim()));
+                bypasses.push(format!(
+                    "{}:{}: {}",
+                    file.display(),
+                    number + 1,
+                    line.trim()
+                ));
             }
         }
     }

@@ -375,9 +375,13 @@ impl Session {
     /// lie and who can open them, which is not every role's business.
     fn require_backup_reader(&self) -> Result<()> {
         let role = self.role()?;
-        if [Right::RunBackups, Right::ManageBackupSettings, Right::Restore]
-            .into_iter()
-            .any(|right| role.has(right))
+        if [
+            Right::RunBackups,
+            Right::ManageBackupSettings,
+            Right::Restore,
+        ]
+        .into_iter()
+        .any(|right| role.has(right))
         {
             Ok(())
         } else {

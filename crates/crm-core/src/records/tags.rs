@@ -10,8 +10,8 @@
 //! otherwise exactly the tagger's: a spelling used only out of their sight is never handed
 //! back, so tagging cannot tell them that a hidden record carries a tag ([`link_tag`]).
 
-use rusqlite::{OptionalExtension, params_from_iter};
 use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, params_from_iter};
 use serde::Serialize;
 
 use super::fields::Entity;

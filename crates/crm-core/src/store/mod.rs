@@ -79,7 +79,8 @@ impl Store {
         }
         // A vault made by an older version may have world-readable files: owner-only from now.
         for suffix in ["", "-wal", "-shm"] {
-            fsutil::restrict_if_present(&with_suffix(path, suffix)).map_err(OpenFailure::Damaged)?;
+            fsutil::restrict_if_present(&with_suffix(path, suffix))
+                .map_err(OpenFailure::Damaged)?;
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
             .map_err(|error| OpenFailure::Damaged(error.into()))?;
