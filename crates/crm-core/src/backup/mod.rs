@@ -373,7 +373,7 @@ impl Session {
     /// Refuses unless the user holds a backup right (run backups, manage backup settings or
     /// restore): backup settings, destinations and recipients say where copies of every record
     /// lie and who can open them, which is not every role's business.
-    fn require_backup_reader(&self) -> Result<()> {
+    pub(crate) fn require_backup_reader(&self) -> Result<()> {
         let role = self.role()?;
         if [
             Right::RunBackups,
