@@ -249,11 +249,12 @@ fn backup_settings_destinations_and_recipients_need_a_backup_right() {
     }
     // Auditors still compare the trail with the backups, without learning where they lie,
     // even from a destination that cannot be read.
-    std::fs::remove_dir(&dest).expect("unplug the destination");
+    let unplugged = vault.root().join("unplugged");
+    std::fs::rename(&dest, &unplugged).expect("unplug the destination");
     let verify = vault.crm_as("ada", "ada-password-12", &["audit", "verify", "--json"]);
     assert!(verify.stdout.contains("not compared"), "{}", verify.stdout);
     assert!(!verify.stdout.contains(text(&dest)), "{}", verify.stdout);
-    std::fs::create_dir(&dest).expect("plug it back");
+    std::fs::rename(&unplugged, &dest).expect("plug it back");
     let settings = owner(&vault, &["backup", "settings", "--json"])
         .success()
         .json();
