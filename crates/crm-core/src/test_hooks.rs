@@ -5,9 +5,9 @@
 //!   ([`crate::KdfStrength::from_env`]);
 //! - `STRONGROOM_FAULT`, `STRONGROOM_FAULT_SIGNAL`: named fault points ([`crate::fault`]).
 //!
-//! They are honoured only in builds with crm-core's `test-hooks` feature: the test builds
-//! enable it (crm-cli and the desktop turn it on for their own tests), a release build does not,
-//! so a shipped binary that finds `STRONGROOM_KDF` set simply ignores it. Front ends read any
+//! They are honoured only in builds with crm-core's `test-hooks` feature: test builds enable it
+//! (crm-cli's tests through a dev-dependency, `scripts/e2e.sh` for the desktop it drives), a
+//! release build does not, so a shipped binary that finds `STRONGROOM_KDF` set ignores it. Front ends read any
 //! hook of their own (the desktop's idle override) through [`var`] too, so that one switch
 //! covers them all.
 //!
