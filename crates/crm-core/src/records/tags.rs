@@ -58,35 +58,50 @@ pub(crate) struct TagSight {
     values: Vec<SqlValue>,
 }
 
-/// Files `tag` on record `id` as the reader of `sight` may: under a spelling of it they can
-/// already see on another record (their exact spelling first), else as they typed it. Returns
-/// the spelling used and whether the record did not carry it yet.
+/// Another spelling of `tag` that the reader of `sight` sees on some record, oldest first.
+fn visible_spelling(
+    conn: &rusqlite::Connection,
+    sight: &TagSight,
+    tag: &str,
+) -> Result<Option<String>> {
+    let sql = format!(
+        "SELECT g.name FROM tags g WHERE g.name = ? COLLATE NOCASE AND EXISTS (
+             SELECT 1 FROM record_tags t JOIN {} r ON r.id = t.record_id
+             WHERE t.tag_id = g.id AND t.entity = ? AND {})
+         ORDER BY g.id LIMIT 1",
+        sight.entity.table(),
+        sight.condition
+    );
+    let mut values = vec![
+        SqlValue::Text(tag.into()),
+        SqlValue::Text(sight.entity.name().into()),
+    ];
+    values.extend(sight.values.iter().cloned());
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(values), |row| row.get(0))
+        .optional()?)
+}
+
+/// Files `tag` on record `id` as the reader of `sight` may: under their exact spelling if it
+/// exists, else a spelling of it they can already see on another record, else as they typed
+/// it. Returns the spelling used and whether the record did not carry it yet.
 pub(crate) fn link_tag(
     conn: &rusqlite::Connection,
     sight: &TagSight,
     id: i64,
     tag: &str,
 ) -> Result<(String, bool)> {
-    let sql = format!(
-        "SELECT g.name FROM record_tags t
-         JOIN tags g ON g.id = t.tag_id
-         JOIN {} r ON r.id = t.record_id
-         WHERE t.entity = ? AND g.name = ? COLLATE NOCASE AND {}
-         ORDER BY g.name = ? DESC, g.id LIMIT 1",
-        sight.entity.table(),
-        sight.condition
-    );
-    let mut values = vec![
-        SqlValue::Text(sight.entity.name().into()),
-        SqlValue::Text(tag.into()),
-    ];
-    values.extend(sight.values.iter().cloned());
-    values.push(SqlValue::Text(tag.into()));
-    let seen: Option<String> = conn
-        .prepare_cached(&sql)?
-        .query_row(params_from_iter(values), |row| row.get(0))
+    // The tagger's own spelling, where it exists, tells them nothing: no search needed (and an
+    // import of many rows with one tag stays one lookup per row).
+    let exact: Option<i64> = conn
+        .prepare_cached("SELECT id FROM tags WHERE name = ?1")?
+        .query_row([tag], |row| row.get(0))
         .optional()?;
-    let spelling = seen.unwrap_or_else(|| tag.to_owned());
+    let spelling = match exact {
+        Some(_) => tag.to_owned(),
+        None => visible_spelling(conn, sight, tag)?.unwrap_or_else(|| tag.to_owned()),
+    };
     conn.prepare_cached("INSERT OR IGNORE INTO tags (name) VALUES (?1)")?
         .execute([&spelling])?;
     let added = conn
