@@ -1,106 +1,110 @@
-//! Strongroom CRM desktop app: a thin Tauri shell over crm-core.
+//! Strongroom CRM desktop app: a thin Tauri shell over crm-api.
 //!
-//! The window talks to the vault only through the commands in [`commands`], grouped per
-//! domain; crm-core applies the signed-in user's role to every call, so the UI hiding a
-//! button is convenience, never the control. The state is `Locked | Unlocked(Session)`
-//! ([`state`]); a background timer locks after the idle period. Errors cross as
-//! `{ code, message }` ([`error`]). TypeScript bindings for every command and type are
-//! generated into `ui/src/lib/bindings.ts` by [`specta_builder`] and checked for drift by a
-//! test.
+//! The window reaches the vault only through the commands in [`commands`], each one line
+//! over the [`Backend`](crm_api::Backend) seam; here that is a [`LocalBackend`] hosting the
+//! session in this process (with its auto-lock timer and backup scheduler). crm-core applies
+//! the signed-in user's role to every call, so the UI hiding a button is convenience, never
+//! the control. Errors cross as `{ code, message }`. TypeScript bindings for every command,
+//! type and event are generated into `ui/src/lib/bindings.ts` by [`specta_builder`] and
+//! checked for drift by a test. What stays here is what belongs to the workstation: files
+//! the user picks ([`commands::files`]), the OS keyring ([`key_file_memory`]), the window's
+//! events ([`events`]).
 
 pub mod commands;
-pub mod error;
+pub mod events;
 pub mod key_file_memory;
-pub mod scheduled_backup;
-pub mod state;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crm_api::LocalBackend;
 use tauri::{Manager, Runtime};
-use tauri_specta::{Event, collect_commands, collect_events};
+use tauri_specta::{collect_commands, collect_events};
 
-use crate::commands::users::LockedEvent;
-use crate::state::AppState;
+use crate::commands::Shell;
+use crate::events::WindowEvents;
 
 /// Where the generated TypeScript bindings live, relative to this crate.
 pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
 
 /// The typed command and event list, shared by the app, the tests and the bindings export.
 pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
+    use commands::files;
+    use commands::*;
     tauri_specta::Builder::<R>::new()
         .commands(collect_commands![
-            commands::vault::vault_status,
-            commands::vault::password_strength,
-            commands::vault::generate_key_file,
-            commands::vault::create_vault::<tauri::Wry>,
-            commands::vault::save_recovery_identity,
-            commands::vault::confirm_recovery_saved,
-            commands::vault::unlock_delay,
-            commands::vault::unlock::<tauri::Wry>,
-            commands::vault::remembered_key_file,
-            commands::vault::session_info_now,
-            commands::vault::lock,
-            commands::vault::touch,
-            commands::users::role_names,
-            commands::users::list_users,
-            commands::users::set_user_role,
-            commands::users::set_user_team,
-            commands::users::add_user::<tauri::Wry>,
-            commands::users::reset_password::<tauri::Wry>,
-            commands::users::remove_user::<tauri::Wry>,
-            commands::users::rotate_data_key::<tauri::Wry>,
-            commands::records::record_rights,
-            commands::records::form_fields,
-            commands::records::search_records,
-            commands::records::list_records,
-            commands::records::show_record,
-            commands::records::create_record,
-            commands::records::update_record,
-            commands::records::delete_record,
-            commands::records::reveal_field,
-            commands::records::pipeline_stages,
-            commands::records::save_pipeline,
-            commands::records::tag_record,
-            commands::records::untag_record,
-            commands::records::set_record_team,
-            commands::records::dashboard,
-            commands::records::assignable_users,
-            commands::records::assignable_teams,
-            commands::records::reassign_record,
-            commands::settings::role_catalog,
-            commands::settings::list_roles,
-            commands::settings::save_role,
-            commands::settings::delete_role,
-            commands::settings::field_levels,
-            commands::settings::classify_field::<tauri::Wry>,
-            commands::settings::add_custom_field,
-            commands::settings::change_custom_field,
-            commands::settings::delete_custom_field,
-            commands::settings::auto_lock_policy,
-            commands::settings::set_auto_lock_policy,
-            commands::settings::key_file_policy,
-            commands::settings::set_role_requires_key_file,
-            commands::transfer::import_records::<tauri::Wry>,
-            commands::backup::backup_overview,
-            commands::backup::explain_schedule,
-            commands::backup::check_backup_recipient,
-            commands::backup::save_backup_plan,
-            commands::backup::backup_now::<tauri::Wry>,
-            commands::backup::verify_backup::<tauri::Wry>,
-            commands::backup::restore_backup::<tauri::Wry>,
-            commands::audit::audit_actions,
-            commands::audit::audit_entries,
-            commands::audit::verify_audit_chain,
-            commands::audit::access_review,
-            commands::audit::sign_off_access_review,
-            commands::audit::audit_alerts,
-            commands::audit::acknowledge_alert,
+            vault_status,
+            password_strength,
+            files::generate_key_file,
+            files::create_vault,
+            files::save_recovery_identity,
+            confirm_recovery_saved,
+            unlock_delay,
+            files::unlock,
+            files::remembered_key_file,
+            session_info_now,
+            lock,
+            touch,
+            role_names,
+            list_users,
+            set_user_role,
+            set_user_team,
+            files::add_user,
+            files::reset_password,
+            remove_user,
+            rotate_data_key,
+            record_rights,
+            form_fields,
+            search_records,
+            list_records,
+            show_record,
+            create_record,
+            update_record,
+            delete_record,
+            reveal_field,
+            pipeline_stages,
+            save_pipeline,
+            tag_record,
+            untag_record,
+            set_record_team,
+            dashboard,
+            assignable_users,
+            assignable_teams,
+            reassign_record,
+            role_catalog,
+            list_roles,
+            save_role,
+            delete_role,
+            field_levels,
+            classify_field,
+            add_custom_field,
+            change_custom_field,
+            delete_custom_field,
+            auto_lock_policy,
+            set_auto_lock_policy,
+            key_file_policy,
+            set_role_requires_key_file,
+            files::import_records,
+            backup_overview,
+            explain_schedule,
+            check_backup_recipient,
+            save_backup_plan,
+            backup_now,
+            verify_backup,
+            files::restore_backup,
+            audit_actions,
+            audit_entries,
+            verify_audit_chain,
+            access_review,
+            sign_off_access_review,
+            audit_alerts,
+            acknowledge_alert,
         ])
         .events(collect_events![
-            commands::users::ProgressEvent,
-            commands::users::LockedEvent,
-            scheduled_backup::ScheduledBackupEvent
+            events::ProgressEvent,
+            events::LockedEvent,
+            events::ScheduledBackupEvent
         ])
 }
 
@@ -125,14 +129,19 @@ pub fn auto_lock_override() -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// Registers the state, plugins and commands on a builder (the app and the tests share it).
+/// Registers the backend, the commands and their events on a builder (the app and the tests
+/// share it). The backend's background work starts in [`on_ready`].
 pub fn builder<R: Runtime>(
     builder: tauri::Builder<R>,
     vault_dir: PathBuf,
     auto_lock_override: Option<Duration>,
 ) -> tauri::Builder<R> {
+    let events = Arc::new(WindowEvents::<R>::default());
+    let backend = LocalBackend::new(vault_dir.clone(), auto_lock_override, events.clone());
     builder
-        .manage(AppState::new(vault_dir, auto_lock_override))
+        .manage(Shell::new(Arc::new(backend.clone()), vault_dir))
+        .manage(backend)
+        .manage(events)
         .invoke_handler(specta_builder::<R>().invoke_handler())
         .setup(|app| {
             on_ready(app.handle());
@@ -140,37 +149,15 @@ pub fn builder<R: Runtime>(
         })
 }
 
-/// What runs once the app exists: typed events are registered, the auto-lock timer and the
-/// backup scheduler start. (The app calls it from `setup`; tests on the mock runtime, which
-/// never runs the event loop, call it themselves.)
+/// What runs once the app exists: typed events are registered and reach the window, the
+/// auto-lock timer and the backup scheduler start. (The app calls it from `setup`; tests on
+/// the mock runtime, which never runs the event loop, call it themselves.)
 pub fn on_ready<R: Runtime>(app: &tauri::AppHandle<R>) {
     specta_builder::<R>().mount_events(app);
-    start_idle_timer(app.clone());
-    scheduled_backup::start(app.clone());
-}
-
-/// Checks for idleness every few seconds and locks when the period has passed, telling the
-/// window so it shows the unlock screen.
-fn start_idle_timer<R: Runtime>(app: tauri::AppHandle<R>) {
-    let spawned = std::thread::Builder::new()
-        .name("auto-lock".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_secs(1));
-                let state = app.state::<AppState>();
-                if state.auto_lock_if_idle() {
-                    state.recovery().take();
-                    let event = LockedEvent {
-                        reason: "idle".into(),
-                    };
-                    if let Err(error) = event.emit(&app) {
-                        tracing::warn!("could not announce the auto-lock: {error}");
-                    }
-                }
-            }
-        });
-    if let Err(error) = spawned {
-        // Without the timer the vault would stay open: refuse to run rather than pretend.
+    app.state::<Arc<WindowEvents<R>>>().attach(app.clone());
+    if let Err(error) = app.state::<LocalBackend>().start_background() {
+        // Without the auto-lock timer the vault would stay open: refuse to run rather than
+        // pretend.
         panic!("cannot start the auto-lock timer: {error}");
     }
 }

@@ -122,6 +122,36 @@ impl KeyFileDigest {
         Ok(Self(Zeroizing::new(hasher.finalize().into())))
     }
 
+    /// The digest of a key file's content that arrived as bytes (a workstation digests the
+    /// file it reads; this is for content already in memory). Same rules as [`from_file`].
+    ///
+    /// [`from_file`]: KeyFileDigest::from_file
+    pub fn from_content(name: &str, content: &[u8]) -> Result<Self> {
+        if content.is_empty() {
+            return Err(Error::KeyFile {
+                path: name.into(),
+                reason: "the file is empty".into(),
+            });
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(b"strongroom-keyfile-v1\0");
+        hasher.update(content);
+        Ok(Self(Zeroizing::new(hasher.finalize().into())))
+    }
+
+    /// The digest in hex, to send over a protected channel (it is key material).
+    pub fn to_hex(&self) -> SecretText {
+        SecretText::new(hex::encode(self.0.as_ref()))
+    }
+
+    /// A digest sent as hex ([`to_hex`](KeyFileDigest::to_hex)).
+    pub fn from_hex(text: &str) -> Result<Self> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), bytes.as_mut())
+            .map_err(|_| Error::Invalid("a key file digest is 64 hex digits".into()))?;
+        Ok(Self(bytes))
+    }
+
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -142,6 +172,12 @@ redacted_debug!(SecretText);
 impl SecretText {
     pub(crate) fn new(text: String) -> Self {
         Self(Zeroizing::new(text))
+    }
+
+    /// Secret text that arrived from elsewhere (a recovery identity file's content read on a
+    /// workstation), zeroized when dropped.
+    pub fn from_string(text: String) -> Self {
+        Self::new(text)
     }
 
     /// The secret text, for display to its owner or writing to their chosen file.
@@ -292,5 +328,27 @@ mod tests {
             password_strength(&Password::new("Correct-Horse-Battery-9")).1,
             "strong"
         );
+    }
+
+    #[test]
+    fn a_key_file_digests_the_same_from_disk_from_content_and_from_hex() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            context: "tempdir".into(),
+            source,
+        })?;
+        let path = dir.path().join("usb.key");
+        generate_key_file(&path)?;
+        let content = std::fs::read(&path).map_err(|source| Error::Io {
+            context: "read".into(),
+            source,
+        })?;
+        let from_file = KeyFileDigest::from_file(&path)?;
+        let from_content = KeyFileDigest::from_content("usb.key", &content)?;
+        assert_eq!(from_file.as_bytes(), from_content.as_bytes());
+        let from_hex = KeyFileDigest::from_hex(from_file.to_hex().expose())?;
+        assert_eq!(from_hex.as_bytes(), from_file.as_bytes());
+        assert!(KeyFileDigest::from_content("empty.key", b"").is_err());
+        assert!(KeyFileDigest::from_hex("not hex").is_err());
+        Ok(())
     }
 }

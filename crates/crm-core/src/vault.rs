@@ -261,10 +261,17 @@ impl Vault {
     /// row for one user, attempts are refused with [`Error::Throttled`] for a doubling delay.
     /// An interrupted key rotation is finished here when possible.
     pub fn unlock(&self, credentials: &Credentials) -> Result<Session> {
+        self.unlock_from(credentials, &crate::throttle::workstation())
+    }
+
+    /// Unlocks for a user working at `workstation` (a name, with its address when it comes
+    /// over a network): every audit entry of the session, the unlock first, names it.
+    pub fn unlock_from(&self, credentials: &Credentials, workstation: &str) -> Result<Session> {
         let mut failures = FailureLog::load(&self.paths.failures);
         failures.check(&credentials.user)?;
         match self.open_session(credentials) {
             Ok(mut session) => {
+                session.workstation = workstation.to_owned();
                 let failed = failures.pending_events().to_vec();
                 session.write(|_, audit| {
                     for failure in &failed {

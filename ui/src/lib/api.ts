@@ -1,6 +1,6 @@
 // Thin helpers over the generated bindings: unwrap `{status, data|error}` into a value or a
 // thrown `AppError`, so screens can use try/catch and show `message` next to the form.
-import type { CommandError } from "./bindings";
+import type { ApiError as CommandError } from "./bindings";
 
 /** A command failure with the shell's stable `code`. */
 export class AppError extends Error {

@@ -7,197 +7,157 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 
 /** Commands */
 export const commands = {
-	/**
-	 *  Whether a vault exists, who may sign in, and the open session if any. Runs on a worker:
-	 *  it waits for a running long operation rather than answer `busy` (the app asks at start and
-	 *  after locking).
-	 */
-	vaultStatus: () => typedError<VaultStatus_Serialize, CommandError_Serialize>(__TAURI_INVOKE("vault_status")),
-	/**  Estimates a password's strength for the meter (nothing is stored). */
+	/**  Whether a vault exists, who may sign in, and the open session if any. */
+	vaultStatus: () => typedError<VaultStatus_Serialize, ApiError_Serialize>(__TAURI_INVOKE("vault_status")),
+	/**  A password's strength for the meter (nothing is stored). */
 	passwordStrength: (password: string) => __TAURI_INVOKE<Strength>("password_strength", { password }),
-	/**  Writes a new random key file at the path the user chose in the save dialog. */
-	generateKeyFile: (path: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("generate_key_file", { path })),
-	/**  First run: creates the vault with its owner and opens the owner's session. */
-	createVault: (owner: string, password: string, keyFile: string | null) => typedError<CreatedVaultView_Serialize, CommandError_Serialize>(__TAURI_INVOKE("create_vault", { owner, password, keyFile })),
 	/**
-	 *  Saves the recovery identity of the vault just created to the file the owner chose
-	 *  (owner-only permissions). Fails once the owner has confirmed and it was forgotten.
+	 *  Writes a new random key file at the path the user chose in the save dialog (never over an
+	 *  existing file).
 	 */
-	saveRecoveryIdentity: (path: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("save_recovery_identity", { path })),
-	/**  The owner confirms the recovery identity is stored safely: the app forgets it. */
-	confirmRecoverySaved: () => __TAURI_INVOKE<void>("confirm_recovery_saved"),
-	/**  Seconds this user must wait before the next unlock attempt (0 if none). */
-	unlockDelay: (user: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("unlock_delay", { user })),
-	/**  Unlocks the vault as `user`. */
-	unlock: (user: string, password: string, keyFile: string | null) => typedError<SessionInfo_Serialize, CommandError_Serialize>(__TAURI_INVOKE("unlock", { user, password, keyFile })),
+	generateKeyFile: (path: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("generate_key_file", { path })),
+	/**  First run: creates the vault with its owner and opens the owner's session. */
+	createVault: (owner: string, password: string, keyFile: string | null) => typedError<CreatedVaultView_Serialize, ApiError_Serialize>(__TAURI_INVOKE("create_vault", { owner, password, keyFile })),
+	/**
+	 *  Saves the recovery identity of the vault just created (or restored) to the file the owner
+	 *  chose, with owner-only permissions. Fails once it was confirmed saved and forgotten.
+	 */
+	saveRecoveryIdentity: (path: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("save_recovery_identity", { path })),
+	/**  The owner confirms the recovery identity is saved: it is forgotten. */
+	confirmRecoverySaved: () => __TAURI_INVOKE<null>("confirm_recovery_saved"),
+	/**  Seconds this user must wait before the next unlock attempt. */
+	unlockDelay: (user: string) => typedError<number, ApiError_Serialize>(__TAURI_INVOKE("unlock_delay", { user })),
+	/**
+	 *  Signs in. A key file that worked is remembered (its path only) in this OS account's
+	 *  keyring, for the unlock screen to offer next time.
+	 */
+	unlock: (user: string, password: string, keyFile: string | null) => typedError<SessionInfo_Serialize, ApiError_Serialize>(__TAURI_INVOKE("unlock", { user, password, keyFile })),
 	/**
 	 *  Where `user` last unlocked this vault with a key file from, if this OS account's keyring
 	 *  remembers it (the unlock screen offers it; the file itself is still needed).
 	 */
 	rememberedKeyFile: (user: string) => __TAURI_INVOKE<string | null>("remembered_key_file", { user }),
-	/**  The signed-in user's session view, re-read (after a role change, for example). */
-	sessionInfoNow: () => typedError<SessionInfo_Serialize, CommandError_Serialize>(__TAURI_INVOKE("session_info_now")),
-	/**
-	 *  Locks now: the session is dropped and its key zeroized. A running long operation is let
-	 *  finish first (this waits on a worker, never on the window's thread); a running backup job
-	 *  is not waited for: the window locks at once and the session is locked as soon as it has
-	 *  recorded the backup (see `state`).
-	 */
-	lock: () => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("lock")),
-	/**  The UI reports user activity (keys, clicks), which resets the idle timer. */
-	touch: () => __TAURI_INVOKE<void>("touch"),
-	/**  The roles a user may be given (the vault's roles, templates first). */
-	roleNames: () => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("role_names")),
+	/**  The signed-in user's session view, re-read. */
+	sessionInfoNow: () => typedError<SessionInfo_Serialize, ApiError_Serialize>(__TAURI_INVOKE("session_info_now")),
+	/**  Locks now. */
+	lock: () => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("lock")),
+	/**  The user is active (keys, clicks): resets the idle timer. */
+	touch: () => __TAURI_INVOKE<null>("touch"),
+	/**  The roles a user may be given. */
+	roleNames: () => typedError<string[], ApiError_Serialize>(__TAURI_INVOKE("role_names")),
 	/**  Active users with their roles. */
-	listUsers: () => typedError<UserRow_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_users")),
-	/**  Gives a user another role; applies to their open session at once. */
-	setUserRole: (name: string, role: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("set_user_role", { name, role })),
-	/**
-	 *  Puts a user in a team (made if new; records they create from now on belong to it), or
-	 *  takes them out of theirs with `null`.
-	 */
-	setUserTeam: (name: string, team: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("set_user_team", { name, team })),
+	listUsers: () => typedError<UserRow_Serialize[], ApiError_Serialize>(__TAURI_INVOKE("list_users")),
+	/**  Gives a user another role. */
+	setUserRole: (name: string, role: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("set_user_role", { name, role })),
+	/**  Puts a user in a team, or in none. */
+	setUserTeam: (name: string, team: string | null) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("set_user_team", { name, team })),
 	/**  Adds a user with a role, an initial password and optionally a key file. */
-	addUser: (name: string, role: string, password: string, keyFile: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("add_user", { name, role, password, keyFile })),
-	/**
-	 *  Gives a user a new password (and optionally a new key file: the way to give one to a user
-	 *  whose role requires a key file their sign-in lacks).
-	 */
-	resetPassword: (name: string, password: string, keyFile: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("reset_password", { name, password, keyFile })),
-	/**
-	 *  Removes a user and rotates the data key, streaming `ProgressEvent`s. Refused with `busy`
-	 *  while another long operation or a backup runs.
-	 */
-	removeUser: (name: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("remove_user", { name })),
-	/**  Rotates the data key now (suspected compromise), streaming `ProgressEvent`s. */
-	rotateDataKey: () => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("rotate_data_key")),
-	/**  What the signed-in role may do with records. */
-	recordRights: () => typedError<RecordRights, CommandError_Serialize>(__TAURI_INVOKE("record_rights")),
-	/**  The fields the signed-in user may fill in on a new record of this kind. */
-	formFields: (entity: string) => typedError<FieldInfo[], CommandError_Serialize>(__TAURI_INVOKE("form_fields", { entity })),
-	/**  Search as you type over companies, contacts and deals. */
-	searchRecords: (text: string) => typedError<SearchResult_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("search_records", { text })),
+	addUser: (name: string, role: string, password: string, keyFile: string | null) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("add_user", { name, role, password, keyFile })),
+	/**  Gives a user a new password (and optionally a new key file). */
+	resetPassword: (name: string, password: string, keyFile: string | null) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("reset_password", { name, password, keyFile })),
+	/**  Removes a user and rotates the data key (progress events). */
+	removeUser: (name: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("remove_user", { name })),
+	/**  Rotates the data key now (progress events). */
+	rotateDataKey: () => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("rotate_data_key")),
+	/**  What the role may do with records. */
+	recordRights: () => typedError<RecordRights, ApiError_Serialize>(__TAURI_INVOKE("record_rights")),
+	/**  The fields of a new record's form. */
+	formFields: (entity: RecordKind) => typedError<FieldInfo_Serialize[], ApiError_Serialize>(__TAURI_INVOKE("form_fields", { entity })),
+	/**  Search as you type. */
+	searchRecords: (text: string) => typedError<SearchResult_Serialize[], ApiError_Serialize>(__TAURI_INVOKE("search_records", { text })),
 	/**  One page of a list. */
-	listRecords: (entity: string, filter: ListFilter_Deserialize) => typedError<RecordPage_Serialize, CommandError_Serialize>(__TAURI_INVOKE("list_records", { entity, filter })),
+	listRecords: (entity: RecordKind, filter: ListFilter_Deserialize) => typedError<RecordPage_Serialize, ApiError_Serialize>(__TAURI_INVOKE("list_records", { entity, filter })),
 	/**  One record. */
-	showRecord: (entity: string, id: RecordId) => typedError<RecordDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("show_record", { entity, id })),
-	/**  Creates a record owned by the signed-in user; returns its id. */
-	createRecord: (entity: string, values: FieldInput_Deserialize[]) => typedError<RecordId, CommandError_Serialize>(__TAURI_INVOKE("create_record", { entity, values })),
-	/**  Changes the given fields of a record (a `null` value clears one). */
-	updateRecord: (entity: string, id: RecordId, values: FieldInput_Deserialize[]) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("update_record", { entity, id, values })),
-	/**
-	 *  Deletes a record. `dependents` (`refuse`, `detach`, `delete`) says what happens to a
-	 *  company's contacts and deals or a contact's deals.
-	 */
-	deleteRecord: (entity: string, id: RecordId, dependents: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("delete_record", { entity, id, dependents })),
-	/**  Reveals one Highly Confidential value; the reason goes to the audit trail first. */
-	revealField: (entity: string, id: RecordId, field: string, reason: string) => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("reveal_field", { entity, id, field, reason })),
-	/**  The pipeline's stages, in order. */
-	pipelineStages: () => typedError<StageInfo[], CommandError_Serialize>(__TAURI_INVOKE("pipeline_stages")),
-	/**
-	 *  Replaces the pipeline's stage list in one validated step (crm-core's `set_stages`): kept
-	 *  stages keep their deals through renames and reorders; new ones are added; stages left out
-	 *  are removed, their deals moved to `move_deals_to` (refused while they hold deals and no
-	 *  stage is named).
-	 */
-	savePipeline: (stages: StageEdit_Deserialize[], moveDealsTo: RecordId | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("save_pipeline", { stages, moveDealsTo })),
+	showRecord: (entity: RecordKind, id: RecordId) => typedError<RecordDetail_Serialize, ApiError_Serialize>(__TAURI_INVOKE("show_record", { entity, id })),
+	/**  Creates a record; returns its id. */
+	createRecord: (entity: RecordKind, values: FieldInput_Deserialize[]) => typedError<RecordId, ApiError_Serialize>(__TAURI_INVOKE("create_record", { entity, values })),
+	/**  Changes fields of a record. */
+	updateRecord: (entity: RecordKind, id: RecordId, values: FieldInput_Deserialize[]) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("update_record", { entity, id, values })),
+	/**  Deletes a record, with what happens to its dependents. */
+	deleteRecord: (entity: RecordKind, id: RecordId, dependents: DependentsChoice) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("delete_record", { entity, id, dependents })),
+	/**  Reveals one Highly Confidential value, with a reason. */
+	revealField: (entity: RecordKind, id: RecordId, field: string, reason: string) => typedError<string, ApiError_Serialize>(__TAURI_INVOKE("reveal_field", { entity, id, field, reason })),
+	/**  The pipeline's stages. */
+	pipelineStages: () => typedError<StageInfo[], ApiError_Serialize>(__TAURI_INVOKE("pipeline_stages")),
+	/**  Replaces the pipeline's stages. */
+	savePipeline: (stages: StageEdit_Deserialize[], moveDealsTo: RecordId | null) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("save_pipeline", { stages, moveDealsTo })),
 	/**  Adds a tag to a record. */
-	tagRecord: (entity: string, id: RecordId, tag: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("tag_record", { entity, id, tag })),
+	tagRecord: (entity: RecordKind, id: RecordId, tag: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("tag_record", { entity, id, tag })),
 	/**  Removes a tag from a record. */
-	untagRecord: (entity: string, id: RecordId, tag: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("untag_record", { entity, id, tag })),
-	/**  Puts a record in a team (which must exist), or in none (`null`). */
-	setRecordTeam: (entity: string, id: RecordId, team: string | null) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("set_record_team", { entity, id, team })),
-	/**  Pipeline value by stage and this week's activities, within the reader's view. */
-	dashboard: () => typedError<DashboardView, CommandError_Serialize>(__TAURI_INVOKE("dashboard")),
-	/**  Users a record can be given to; empty for roles that cannot change owners. */
-	assignableUsers: () => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("assignable_users")),
-	/**  Teams a record can be given to; empty for roles that cannot change teams. */
-	assignableTeams: () => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("assignable_teams")),
+	untagRecord: (entity: RecordKind, id: RecordId, tag: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("untag_record", { entity, id, tag })),
+	/**  Puts a record in a team, or in none. */
+	setRecordTeam: (entity: RecordKind, id: RecordId, team: string | null) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("set_record_team", { entity, id, team })),
+	/**  Pipeline value by stage and this week's activities. */
+	dashboard: () => typedError<DashboardView, ApiError_Serialize>(__TAURI_INVOKE("dashboard")),
+	/**  Users a record can be given to. */
+	assignableUsers: () => typedError<string[], ApiError_Serialize>(__TAURI_INVOKE("assignable_users")),
+	/**  Teams a record can be given to. */
+	assignableTeams: () => typedError<string[], ApiError_Serialize>(__TAURI_INVOKE("assignable_teams")),
 	/**  Gives a record to another user. */
-	reassignRecord: (entity: string, id: RecordId, user: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("reassign_record", { entity, id, user })),
-	/**  Levels, entities, actions, scopes and rights, for the matrix. */
-	roleCatalog: () => __TAURI_INVOKE<RoleCatalog>("role_catalog"),
-	/**  Every role, templates first. */
-	listRoles: () => typedError<RoleForm[], CommandError_Serialize>(__TAURI_INVOKE("list_roles")),
-	/**  Saves a role (`create` for a new custom one); applies to open sessions at once. */
-	saveRole: (role: RoleForm, create: boolean) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("save_role", { role, create })),
+	reassignRecord: (entity: RecordKind, id: RecordId, user: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("reassign_record", { entity, id, user })),
+	/**  Levels, entities, actions, scopes and rights, for the roles matrix. */
+	roleCatalog: () => __TAURI_INVOKE<RoleCatalog_Serialize>("role_catalog"),
+	/**  Every role. */
+	listRoles: () => typedError<RoleForm_Serialize[], ApiError_Serialize>(__TAURI_INVOKE("list_roles")),
+	/**  Saves a role (`create` for a new custom one). */
+	saveRole: (role: RoleForm_Deserialize, create: boolean) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("save_role", { role, create })),
 	/**  Deletes a custom role nobody holds. */
-	deleteRole: (name: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("delete_role", { name })),
-	/**  The fields of one kind of record with their classification. */
-	fieldLevels: (entity: string) => typedError<FieldLevel[], CommandError_Serialize>(__TAURI_INVOKE("field_levels", { entity })),
-	/**
-	 *  Reclassifies a field. The search index is rebuilt for that kind of record, so this is a
-	 *  long operation with progress events.
-	 */
-	classifyField: (entity: string, field: string, level: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("classify_field", { entity, field, level })),
-	/**  Adds a custom field to one kind of record. */
-	addCustomField: (entity: string, field: NewCustomField) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("add_custom_field", { entity, field })),
+	deleteRole: (name: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("delete_role", { name })),
+	/**  The fields of a kind of record with their classification. */
+	fieldLevels: (entity: RecordKind) => typedError<FieldLevel_Serialize[], ApiError_Serialize>(__TAURI_INVOKE("field_levels", { entity })),
+	/**  Reclassifies a field (progress events). */
+	classifyField: (entity: RecordKind, field: string, level: Level_Deserialize) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("classify_field", { entity, field, level })),
+	/**  Adds a custom field. */
+	addCustomField: (entity: RecordKind, field: NewCustomField_Deserialize) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("add_custom_field", { entity, field })),
 	/**  Relabels a custom field, changes its choices or its financial mark. */
-	changeCustomField: (entity: string, name: string, change: CustomFieldEdit_Deserialize) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("change_custom_field", { entity, name, change })),
-	/**  Deletes a custom field and every value stored in it; returns how many values went. */
-	deleteCustomField: (entity: string, name: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("delete_custom_field", { entity, name })),
+	changeCustomField: (entity: RecordKind, name: string, change: CustomFieldEdit_Deserialize) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("change_custom_field", { entity, name, change })),
+	/**  Deletes a custom field and its values; returns how many values went. */
+	deleteCustomField: (entity: RecordKind, name: string) => typedError<number, ApiError_Serialize>(__TAURI_INVOKE("delete_custom_field", { entity, name })),
 	/**  The auto-lock policy. */
-	autoLockPolicy: () => typedError<AutoLockPolicy_Serialize, CommandError_Serialize>(__TAURI_INVOKE("auto_lock_policy")),
-	/**  Sets the auto-lock period for everyone; applies to this window at once. */
-	setAutoLockPolicy: (minutes: number) => typedError<AutoLockPolicy_Serialize, CommandError_Serialize>(__TAURI_INVOKE("set_auto_lock_policy", { minutes })),
+	autoLockPolicy: () => typedError<AutoLockPolicy_Serialize, ApiError_Serialize>(__TAURI_INVOKE("auto_lock_policy")),
+	/**  Sets the auto-lock period for everyone. */
+	setAutoLockPolicy: (minutes: number) => typedError<AutoLockPolicy_Serialize, ApiError_Serialize>(__TAURI_INVOKE("set_auto_lock_policy", { minutes })),
 	/**  Whether each role requires a key file, with who lacks one. */
-	keyFilePolicy: () => typedError<RoleKeyFilePolicy_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("key_file_policy")),
+	keyFilePolicy: () => typedError<RoleKeyFilePolicy_Serialize[], ApiError_Serialize>(__TAURI_INVOKE("key_file_policy")),
+	/**  Makes a role require a key file (or not); returns who now cannot unlock. */
+	setRoleRequiresKeyFile: (role: string, required: boolean) => typedError<string[], ApiError_Serialize>(__TAURI_INVOKE("set_role_requires_key_file", { role, required })),
 	/**
-	 *  Makes a role's users need (or no longer need) a key file to sign in; returns the users of
-	 *  the role who now cannot unlock until they are given one.
+	 *  Imports the file at `path` (`.vcf` / `.vcard` as vCard, anything else as CSV); a dry run
+	 *  only reports (progress events: `import`).
 	 */
-	setRoleRequiresKeyFile: (role: string, required: boolean) => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("set_role_requires_key_file", { role, required })),
+	importRecords: (path: string, request: ImportRequest_Deserialize) => typedError<ImportSummary_Serialize, ApiError_Serialize>(__TAURI_INVOKE("import_records", { path, request })),
+	/**  The backups screen. */
+	backupOverview: () => typedError<BackupOverview_Serialize, ApiError_Serialize>(__TAURI_INVOKE("backup_overview")),
+	/**  A schedule read the way the vault will. */
+	explainSchedule: (text: string) => typedError<ScheduleExplained, ApiError_Serialize>(__TAURI_INVOKE("explain_schedule", { text })),
+	/**  An extra backup recipient, checked as it will be stored. */
+	checkBackupRecipient: (recipient: string) => typedError<string, ApiError_Serialize>(__TAURI_INVOKE("check_backup_recipient", { recipient })),
+	/**  Saves the backup plan. */
+	saveBackupPlan: (plan: BackupPlan) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("save_backup_plan", { plan })),
+	/**  Makes and verifies a backup now (progress events). */
+	backupNow: () => typedError<BackupRunView_Serialize, ApiError_Serialize>(__TAURI_INVOKE("backup_now")),
+	/**  Re-verifies one backup in full. */
+	verifyBackup: (path: string) => typedError<BackupRow_Serialize, ApiError_Serialize>(__TAURI_INVOKE("verify_backup", { path })),
 	/**
-	 *  Imports records from `path` (`.vcf` / `.vcard` as vCard contacts, anything else as CSV);
-	 *  a dry run only reports. Progress events: `import`.
+	 *  Restores a backup into a new vault folder with the recovery identity from the file the
+	 *  sysadmin picked, giving the backup's owner a new password (progress events: `restore`).
+	 *  The restore runs where the vault is; this window stays on its own vault.
 	 */
-	importRecords: (path: string, request: ImportRequest_Deserialize) => typedError<ImportSummary_Serialize, CommandError_Serialize>(__TAURI_INVOKE("import_records", { path, request })),
-	/**  Status, plan, destinations and list. */
-	backupOverview: () => typedError<BackupOverview_Serialize, CommandError_Serialize>(__TAURI_INVOKE("backup_overview")),
-	/**
-	 *  Reads a schedule the way the vault will (for the plan form's live check): its canonical
-	 *  text and what it means, or why it is not a schedule.
-	 */
-	explainSchedule: (text: string) => typedError<ScheduleExplained, CommandError_Serialize>(__TAURI_INVOKE("explain_schedule", { text })),
-	/**
-	 *  Checks an extra backup recipient by crm-core's rule for saved settings; returns it as it
-	 *  will be stored.
-	 */
-	checkBackupRecipient: (recipient: string) => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("check_backup_recipient", { recipient })),
-	/**
-	 *  Saves the schedule, retention, destinations and extra recipients (crm-core validates them
-	 *  and needs the manage-backup-settings right).
-	 */
-	saveBackupPlan: (plan: BackupPlan) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("save_backup_plan", { plan })),
-	/**
-	 *  Makes and verifies a backup in every destination now (progress: `backup`). crm-core checks
-	 *  the run-backups right; the copy runs off the session, so the rest of the app keeps working.
-	 */
-	backupNow: () => typedError<BackupRunView_Serialize, CommandError_Serialize>(__TAURI_INVOKE("backup_now")),
-	/**  Re-verifies one backup in full (progress-free; it reads the whole copy). */
-	verifyBackup: (path: string) => typedError<BackupRow_Serialize, CommandError_Serialize>(__TAURI_INVOKE("verify_backup", { path })),
-	/**
-	 *  Restores a backup into a new vault folder with the recovery identity from a file, giving
-	 *  the backup's owner a new password. An existing folder at `to` is refused unless
-	 *  `move_aside` asks to rename it out of the way (nothing is ever deleted). The running app
-	 *  stays on its own vault; the new vault's recovery identity is held (like at first run) until
-	 *  the user saves it and confirms. Progress: `restore`.
-	 */
-	restoreBackup: (backup: string, identityFile: string, to: string, password: string, moveAside: boolean) => typedError<RestoreDone_Serialize, CommandError_Serialize>(__TAURI_INVOKE("restore_backup", { backup, identityFile, to, password, moveAside })),
-	/**  Action names for the filter menu. */
+	restoreBackup: (backup: string, identityFile: string, to: string, password: string, moveAside: boolean) => typedError<RestoreDone_Serialize, ApiError_Serialize>(__TAURI_INVOKE("restore_backup", { backup, identityFile, to, password, moveAside })),
+	/**  Action names for the audit filter. */
 	auditActions: () => __TAURI_INVOKE<string[]>("audit_actions"),
-	/**  Entries matching the filters, newest first. */
-	auditEntries: (query: AuditQuery_Deserialize) => typedError<AuditRow_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("audit_entries", { query })),
+	/**  Audit entries matching the filters, newest first. */
+	auditEntries: (query: AuditQuery_Deserialize) => typedError<AuditRow_Serialize[], ApiError_Serialize>(__TAURI_INVOKE("audit_entries", { query })),
 	/**  Checks the whole chain. */
-	verifyAuditChain: () => typedError<ChainCheck_Serialize, CommandError_Serialize>(__TAURI_INVOKE("verify_audit_chain")),
+	verifyAuditChain: () => typedError<ChainCheck_Serialize, ApiError_Serialize>(__TAURI_INVOKE("verify_audit_chain")),
 	/**  The access review over the last `period_days`. */
-	accessReview: (periodDays: number) => typedError<ReviewView_Serialize, CommandError_Serialize>(__TAURI_INVOKE("access_review", { periodDays })),
-	/**  Signs the access review off (recorded in the trail). */
-	signOffAccessReview: (periodDays: number) => typedError<ReviewView_Serialize, CommandError_Serialize>(__TAURI_INVOKE("sign_off_access_review", { periodDays })),
+	accessReview: (periodDays: number) => typedError<ReviewView_Serialize, ApiError_Serialize>(__TAURI_INVOKE("access_review", { periodDays })),
+	/**  Signs the access review off. */
+	signOffAccessReview: (periodDays: number) => typedError<ReviewView_Serialize, ApiError_Serialize>(__TAURI_INVOKE("sign_off_access_review", { periodDays })),
 	/**  Unusual-activity alerts (`all`: acknowledged ones too). */
-	auditAlerts: (all: boolean) => typedError<AlertRow_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("audit_alerts", { all })),
-	/**  Acknowledges an alert (recorded in the trail). */
-	acknowledgeAlert: (id: AlertId) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("acknowledge_alert", { id })),
+	auditAlerts: (all: boolean) => typedError<AlertRow_Serialize[], ApiError_Serialize>(__TAURI_INVOKE("audit_alerts", { all })),
+	/**  Acknowledges an alert. */
+	acknowledgeAlert: (id: AlertId) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("acknowledge_alert", { id })),
 };
 
 /** Events */
@@ -252,6 +212,29 @@ export type AlertRow_Serialize = {
 	baseline: number | null,
 	/**  Who acknowledged it. */
 	acknowledged_by: string | null,
+};
+
+/**  An error returned by a use case. */
+export type ApiError = ApiError_Serialize | ApiError_Deserialize;
+
+/**  An error returned by a use case. */
+export type ApiError_Deserialize = {
+	/**  Stable code: front ends branch on this, never on the message. */
+	code: string,
+	/**  Human-readable explanation, shown to the user. */
+	message: string,
+	/**  For `throttled`: seconds until the next attempt is accepted. */
+	retry_after_secs?: number | null,
+};
+
+/**  An error returned by a use case. */
+export type ApiError_Serialize = {
+	/**  Stable code: front ends branch on this, never on the message. */
+	code: string,
+	/**  Human-readable explanation, shown to the user. */
+	message: string,
+	/**  For `throttled`: seconds until the next attempt is accepted. */
+	retry_after_secs: number | null,
 };
 
 /**  One setting that differs between a structured old and new value. */
@@ -399,6 +382,15 @@ export type AutoLockPolicy_Serialize = {
 	overridden_secs: number | null,
 };
 
+/**  Whether a backup was verified. */
+export type BackupCheck = 
+/**  Reopened and checked in full. */
+"verified" | 
+/**  The check failed (see its problems). */
+"failed" | 
+/**  Not checked yet. */
+"unverified";
+
 /**  The backups screen. */
 export type BackupOverview = BackupOverview_Serialize | BackupOverview_Deserialize;
 
@@ -494,8 +486,8 @@ export type BackupRow_Deserialize = {
 	created_at: string,
 	/**  Size of the encrypted copy in MB. */
 	size_mb: number | null,
-	/**  `verified`, `failed` or `unverified`. */
-	state: string,
+	/**  Whether it was verified. */
+	state: BackupCheck,
 	/**  When it was last checked (RFC 3339). */
 	checked_at?: string | null,
 	/**  What failed. */
@@ -512,8 +504,8 @@ export type BackupRow_Serialize = {
 	created_at: string,
 	/**  Size of the encrypted copy in MB. */
 	size_mb: number | null,
-	/**  `verified`, `failed` or `unverified`. */
-	state: string,
+	/**  Whether it was verified. */
+	state: BackupCheck,
 	/**  When it was last checked (RFC 3339). */
 	checked_at: string | null,
 	/**  What failed. */
@@ -584,29 +576,6 @@ export type ColumnMapping = {
 	column: string,
 	/**  The field (or link: `company`, `stage`, `tags`, …). */
 	field: string,
-};
-
-/**  An error returned by a command. */
-export type CommandError = CommandError_Serialize | CommandError_Deserialize;
-
-/**  An error returned by a command. */
-export type CommandError_Deserialize = {
-	/**  Stable code: the UI branches on this, never on the message. */
-	code: string,
-	/**  Human-readable explanation, shown to the user. */
-	message: string,
-	/**  For `throttled`: seconds until the next attempt is accepted. */
-	retry_after_secs?: number | null,
-};
-
-/**  An error returned by a command. */
-export type CommandError_Serialize = {
-	/**  Stable code: the UI branches on this, never on the message. */
-	code: string,
-	/**  Human-readable explanation, shown to the user. */
-	message: string,
-	/**  For `throttled`: seconds until the next attempt is accepted. */
-	retry_after_secs: number | null,
 };
 
 /**  A new vault: the owner's session and the recovery identity, shown once. */
@@ -708,6 +677,18 @@ export type DayBar = {
 	done: number,
 };
 
+/**
+ *  What happens to a record's dependents when it is deleted (a company's contacts and deals,
+ *  a contact's deals).
+ */
+export type DependentsChoice = 
+/**  Refuse the delete while it has dependents. */
+"refuse" | 
+/**  Keep them, unlinked. */
+"detach" | 
+/**  Delete them too. */
+"delete";
+
 /**  One configured destination as it is now. */
 export type DestinationRow = DestinationRow_Serialize | DestinationRow_Deserialize;
 
@@ -749,8 +730,8 @@ export type DestinationRow_Serialize = {
 
 /**  What the signed-in role may do with one kind of record. */
 export type EntityRights = {
-	/**  `company`, `contact`, `deal`, `activity`, `note`. */
-	entity: string,
+	/**  The kind of record. */
+	entity: RecordKind,
 	/**  May view some records of this kind. */
 	view: boolean,
 	/**  May create them. */
@@ -764,7 +745,10 @@ export type EntityRights = {
 };
 
 /**  A field definition for forms. */
-export type FieldInfo = {
+export type FieldInfo = FieldInfo_Serialize | FieldInfo_Deserialize;
+
+/**  A field definition for forms. */
+export type FieldInfo_Deserialize = {
 	/**  Field name. */
 	name: string,
 	/**  Label. */
@@ -774,8 +758,27 @@ export type FieldInfo = {
 	 *  `company_ref`, …).
 	 */
 	kind: string,
-	/**  Classification level label. */
-	level: string,
+	/**  Classification level. */
+	level: Level_Deserialize,
+	/**  Required on create. */
+	required: boolean,
+	/**  Allowed values for choices. */
+	choices: string[],
+};
+
+/**  A field definition for forms. */
+export type FieldInfo_Serialize = {
+	/**  Field name. */
+	name: string,
+	/**  Label. */
+	label: string,
+	/**
+	 *  Value type (`text`, `long_text`, `emails`, `phones`, `date`, `money`, `choice`,
+	 *  `company_ref`, …).
+	 */
+	kind: string,
+	/**  Classification level. */
+	level: Level_Serialize,
 	/**  Required on create. */
 	required: boolean,
 	/**  Allowed values for choices. */
@@ -802,13 +805,34 @@ export type FieldInput_Serialize = {
 };
 
 /**  One field's classification. */
-export type FieldLevel = {
+export type FieldLevel = FieldLevel_Serialize | FieldLevel_Deserialize;
+
+/**  One field's classification. */
+export type FieldLevel_Deserialize = {
 	/**  Field name. */
 	name: string,
 	/**  Label. */
 	label: string,
 	/**  Current level. */
-	level: string,
+	level: Level_Deserialize,
+	/**  Financial data (hidden from roles without the view-financial right). */
+	financial: boolean,
+	/**  Owner-defined. */
+	custom: boolean,
+	/**  Value type (`text`, `number`, `date`, `choice`, `money`, …). */
+	kind: string,
+	/**  Allowed values (choice fields). */
+	choices: string[],
+};
+
+/**  One field's classification. */
+export type FieldLevel_Serialize = {
+	/**  Field name. */
+	name: string,
+	/**  Label. */
+	label: string,
+	/**  Current level. */
+	level: Level_Serialize,
 	/**  Financial data (hidden from roles without the view-financial right). */
 	financial: boolean,
 	/**  Owner-defined. */
@@ -830,8 +854,8 @@ export type FieldValue_Deserialize = {
 	label: string,
 	/**  Value type (see [`FieldInfo::kind`]). */
 	kind: string,
-	/**  Classification level label. */
-	level: string,
+	/**  Classification level. */
+	level: Level_Deserialize,
 	/**  The value as display text, when visible. */
 	value?: string | null,
 	/**  The mask hint shown instead of a value above the reader's clearance. */
@@ -850,8 +874,8 @@ export type FieldValue_Serialize = {
 	label: string,
 	/**  Value type (see [`FieldInfo::kind`]). */
 	kind: string,
-	/**  Classification level label. */
-	level: string,
+	/**  Classification level. */
+	level: Level_Serialize,
 	/**  The value as display text, when visible. */
 	value: string | null,
 	/**  The mask hint shown instead of a value above the reader's clearance. */
@@ -864,10 +888,10 @@ export type FieldValue_Serialize = {
 
 /**  The scopes of one entity, one per action in catalog order. */
 export type GrantRow = {
-	/**  Entity name. */
-	entity: string,
-	/**  Scope names. */
-	scopes: string[],
+	/**  The kind of record. */
+	entity: RecordKind,
+	/**  One scope per action, in catalog order. */
+	scopes: Scope[],
 };
 
 /**  How to import. */
@@ -877,11 +901,8 @@ export type ImportRequest = ImportRequest_Serialize | ImportRequest_Deserialize;
 export type ImportRequest_Deserialize = {
 	/**  Only check and report, write nothing. */
 	dry_run: boolean,
-	/**
-	 *  The record type (`company`, `contact`, `deal`, `activity`, `note`); `null` tells it
-	 *  from the header.
-	 */
-	entity?: string | null,
+	/**  The record type; `null` tells it from the header. */
+	entity?: RecordKind | null,
 	/**
 	 *  The day/month order of numeric dates (`dmy`, `mdy`, `ymd`); `null` tells it from the
 	 *  file's values.
@@ -899,11 +920,8 @@ export type ImportRequest_Deserialize = {
 export type ImportRequest_Serialize = {
 	/**  Only check and report, write nothing. */
 	dry_run: boolean,
-	/**
-	 *  The record type (`company`, `contact`, `deal`, `activity`, `note`); `null` tells it
-	 *  from the header.
-	 */
-	entity: string | null,
+	/**  The record type; `null` tells it from the header. */
+	entity: RecordKind | null,
 	/**
 	 *  The day/month order of numeric dates (`dmy`, `mdy`, `ymd`); `null` tells it from the
 	 *  file's values.
@@ -929,7 +947,7 @@ export type ImportSummary_Deserialize = {
 	/**  `csv` or `vcard`. */
 	format: string,
 	/**  The record type imported, once known. */
-	entity?: string | null,
+	entity?: RecordKind | null,
 	/**  The recognised layout (`hubspot-deals`, `google`, `generic`, …), for CSV. */
 	layout?: string | null,
 	/**  The encoding read. */
@@ -977,7 +995,7 @@ export type ImportSummary_Serialize = {
 	/**  `csv` or `vcard`. */
 	format: string,
 	/**  The record type imported, once known. */
-	entity: string | null,
+	entity: RecordKind | null,
 	/**  The recognised layout (`hubspot-deals`, `google`, `generic`, …), for CSV. */
 	layout: string | null,
 	/**  The encoding read. */
@@ -1015,6 +1033,39 @@ export type ImportSummary_Serialize = {
 	/**  More rejections than listed. */
 	more_rejections: boolean,
 };
+
+/**  How sensitive a field is, lowest first. */
+export type Level = Level_Serialize | Level_Deserialize;
+
+/**  How sensitive a field is, lowest first. */
+export type Level_Deserialize = 
+/**  Anyone with access to the record. */
+"Public" | 
+/**  Anyone with access to the record. */
+"public" | 
+/**  Staff. */
+"Internal" | 
+/**  Staff. */
+"internal" | 
+/**  Personal and financial data. */
+"Confidential" | 
+/**  Personal and financial data. */
+"confidential" | 
+/**  Revealed one value at a time, with a reason. */
+"Highly Confidential" | 
+/**  Revealed one value at a time, with a reason. */
+"highly_confidential";
+
+/**  How sensitive a field is, lowest first. */
+export type Level_Serialize = 
+/**  Anyone with access to the record. */
+"Public" | 
+/**  Staff. */
+"Internal" | 
+/**  Personal and financial data. */
+"Confidential" | 
+/**  Revealed one value at a time, with a reason. */
+"Highly Confidential";
 
 /**  Filters and sorting for a list. */
 export type ListFilter = ListFilter_Serialize | ListFilter_Deserialize;
@@ -1095,22 +1146,44 @@ export type ListFilter_Serialize = {
 	page_size: number,
 };
 
-/**  The vault locked itself after the idle period (or was locked elsewhere). */
-export type LockedEvent = {
-	/**  `idle` or `explicit`. */
+/**  Why the vault locked without the front end asking. */
+export type Locked = {
+	/**  `idle` (auto-lock) or `explicit`. */
 	reason: string,
 };
 
+/**  The vault locked itself. */
+export type LockedEvent = Locked;
+
 /**  A custom field to add. */
-export type NewCustomField = {
+export type NewCustomField = NewCustomField_Serialize | NewCustomField_Deserialize;
+
+/**  A custom field to add. */
+export type NewCustomField_Deserialize = {
 	/**  Name (lowercase letters, digits and `_`). */
 	name: string,
 	/**  Label for people. */
 	label: string,
 	/**  `text`, `number`, `date`, `choice` or `money`. */
 	kind: string,
-	/**  Classification level label. */
-	level: string,
+	/**  Classification level. */
+	level: Level_Deserialize,
+	/**  Financial data. */
+	financial: boolean,
+	/**  Allowed values (choice fields only). */
+	choices: string[],
+};
+
+/**  A custom field to add. */
+export type NewCustomField_Serialize = {
+	/**  Name (lowercase letters, digits and `_`). */
+	name: string,
+	/**  Label for people. */
+	label: string,
+	/**  `text`, `number`, `date`, `choice` or `money`. */
+	kind: string,
+	/**  Classification level. */
+	level: Level_Serialize,
 	/**  Financial data. */
 	financial: boolean,
 	/**  Allowed values (choice fields only). */
@@ -1124,8 +1197,8 @@ export type PlanRow = PlanRow_Serialize | PlanRow_Deserialize;
 export type PlanRow_Deserialize = {
 	/**  Row number as a spreadsheet shows it (the header is row 1), or the card number. */
 	row: number,
-	/**  `create` or `update`. */
-	action: string,
+	/**  Whether it creates a record or updates one. */
+	action: PlanStep,
 	/**  The record's name as the row gives it. */
 	name: string,
 	/**  The existing record it updates, when the importer may see its name. */
@@ -1140,8 +1213,8 @@ export type PlanRow_Deserialize = {
 export type PlanRow_Serialize = {
 	/**  Row number as a spreadsheet shows it (the header is row 1), or the card number. */
 	row: number,
-	/**  `create` or `update`. */
-	action: string,
+	/**  Whether it creates a record or updates one. */
+	action: PlanStep,
 	/**  The record's name as the row gives it. */
 	name: string,
 	/**  The existing record it updates, when the importer may see its name. */
@@ -1152,9 +1225,19 @@ export type PlanRow_Serialize = {
 	new_company: string | null,
 };
 
-/**  Progress of a long operation, streamed to the UI as the `progress-event` event. */
-export type ProgressEvent = {
-	/**  Which operation (`remove_user`, `rotate_key`, …). */
+/**  Whether an accepted row creates a record or updates one. */
+export type PlanStep = 
+/**  A new record. */
+"create" | 
+/**  An existing record it matched. */
+"update";
+
+/**  Progress of a long operation. */
+export type Progress = {
+	/**
+	 *  Which operation (`remove_user`, `rotate_key`, `import`, `backup`, `restore`,
+	 *  `classify`, `scheduled_backup`).
+	 */
 	operation: string,
 	/**  What is happening now. */
 	step: string,
@@ -1164,13 +1247,16 @@ export type ProgressEvent = {
 	total: number,
 };
 
+/**  Progress of a long operation. */
+export type ProgressEvent = Progress;
+
 /**  One record as the reader may see it. */
 export type RecordDetail = RecordDetail_Serialize | RecordDetail_Deserialize;
 
 /**  One record as the reader may see it. */
 export type RecordDetail_Deserialize = {
 	/**  Record type. */
-	entity: string,
+	entity: RecordKind,
 	/**  Id. */
 	id: RecordId,
 	/**  Display name. */
@@ -1202,7 +1288,7 @@ export type RecordDetail_Deserialize = {
 /**  One record as the reader may see it. */
 export type RecordDetail_Serialize = {
 	/**  Record type. */
-	entity: string,
+	entity: RecordKind,
 	/**  Id. */
 	id: RecordId,
 	/**  Display name. */
@@ -1234,10 +1320,23 @@ export type RecordDetail_Serialize = {
 /**  A record id (a number in TypeScript; ids stay far below 2^53). */
 export type RecordId = number;
 
+/**  A kind of customer record. */
+export type RecordKind = 
+/**  A customer organisation. */
+"company" | 
+/**  A person. */
+"contact" | 
+/**  A sales opportunity. */
+"deal" | 
+/**  A call, meeting, email or task. */
+"activity" | 
+/**  A free-text note. */
+"note";
+
 /**  A reference to another record. */
 export type RecordLink = {
 	/**  Record type. */
-	entity: string,
+	entity: RecordKind,
 	/**  Id. */
 	id: RecordId,
 	/**  Display name. */
@@ -1400,29 +1499,69 @@ export type RightInfo = {
 };
 
 /**  The vocabulary of the roles screen, from crm-core. */
-export type RoleCatalog = {
+export type RoleCatalog = RoleCatalog_Serialize | RoleCatalog_Deserialize;
+
+/**  The vocabulary of the roles screen, from crm-core. */
+export type RoleCatalog_Deserialize = {
 	/**  Classification levels, lowest first. */
-	levels: string[],
+	levels: Level_Deserialize[],
 	/**  Kinds of record (matrix rows). */
-	entities: string[],
+	entities: RecordKind[],
 	/**  Actions (matrix columns). */
 	actions: string[],
 	/**  Scopes, narrowest first. */
-	scopes: string[],
+	scopes: Scope[],
+	/**  Special rights with what each allows. */
+	rights: RightInfo[],
+};
+
+/**  The vocabulary of the roles screen, from crm-core. */
+export type RoleCatalog_Serialize = {
+	/**  Classification levels, lowest first. */
+	levels: Level_Serialize[],
+	/**  Kinds of record (matrix rows). */
+	entities: RecordKind[],
+	/**  Actions (matrix columns). */
+	actions: string[],
+	/**  Scopes, narrowest first. */
+	scopes: Scope[],
 	/**  Special rights with what each allows. */
 	rights: RightInfo[],
 };
 
 /**  A role as the roles screen shows and edits it. */
-export type RoleForm = {
+export type RoleForm = RoleForm_Serialize | RoleForm_Deserialize;
+
+/**  A role as the roles screen shows and edits it. */
+export type RoleForm_Deserialize = {
 	/**  Name. */
 	name: string,
 	/**  What it is for. */
 	description: string,
 	/**  Highest level visible on the user's own records. */
-	clearance: string,
+	clearance: Level_Deserialize,
 	/**  Highest level visible on others' records. */
-	others_clearance: string,
+	others_clearance: Level_Deserialize,
+	/**  One row per entity: the scope of each action, in catalog order. */
+	grants: GrantRow[],
+	/**  Special rights held. */
+	rights: string[],
+	/**  A built-in template. */
+	builtin: boolean,
+	/**  Active users holding it (0 on input). */
+	users: number,
+};
+
+/**  A role as the roles screen shows and edits it. */
+export type RoleForm_Serialize = {
+	/**  Name. */
+	name: string,
+	/**  What it is for. */
+	description: string,
+	/**  Highest level visible on the user's own records. */
+	clearance: Level_Serialize,
+	/**  Highest level visible on others' records. */
+	others_clearance: Level_Serialize,
 	/**  One row per entity: the scope of each action, in catalog order. */
 	grants: GrantRow[],
 	/**  Special rights held. */
@@ -1474,24 +1613,44 @@ export type ScheduleExplained = {
 	description: string,
 };
 
-/**  A scheduled backup finished (or failed), for the window to tell the user. */
+/**  A scheduled backup finished (or failed). */
+export type ScheduledBackup = ScheduledBackup_Serialize | ScheduledBackup_Deserialize;
+
+/**  A scheduled backup finished or failed. */
 export type ScheduledBackupEvent = ScheduledBackupEvent_Serialize | ScheduledBackupEvent_Deserialize;
 
-/**  A scheduled backup finished (or failed), for the window to tell the user. */
-export type ScheduledBackupEvent_Deserialize = {
+/**  A scheduled backup finished or failed. */
+export type ScheduledBackupEvent_Deserialize = ScheduledBackup_Deserialize;
+
+/**  A scheduled backup finished or failed. */
+export type ScheduledBackupEvent_Serialize = ScheduledBackup_Serialize;
+
+/**  A scheduled backup finished (or failed). */
+export type ScheduledBackup_Deserialize = {
 	/**  Verified backups made (one per destination). */
 	made: number,
 	/**  Why the run failed, if it did. */
 	problem?: string | null,
 };
 
-/**  A scheduled backup finished (or failed), for the window to tell the user. */
-export type ScheduledBackupEvent_Serialize = {
+/**  A scheduled backup finished (or failed). */
+export type ScheduledBackup_Serialize = {
 	/**  Verified backups made (one per destination). */
 	made: number,
 	/**  Why the run failed, if it did. */
 	problem: string | null,
 };
+
+/**  Which records an action reaches, narrowest first. */
+export type Scope = 
+/**  No records. */
+"none" | 
+/**  Records the user owns. */
+"own" | 
+/**  Records owned by anyone in the user's team. */
+"team" | 
+/**  Every record. */
+"all";
 
 /**  One search result. */
 export type SearchResult = SearchResult_Serialize | SearchResult_Deserialize;
@@ -1499,7 +1658,7 @@ export type SearchResult = SearchResult_Serialize | SearchResult_Deserialize;
 /**  One search result. */
 export type SearchResult_Deserialize = {
 	/**  Record type. */
-	entity: string,
+	entity: RecordKind,
 	/**  Id. */
 	id: RecordId,
 	/**  Display name. */
@@ -1511,7 +1670,7 @@ export type SearchResult_Deserialize = {
 /**  One search result. */
 export type SearchResult_Serialize = {
 	/**  Record type. */
-	entity: string,
+	entity: RecordKind,
 	/**  Id. */
 	id: RecordId,
 	/**  Display name. */
@@ -1620,8 +1779,8 @@ export type StageEdit_Deserialize = {
 	name: string,
 	/**  Default probability (%), 0–100. */
 	probability: number,
-	/**  `open`, `won` or `lost`. */
-	outcome: string,
+	/**  How its deals have ended, if they have. */
+	outcome: StageOutcome,
 };
 
 /**  One stage of the pipeline as the settings page saves it. */
@@ -1632,8 +1791,8 @@ export type StageEdit_Serialize = {
 	name: string,
 	/**  Default probability (%), 0–100. */
 	probability: number,
-	/**  `open`, `won` or `lost`. */
-	outcome: string,
+	/**  How its deals have ended, if they have. */
+	outcome: StageOutcome,
 };
 
 /**  A pipeline stage. */
@@ -1644,8 +1803,8 @@ export type StageInfo = {
 	name: string,
 	/**  Default probability (%). */
 	probability: number,
-	/**  `open`, `won` or `lost`. */
-	outcome: string,
+	/**  How its deals have ended, if they have. */
+	outcome: StageOutcome,
 };
 
 /**  One of the file's stage names and the pipeline stage its deals go to. */
@@ -1655,6 +1814,15 @@ export type StageMapping = {
 	/**  The pipeline's stage name. */
 	ours: string,
 };
+
+/**  How a deal in a pipeline stage has ended, if it has. */
+export type StageOutcome = 
+/**  Still being worked. */
+"open" | 
+/**  Closed and won. */
+"won" | 
+/**  Closed and lost. */
+"lost";
 
 /**  A password strength estimate. */
 export type Strength = {

@@ -43,12 +43,11 @@
 pub mod dates;
 pub(crate) mod layouts;
 pub(crate) mod lookup;
+mod source;
 pub(crate) mod values;
 pub(crate) mod writer;
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::Read;
 
 use serde::Serialize;
 
@@ -58,6 +57,7 @@ use crate::audit::{Action as AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::vault::{Progress, ProgressFn, Session};
 pub use dates::{DateColumn, DateOrder};
+pub use source::ImportSource;
 pub(crate) use writer::{Cell, RowWriter};
 
 /// At most this many row errors are kept in a report (the count goes on).
@@ -448,13 +448,6 @@ fn decode_char(encoding: &'static encoding_rs::Encoding, byte: u8) -> char {
     text.chars().next().unwrap_or('\u{fffd}')
 }
 
-fn open_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        context: format!("reading {}", path.display()),
-        source,
-    }
-}
-
 /// How a CSV file is laid out beyond its encoding: where the header starts and what separates
 /// the fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -526,16 +519,14 @@ impl CsvDialect {
 
 /// A CSV reader over the file from the header row on (after any BOM or `sep=` line), decoding
 /// a code page to UTF-8.
-fn csv_reader(
-    path: &Path,
+fn csv_reader<'a>(
+    source: &ImportSource<'a>,
     encoding: SourceEncoding,
     dialect: CsvDialect,
-) -> Result<csv::Reader<Box<dyn Read>>> {
-    let mut file = File::open(path).map_err(|source| open_error(path, source))?;
-    file.seek(SeekFrom::Start(dialect.skip))
-        .map_err(|source| open_error(path, source))?;
+) -> Result<csv::Reader<Box<dyn Read + 'a>>> {
+    let file = source.open_at(dialect.skip)?;
     let buffered = std::io::BufReader::with_capacity(64 * 1024, file);
-    let source: Box<dyn Read> = match encoding {
+    let source: Box<dyn Read + 'a> = match encoding {
         SourceEncoding::Windows1252 | SourceEncoding::Windows1251 => {
             let code_page = if encoding == SourceEncoding::Windows1252 {
                 encoding_rs::WINDOWS_1252
@@ -559,12 +550,12 @@ fn csv_reader(
 
 /// Reads the whole file once for what its date columns say about day/month order.
 fn scan_date_columns(
-    path: &Path,
+    source: &ImportSource<'_>,
     encoding: SourceEncoding,
     dialect: CsvDialect,
     columns: &[usize],
 ) -> Result<Vec<dates::ColumnEvidence>> {
-    let mut reader = csv_reader(path, encoding, dialect)?;
+    let mut reader = csv_reader(source, encoding, dialect)?;
     let mut record = csv::ByteRecord::new();
     let mut evidence = vec![dates::ColumnEvidence::default(); columns.len()];
     let mut header = true;
@@ -575,10 +566,7 @@ fn scan_date_columns(
             // Broken rows are reported by the import pass itself.
             Err(error) if !matches!(error.kind(), csv::ErrorKind::Io(_)) => continue,
             Err(error) => {
-                return Err(Error::Io {
-                    context: format!("reading {}", path.display()),
-                    source: std::io::Error::other(csv_reason(&error)),
-                });
+                return Err(source.error(std::io::Error::other(csv_reason(&error))));
             }
         }
         if std::mem::take(&mut header) {
@@ -597,35 +585,36 @@ fn scan_date_columns(
 }
 
 impl Session {
-    /// Imports records from a CSV file, all or nothing (see the module docs). Needs the import
-    /// and create rights on the record type. Returns the report; `committed` says whether
-    /// anything was written. Every attempt that is not committed is recorded in the audit trail.
-    pub fn import_csv(
+    /// Imports records from a CSV file (a path, or bytes with [`ImportSource::bytes`]), all
+    /// or nothing (see the module docs). Needs the import and create rights on the record
+    /// type. Returns the report; `committed` says whether anything was written. Every attempt
+    /// that is not committed is recorded in the audit trail.
+    pub fn import_csv<'a>(
         &mut self,
-        path: &Path,
+        source: impl Into<ImportSource<'a>>,
         options: &ImportOptions,
         progress: ProgressFn<'_>,
     ) -> Result<ImportReport> {
-        let result = self.import_csv_rows(path, options, progress);
+        let source = source.into();
+        let result = self.import_csv_rows(&source, options, progress);
         self.record_attempt("csv", options, &result)?;
         result
     }
 
     fn import_csv_rows(
         &mut self,
-        path: &Path,
+        source: &ImportSource<'_>,
         options: &ImportOptions,
         progress: ProgressFn<'_>,
     ) -> Result<ImportReport> {
         let mut report = ImportReport::new("csv", options.dry_run);
-        let mut file = File::open(path).map_err(|source| open_error(path, source))?;
-        let total = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+        let total = source.len();
         let mut sample = Vec::new();
-        (&mut file)
+        source
+            .open_at(0)?
             .take(SNIFF_BYTES)
             .read_to_end(&mut sample)
-            .map_err(|source| open_error(path, source))?;
-        drop(file);
+            .map_err(|error| source.error(error))?;
         let encoding = match options.encoding {
             SourceEncoding::Auto => detect_encoding(&sample),
             chosen => chosen,
@@ -633,7 +622,7 @@ impl Session {
         report.encoding = encoding.name().into();
         let dialect = CsvDialect::sniff(&sample, encoding);
         report.separator = Some(dialect.separator_name());
-        let mut reader = csv_reader(path, encoding, dialect)?;
+        let mut reader = csv_reader(source, encoding, dialect)?;
         let mut record = csv::ByteRecord::new();
         let headers: Vec<String> =
             match reader.read_byte_record(&mut record) {
@@ -736,7 +725,7 @@ impl Session {
                         done: 0,
                         total,
                     });
-                    scan_date_columns(path, encoding, dialect, &date_indexes)?
+                    scan_date_columns(source, encoding, dialect, &date_indexes)?
                 }
             };
             let named: Vec<(String, dates::ColumnEvidence)> = date_indexes

@@ -15,15 +15,15 @@
 //! `BDAY;X-APPLE-OMIT-YEAR=1604:1604-04-15`, which address books that know no year-less dates
 //! still read as a date.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 
 use serde::Serialize;
 
 use super::fields::Entity;
 use super::import::dates::NO_YEAR;
-use super::import::{Cell, ImportOptions, ImportReport, RowWriter, Target, finish, settle};
+use super::import::{
+    Cell, ImportOptions, ImportReport, ImportSource, RowWriter, Target, finish, settle,
+};
 use super::view::RecordView;
 use crate::error::{Error, Result};
 use crate::vault::{Progress, ProgressFn, Session};
@@ -326,20 +326,21 @@ fn continues_quoted_printable(line: &[u8]) -> bool {
 impl Session {
     /// Imports contacts from a vCard 2.1/3.0/4.0 file, all or nothing, like
     /// [`Session::import_csv`]; attempts that are not committed are recorded in the audit trail.
-    pub fn import_vcard(
+    pub fn import_vcard<'a>(
         &mut self,
-        path: &Path,
+        source: impl Into<ImportSource<'a>>,
         options: &ImportOptions,
         progress: ProgressFn<'_>,
     ) -> Result<ImportReport> {
-        let result = self.import_vcard_cards(path, options, progress);
+        let source = source.into();
+        let result = self.import_vcard_cards(&source, options, progress);
         self.record_attempt("vcard", options, &result)?;
         result
     }
 
     fn import_vcard_cards(
         &mut self,
-        path: &Path,
+        source: &ImportSource<'_>,
         options: &ImportOptions,
         progress: ProgressFn<'_>,
     ) -> Result<ImportReport> {
@@ -352,12 +353,8 @@ impl Session {
         let writer = RowWriter::new(self, Entity::Contact, options, &[])?;
         let mut report = ImportReport::new("vcard", options.dry_run);
         report.entity = Some(Entity::Contact);
-        let file = File::open(path).map_err(|source| Error::Io {
-            context: format!("reading {}", path.display()),
-            source,
-        })?;
-        let total = file.metadata().map(|meta| meta.len()).unwrap_or(0);
-        let mut reader = BufReader::with_capacity(64 * 1024, file);
+        let total = source.len();
+        let mut reader = BufReader::with_capacity(64 * 1024, source.open_at(0)?);
         let dry_run = options.dry_run;
         let mut intentional = false;
         let result = self.write_bulk(|tx, audit| {

@@ -54,14 +54,14 @@ describe("what an activity is about", () => {
     name,
     label: name,
     kind: "deal_ref",
-    level: "Internal",
+    level: "Internal" as const,
     value,
     masked,
     revealable: false,
     link: null,
   });
   const record = (fields: ReturnType<typeof ref>[]) => ({
-    entity: "activity",
+    entity: "activity" as const,
     id: 1,
     title: "Call",
     owner: "olivia",

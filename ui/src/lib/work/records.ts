@@ -1,8 +1,9 @@
 // What the work screens show per kind of record: names, list columns, sort choices, and small
 // helpers over the core's record shape (values arrive as display text, already masked).
-import type { FieldValue_Serialize as FieldValue, RecordDetail_Serialize as RecordDetail } from "../bindings";
+import type { FieldValue_Serialize as FieldValue, RecordDetail_Serialize as RecordDetail, RecordKind } from "../bindings";
 
-export type EntityName = "company" | "contact" | "deal" | "activity" | "note";
+/** A kind of record: the core's own enum, so a renamed kind breaks this build. */
+export type EntityName = RecordKind;
 
 export const ENTITY_LABEL: Record<EntityName, { one: string; many: string }> = {
   company: { one: "Company", many: "Companies" },

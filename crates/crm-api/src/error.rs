@@ -1,15 +1,16 @@
-//! The one error shape that crosses to the UI: `{ code, message }`.
+//! The one error shape every front end receives: `{ code, message }`.
 //!
-//! `code` is `crm_core::Error::code()` (stable, machine-readable) or one of the shell's own
-//! codes (`locked`, `busy`); `message` is the core's message, which never holds customer
-//! values or secrets, so it is safe to show as is.
+//! `code` is `crm_core::Error::code()` (stable, machine-readable) or one of the host's own
+//! codes (`locked`, `busy`, `internal`); `message` is the core's message, which never holds
+//! customer values or secrets, so it is safe to show as is and to send over a wire.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// An error returned by a command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
-pub struct CommandError {
-    /// Stable code: the UI branches on this, never on the message.
+/// An error returned by a use case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ApiError {
+    /// Stable code: front ends branch on this, never on the message.
     pub code: String,
     /// Human-readable explanation, shown to the user.
     pub message: String,
@@ -17,8 +18,8 @@ pub struct CommandError {
     pub retry_after_secs: Option<u32>,
 }
 
-impl CommandError {
-    /// An error of the shell itself (not from crm-core).
+impl ApiError {
+    /// An error of the host or the API itself (not from crm-core).
     pub fn new(code: &str, message: impl Into<String>) -> Self {
         Self {
             code: code.into(),
@@ -27,7 +28,12 @@ impl CommandError {
         }
     }
 
-    /// The vault is locked: the command needs a session.
+    /// Bad input the API refuses before it reaches the core.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new("invalid", message)
+    }
+
+    /// The vault is locked: the use case needs a session.
     pub fn locked() -> Self {
         Self::new("locked", "the vault is locked: unlock it first")
     }
@@ -49,7 +55,15 @@ impl CommandError {
     }
 }
 
-impl From<crm_core::Error> for CommandError {
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<crm_core::Error> for ApiError {
     fn from(error: crm_core::Error) -> Self {
         let retry_after_secs = match &error {
             crm_core::Error::Throttled { retry_after_secs } => {
@@ -65,5 +79,10 @@ impl From<crm_core::Error> for CommandError {
     }
 }
 
-/// What every command returns.
-pub type CommandResult<T> = Result<T, CommandError>;
+/// What every use case returns.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Counts as `u32` for the wire, saturating (no count here comes near it).
+pub(crate) fn count<N: TryInto<u32>>(n: N) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
+}

@@ -1,25 +1,25 @@
-//! The shell's state: which vault, and whether it is locked or unlocked.
+//! The session host: which vault, and whether it is locked or unlocked, for a backend that
+//! keeps the session in this process ([`LocalBackend`](super::LocalBackend)).
 //!
 //! The session lives behind one mutex as `Locked | Unlocked(Session)`. Locking (explicit or
 //! after the idle period) takes the session out and hands it to crm-core's `lock`/`auto_lock`,
 //! which records the event and drops it: the data key is zeroized and the connection closed.
 //!
 //! A long operation (import, key rotation, reclassification, a backup's full re-verification)
-//! holds the session for its whole run. Commands never wait on it from Tauri's main thread:
-//! they run on a worker ([`AppState::session`]), wait a moment for a short command ahead of
-//! them, and answer `busy` (naming the operation) when a long one holds the session. While a
-//! long operation runs it counts as activity, so auto-lock cannot fire during it or right after
-//! it.
+//! holds the session for its whole run. Callers run on worker threads, never on a window's
+//! event loop: they wait a moment for a short call ahead of them ([`SESSION_WAIT`]) and get
+//! `busy` (naming the operation) when a long one holds the session. While a long operation
+//! runs it counts as activity, so auto-lock cannot fire during it or right after it.
 //!
-//! Backups do not hold the session ([`AppState::start_backup`]): crm-core prepares a job with
-//! its own connection in a moment, the job runs for minutes with the session free (search,
-//! lists and edits go on), and the session that started it records it at the end
+//! Backups do not hold the session ([`SessionHost::start_backup`]): crm-core prepares a job
+//! with its own connection in a moment, the job runs for minutes with the session free
+//! (search, lists and edits go on), and the session that started it records it at the end
 //! ([`BackupRun::finish`]). One backup runs at a time, and no key rotation starts meanwhile.
-//! Locking during a backup locks the window at once: the session leaves the window's reach
+//! Locking during a backup locks at once for the user: the session leaves their reach
 //! ("parked") and is locked as soon as it has recorded its backup, so the finished backup is
 //! not thrown away. The backup job's own connection holds the data key for that time anyway.
 //!
-//! `AppState` is a cheap handle (an `Arc` inside): a command clones it into the worker.
+//! `SessionHost` is a cheap handle (an `Arc` inside): workers clone it.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crm_core::backup::{FinishedJob, RunFailure, RunReport};
 use crm_core::{RecoveryIdentity, Session};
 
-use crate::error::{CommandError, CommandResult};
+use crate::error::{ApiError, ApiResult};
 
 /// The idle period before the vault's own policy is known (it is read at each unlock).
 pub const DEFAULT_AUTO_LOCK: Duration =
@@ -52,8 +52,8 @@ pub enum Lock {
 
 /// Everything the commands share (see the module docs).
 #[derive(Debug, Clone)]
-pub struct AppState {
-    /// The vault directory this window works on.
+pub struct SessionHost {
+    /// The vault directory this host works on.
     pub vault_dir: PathBuf,
     shared: Arc<Shared>,
 }
@@ -77,7 +77,7 @@ struct Shared {
     session_number: Mutex<u64>,
     /// The backup job running now, if any.
     backup: Mutex<Option<RunningBackup>>,
-    /// A session locked while its backup job ran: out of the window's reach, kept only to
+    /// A session locked while its backup job ran: out of the user's reach, kept only to
     /// record that job, then locked.
     parked: Mutex<Option<Parked>>,
     /// Wakes the backup scheduler (after an unlock or a changed plan).
@@ -85,7 +85,7 @@ struct Shared {
     scheduler_wakeups: Mutex<Option<Receiver<()>>>,
 }
 
-impl AppState {
+impl SessionHost {
     /// State for the vault in `vault_dir`, locked.
     pub fn new(vault_dir: PathBuf, auto_lock_override: Option<Duration>) -> Self {
         let (wake, wakeups) = std::sync::mpsc::channel();
@@ -115,7 +115,7 @@ impl AppState {
     }
 
     /// The lock state if it is free within [`SESSION_WAIT`]; `busy` otherwise.
-    fn lock_state_soon(&self) -> CommandResult<MutexGuard<'_, Lock>> {
+    fn lock_state_soon(&self) -> ApiResult<MutexGuard<'_, Lock>> {
         let deadline = Instant::now() + SESSION_WAIT;
         loop {
             match self.shared.lock.try_lock() {
@@ -130,19 +130,16 @@ impl AppState {
     }
 
     /// `busy`, naming the long operation that holds the session.
-    pub fn busy_error(&self) -> CommandError {
+    pub fn busy_error(&self) -> ApiError {
         match self.running_operation().or_else(|| self.running_backup()) {
-            Some(operation) => CommandError::busy_with(&operation),
-            None => CommandError::busy(),
+            Some(operation) => ApiError::busy_with(&operation),
+            None => ApiError::busy(),
         }
     }
 
     /// Runs `work` with the open session on this thread, or fails with `locked`, or with
     /// `busy` when a long operation holds the session. Counts as activity.
-    pub fn with_session<T>(
-        &self,
-        work: impl FnOnce(&mut Session) -> CommandResult<T>,
-    ) -> CommandResult<T> {
+    pub fn with_session<T>(&self, work: impl FnOnce(&mut Session) -> ApiResult<T>) -> ApiResult<T> {
         self.with_session_untouched(|session| {
             self.touch();
             work(session)
@@ -153,23 +150,13 @@ impl AppState {
     /// own background checks, which must not hold auto-lock off.
     pub fn with_session_untouched<T>(
         &self,
-        work: impl FnOnce(&mut Session) -> CommandResult<T>,
-    ) -> CommandResult<T> {
+        work: impl FnOnce(&mut Session) -> ApiResult<T>,
+    ) -> ApiResult<T> {
         let mut guard = self.lock_state_soon()?;
         match &mut *guard {
-            Lock::Locked => Err(CommandError::locked()),
+            Lock::Locked => Err(ApiError::locked()),
             Lock::Unlocked(session) => work(session),
         }
-    }
-
-    /// Runs `work` with the open session on a worker thread, so the window never waits on
-    /// the session (see [`with_session`](Self::with_session) for the outcomes).
-    pub async fn session<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Session) -> CommandResult<T> + Send + 'static,
-    ) -> CommandResult<T> {
-        let state = self.clone();
-        crate::commands::blocking(move || state.with_session(work)).await
     }
 
     /// Idle period before auto-lock: the environment's override, else the vault's policy.
@@ -211,7 +198,7 @@ impl AppState {
         self.wake_scheduler();
     }
 
-    /// Locks now. The window loses the session at once; a running long operation holding it
+    /// Locks now. The user loses the session at once; a running long operation holding it
     /// is let finish first, and a session whose backup job is running is locked as soon as it
     /// has recorded it (see the module docs). Returns whether a session was open.
     pub fn lock_now(&self, idle: bool) -> bool {
@@ -235,7 +222,7 @@ impl AppState {
         true
     }
 
-    /// A session leaving the window (`number`): parked when its backup job is running (it is
+    /// A session leaving the user (`number`): parked when its backup job is running (it is
     /// locked after recording the job), else handed back to be locked now. Called holding the
     /// lock state, so a job finishing meanwhile sees either the session or the parked one.
     fn park_if_backing_up(
@@ -291,10 +278,10 @@ impl AppState {
 
     /// Marks a long operation as running, by its user-facing name (`"a backup"`); `busy` if
     /// one already is. The guard clears the mark when dropped, also on error or panic.
-    pub fn start_long_operation(&self, name: &str) -> CommandResult<BusyGuard> {
+    pub fn start_long_operation(&self, name: &str) -> ApiResult<BusyGuard> {
         let mut running = relock(&self.shared.running);
         if let Some(current) = running.as_deref() {
-            return Err(CommandError::busy_with(current));
+            return Err(ApiError::busy_with(current));
         }
         *running = Some(name.to_owned());
         self.touch();
@@ -315,9 +302,9 @@ impl AppState {
 
     /// `busy` while a backup job runs (for work that must not overlap one, such as a key
     /// rotation, which needs the vault alone).
-    pub fn refuse_during_backup(&self) -> CommandResult<()> {
+    pub fn refuse_during_backup(&self) -> ApiResult<()> {
         match self.running_backup() {
-            Some(name) => Err(CommandError::busy_with(&name)),
+            Some(name) => Err(ApiError::busy_with(&name)),
             None => Ok(()),
         }
     }
@@ -330,15 +317,15 @@ impl AppState {
         &self,
         name: &str,
         touch: bool,
-        start: impl FnOnce(&mut Session) -> CommandResult<Option<J>>,
-    ) -> CommandResult<Option<(BackupRun, J)>> {
+        start: impl FnOnce(&mut Session) -> ApiResult<Option<J>>,
+    ) -> ApiResult<Option<(BackupRun, J)>> {
         let mut guard = self.lock_state_soon()?;
         let Lock::Unlocked(session) = &mut *guard else {
-            return Err(CommandError::locked());
+            return Err(ApiError::locked());
         };
         let mut backup = relock(&self.shared.backup);
         if let Some(running) = backup.as_ref() {
-            return Err(CommandError::busy_with(&running.name));
+            return Err(ApiError::busy_with(&running.name));
         }
         if touch {
             self.touch();
@@ -386,7 +373,7 @@ struct RunningBackup {
     session: u64,
 }
 
-/// A session that left the window while its backup job ran.
+/// A session that left the user while its backup job ran.
 #[derive(Debug)]
 struct Parked {
     session: u64,
@@ -400,14 +387,14 @@ struct Parked {
 /// it clears the mark and locks a session parked for it.
 #[derive(Debug)]
 pub struct BackupRun {
-    state: AppState,
+    state: SessionHost,
     session: u64,
     done: bool,
 }
 
 impl BackupRun {
     /// Records the finished job (installs its backups, prunes, records the runs and alerts)
-    /// with the session that started it: the open one, or the one parked because the window
+    /// with the session that started it: the open one, or the one parked because the user
     /// locked meanwhile, which is then locked. Never fails: problems are in the report.
     pub fn finish(mut self, finished: FinishedJob) -> RunReport {
         self.done = true;
@@ -467,7 +454,7 @@ impl Drop for BackupRun {
 
 /// Clears the "long operation running" mark on drop (and counts the end as activity).
 #[derive(Debug)]
-pub struct BusyGuard(AppState);
+pub struct BusyGuard(SessionHost);
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {

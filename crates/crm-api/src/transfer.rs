@@ -1,32 +1,83 @@
-//! Importing records from a CSV or vCard file the user picks: a dry run that shows the plan
-//! (which row creates a record and which updates which existing one, and why), the rejected
-//! rows (row, column and reason, never a cell's value) and notices (undecided date orders,
-//! unknown stages); then the all-or-nothing import with progress events. The record type is
-//! told from the header or chosen; the date order, stage names, encoding and any column's
-//! field are chosen where the file leaves them open or the detection got them wrong. Detection, mapping, dedupe, dates and the import right are crm-core's.
+//! Importing records from a CSV or vCard file: a dry run that shows the plan (which row
+//! creates a record and which updates which existing one, and why), the rejected rows (row,
+//! column and reason, never a cell's value) and notices (undecided date orders, unknown
+//! stages); then the all-or-nothing import with progress. The record type is told from the
+//! header or chosen; the date order, stage names, encoding and any column's field are chosen
+//! where the file leaves them open or the detection got them wrong. Detection, mapping,
+//! dedupe, dates and the import right are crm-core's.
+//!
+//! The file travels as its content ([`ImportFile`]): a front end on a workstation reads the
+//! file the user picked and sends the bytes, never a path.
 
-use std::path::PathBuf;
-
-use crm_core::records::fields::Entity;
+use crm_core::Session;
 use crm_core::records::import::{
-    DateOrder, ImportOptions, ImportReport, PlanAction, SourceEncoding,
+    DateOrder, ImportOptions, ImportReport, ImportSource, PlanAction, SourceEncoding,
 };
+use crm_core::vault::ProgressFn;
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, Manager, Runtime};
 
-use super::blocking;
-use super::users::emit_progress;
-use crate::error::CommandResult;
-use crate::state::AppState;
+use crate::error::{ApiResult, count};
+use crate::vocab::RecordKind;
+
+/// A file to import, as the user picked it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ImportFile {
+    /// Its name (`contacts.vcf`): `.vcf`/`.vcard` is read as vCard, anything else as CSV.
+    pub name: String,
+    /// Its content (base64 in JSON).
+    #[serde(with = "base64_bytes")]
+    pub content: Vec<u8>,
+}
+
+/// Bytes as base64 text in JSON: a third of the size of a number array, and one string.
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(|_| serde::de::Error::custom("content is not base64"))
+    }
+}
+
+impl std::fmt::Debug for ImportFile {
+    // Customer data: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ImportFile({:?}, {} bytes)",
+            self.name,
+            self.content.len()
+        )
+    }
+}
+
+/// Whether an accepted row creates a record or updates one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStep {
+    /// A new record.
+    Create,
+    /// An existing record it matched.
+    Update,
+}
 
 /// How to import.
-#[derive(Debug, Clone, Default, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ImportRequest {
     /// Only check and report, write nothing.
     pub dry_run: bool,
-    /// The record type (`company`, `contact`, `deal`, `activity`, `note`); `null` tells it
-    /// from the header.
-    pub entity: Option<String>,
+    /// The record type; `null` tells it from the header.
+    pub entity: Option<RecordKind>,
     /// The day/month order of numeric dates (`dmy`, `mdy`, `ymd`); `null` tells it from the
     /// file's values.
     pub date_order: Option<String>,
@@ -39,7 +90,8 @@ pub struct ImportRequest {
 }
 
 /// One of the file's stage names and the pipeline stage its deals go to.
-#[derive(Debug, Clone, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StageMapping {
     /// The stage name in the file.
     pub theirs: String,
@@ -48,7 +100,8 @@ pub struct StageMapping {
 }
 
 /// A column and the field it goes to.
-#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ColumnMapping {
     /// The CSV header (or vCard property).
     pub column: String,
@@ -57,12 +110,13 @@ pub struct ColumnMapping {
 }
 
 /// What one accepted row does.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PlanRow {
     /// Row number as a spreadsheet shows it (the header is row 1), or the card number.
     pub row: u32,
-    /// `create` or `update`.
-    pub action: String,
+    /// Whether it creates a record or updates one.
+    pub action: PlanStep,
     /// The record's name as the row gives it.
     pub name: String,
     /// The existing record it updates, when the importer may see its name.
@@ -74,7 +128,8 @@ pub struct PlanRow {
 }
 
 /// A rejected row.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RejectedRow {
     /// Row number as a spreadsheet shows it (the header is row 1), or the card number.
     pub row: u32,
@@ -85,7 +140,8 @@ pub struct RejectedRow {
 }
 
 /// How the day/month order of one date column was decided.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DateColumnView {
     /// The CSV header.
     pub column: String,
@@ -99,7 +155,8 @@ pub struct DateColumnView {
 }
 
 /// What an import did, or would do.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ImportSummary {
     /// Only checked, nothing written.
     pub dry_run: bool,
@@ -108,7 +165,7 @@ pub struct ImportSummary {
     /// `csv` or `vcard`.
     pub format: String,
     /// The record type imported, once known.
-    pub entity: Option<String>,
+    pub entity: Option<RecordKind>,
     /// The recognised layout (`hubspot-deals`, `google`, `generic`, …), for CSV.
     pub layout: Option<String>,
     /// The encoding read.
@@ -147,8 +204,8 @@ pub struct ImportSummary {
     pub more_rejections: bool,
 }
 
-fn summary(report: ImportReport) -> ImportSummary {
-    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+/// The report as a front end shows it.
+pub fn summary(report: ImportReport) -> ImportSummary {
     let date_columns: Vec<DateColumnView> = report
         .date_columns
         .iter()
@@ -163,7 +220,7 @@ fn summary(report: ImportReport) -> ImportSummary {
         dry_run: report.dry_run,
         committed: report.committed,
         format: report.format,
-        entity: report.entity.map(|entity| entity.name().to_owned()),
+        entity: report.entity.map(RecordKind::from),
         layout: report.layout,
         encoding: report.encoding,
         separator: report.separator,
@@ -188,10 +245,9 @@ fn summary(report: ImportReport) -> ImportSummary {
             .map(|entry| PlanRow {
                 row: count(entry.row),
                 action: match entry.action {
-                    PlanAction::Create => "create",
-                    PlanAction::Update => "update",
-                }
-                .into(),
+                    PlanAction::Create => PlanStep::Create,
+                    PlanAction::Update => PlanStep::Update,
+                },
                 name: entry.name,
                 existing_name: entry.existing_name,
                 matched_by: entry.matched_by,
@@ -212,22 +268,10 @@ fn summary(report: ImportReport) -> ImportSummary {
     }
 }
 
-/// Imports records from `path` (`.vcf` / `.vcard` as vCard contacts, anything else as CSV);
-/// a dry run only reports. Progress events: `import`.
-#[tauri::command]
-#[specta::specta]
-pub async fn import_records<R: Runtime>(
-    app: AppHandle<R>,
-    path: String,
-    request: ImportRequest,
-) -> CommandResult<ImportSummary> {
-    let options = ImportOptions {
+fn options(request: ImportRequest) -> ApiResult<ImportOptions> {
+    Ok(ImportOptions {
         dry_run: request.dry_run,
-        entity: request
-            .entity
-            .filter(|name| !name.trim().is_empty())
-            .map(|name| Entity::parse(&name))
-            .transpose()?,
+        entity: request.entity.map(Into::into),
         date_order: request
             .date_order
             .filter(|order| !order.trim().is_empty())
@@ -248,26 +292,23 @@ pub async fn import_records<R: Runtime>(
             .into_iter()
             .map(|pair| (pair.column, pair.field))
             .collect(),
-    };
-    blocking(move || {
-        let state = app.state::<AppState>();
-        let _busy = state.start_long_operation("an import")?;
-        let path = PathBuf::from(path.trim());
-        let is_vcard = path
-            .extension()
-            .and_then(|extension| extension.to_str())
-            .is_some_and(|extension| {
-                extension.eq_ignore_ascii_case("vcf") || extension.eq_ignore_ascii_case("vcard")
-            });
-        let mut progress = emit_progress(&app, "import");
-        state.with_session(|session| {
-            let report = if is_vcard {
-                session.import_vcard(&path, &options, &mut progress)?
-            } else {
-                session.import_csv(&path, &options, &mut progress)?
-            };
-            Ok(summary(report))
-        })
     })
-    .await
+}
+
+/// Imports records from a file's content (vCard by its name, else CSV); a dry run only
+/// reports. A long operation, reporting to `progress`.
+pub fn import_records(
+    session: &mut Session,
+    file: &ImportFile,
+    request: ImportRequest,
+    progress: ProgressFn<'_>,
+) -> ApiResult<ImportSummary> {
+    let options = options(request)?;
+    let source = ImportSource::bytes(file.name.trim(), &file.content);
+    let report = if source.is_vcard() {
+        session.import_vcard(source, &options, progress)?
+    } else {
+        session.import_csv(source, &options, progress)?
+    };
+    Ok(summary(report))
 }

@@ -1,18 +1,17 @@
-//! The audit viewer: entries with filters (values masked to the viewer's clearance by
+//! The audit viewer's use cases: entries with filters (values masked to the viewer's clearance by
 //! crm-core), the chain verification, the periodic access review with its sign-off, and
 //! unusual-activity alerts. Every command needs the view-audit right in crm-core.
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use crm_core::Session;
 use crm_core::audit::{Action, AuditFilter};
 use serde::{Deserialize, Serialize};
-use specta_typescript::Number;
-use tauri::State;
 
-use crate::error::CommandResult;
-use crate::state::AppState;
+use crate::error::ApiResult;
 
 /// Filters of the audit viewer; empty means any.
-#[derive(Debug, Clone, Default, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AuditQuery {
     /// Only this user's actions.
     pub user: Option<String>,
@@ -27,10 +26,11 @@ pub struct AuditQuery {
 }
 
 /// One entry as shown.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AuditRow {
     /// Sequence number in the chain.
-    #[specta(type = Number)]
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))]
     pub seq: i64,
     /// When (RFC 3339).
     pub at: String,
@@ -60,7 +60,8 @@ pub struct AuditRow {
 }
 
 /// One `key: value` detail of an entry (a reveal's reason, a backup's id, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AuditDetail {
     /// What it is (`reason`, `backup id`).
     pub key: String,
@@ -69,7 +70,8 @@ pub struct AuditDetail {
 }
 
 /// One setting that differs between a structured old and new value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AuditChange {
     /// Which setting, as a dotted path (`grants.contact.view`).
     pub what: String,
@@ -193,13 +195,14 @@ pub fn detail_pairs(detail: &serde_json::Value) -> Vec<AuditDetail> {
 }
 
 /// The chain check.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ChainCheck {
     /// Entries checked.
-    #[specta(type = Number)]
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))]
     pub entries: i64,
     /// Retention checkpoints checked (each stands for entries pruned before it).
-    #[specta(type = Number)]
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))]
     pub checkpoints: i64,
     /// The chain, its checkpoints, the head file and the backups agree.
     pub intact: bool,
@@ -214,7 +217,8 @@ pub struct ChainCheck {
 }
 
 /// One user in the access review.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ReviewRow {
     /// User.
     pub user: String,
@@ -225,20 +229,21 @@ pub struct ReviewRow {
     /// Last unlock.
     pub last_unlock: Option<String>,
     /// Records viewed in the period.
-    #[specta(type = Number)]
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))]
     pub records_viewed: i64,
     /// Records exported in the period.
-    #[specta(type = Number)]
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))]
     pub records_exported: i64,
     /// Rights held but not used in the period (candidates to remove).
     pub unused_rights: Vec<String>,
 }
 
 /// The access review.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ReviewView {
     /// Days covered.
-    #[specta(type = Number)]
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))]
     pub period_days: i64,
     /// Per user.
     pub users: Vec<ReviewRow>,
@@ -247,10 +252,11 @@ pub struct ReviewView {
 }
 
 /// An unusual-activity alert.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AlertRow {
     /// Id.
-    #[specta(type = Number)]
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))]
     pub id: i64,
     /// When raised.
     pub at: String,
@@ -261,7 +267,7 @@ pub struct AlertRow {
     /// The hour it concerns.
     pub hour: String,
     /// How many events.
-    #[specta(type = Number)]
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))]
     pub count: i64,
     /// The user's usual count for an hour.
     pub baseline: f64,
@@ -269,7 +275,8 @@ pub struct AlertRow {
     pub acknowledged_by: Option<String>,
 }
 
-pub(crate) fn alert_row(alert: crm_core::audit::alerts::Alert) -> AlertRow {
+/// An alert as the audit viewer and the unlock banner show it.
+pub fn alert_row(alert: crm_core::audit::alerts::Alert) -> AlertRow {
     AlertRow {
         id: alert.id,
         at: alert.at,
@@ -282,7 +289,7 @@ pub(crate) fn alert_row(alert: crm_core::audit::alerts::Alert) -> AlertRow {
     }
 }
 
-fn day(text: Option<String>, end: bool) -> CommandResult<Option<chrono::DateTime<Utc>>> {
+fn day(text: Option<String>, end: bool) -> ApiResult<Option<chrono::DateTime<Utc>>> {
     let Some(text) = text.filter(|text| !text.trim().is_empty()) else {
         return Ok(None);
     };
@@ -299,19 +306,12 @@ fn day(text: Option<String>, end: bool) -> CommandResult<Option<chrono::DateTime
 }
 
 /// Action names for the filter menu.
-#[tauri::command]
-#[specta::specta]
 pub fn audit_actions() -> Vec<String> {
     Action::names().map(str::to_owned).collect()
 }
 
 /// Entries matching the filters, newest first.
-#[tauri::command]
-#[specta::specta]
-pub async fn audit_entries(
-    state: State<'_, AppState>,
-    query: AuditQuery,
-) -> CommandResult<Vec<AuditRow>> {
+pub fn audit_entries(session: &mut Session, query: AuditQuery) -> ApiResult<Vec<AuditRow>> {
     let filter = AuditFilter {
         user: query.user.filter(|user| !user.trim().is_empty()),
         actions: match query.action.filter(|action| !action.is_empty()) {
@@ -323,64 +323,55 @@ pub async fn audit_entries(
         limit: Some(query.limit.unwrap_or(200).clamp(1, 2000)),
         ..AuditFilter::default()
     };
-    state
-        .session(move |session| {
-            Ok(session
-                .audit_list(&filter)?
-                .into_iter()
-                .map(|entry| AuditRow {
-                    seq: entry.seq,
-                    at: entry.at,
-                    user: entry.user,
-                    role: entry.role,
-                    workstation: entry.workstation,
-                    action: entry.action,
-                    target: entry
-                        .entity
-                        .map(|entity| format!("{entity} {}", entry.record_id.unwrap_or_default())),
-                    field: entry.field,
-                    masked: [&entry.old_value, &entry.new_value]
-                        .iter()
-                        .any(|value| value.as_deref() == Some(crm_core::audit::MASKED)),
-                    details: detail_pairs(&entry.detail),
-                    changes: structured_changes(
-                        entry.old_value.as_deref(),
-                        entry.new_value.as_deref(),
-                    )
+    {
+        Ok(session
+            .audit_list(&filter)?
+            .into_iter()
+            .map(|entry| AuditRow {
+                seq: entry.seq,
+                at: entry.at,
+                user: entry.user,
+                role: entry.role,
+                workstation: entry.workstation,
+                action: entry.action,
+                target: entry
+                    .entity
+                    .map(|entity| format!("{entity} {}", entry.record_id.unwrap_or_default())),
+                field: entry.field,
+                masked: [&entry.old_value, &entry.new_value]
+                    .iter()
+                    .any(|value| value.as_deref() == Some(crm_core::audit::MASKED)),
+                details: detail_pairs(&entry.detail),
+                changes: structured_changes(entry.old_value.as_deref(), entry.new_value.as_deref())
                     .unwrap_or_default(),
-                    // A structured change is shown by `changes`, never as raw JSON.
-                    old_value: entry
-                        .old_value
-                        .filter(|text| structured_changes(Some(text), None).is_none()),
-                    new_value: entry
-                        .new_value
-                        .filter(|text| structured_changes(Some(text), None).is_none()),
-                })
-                .collect())
-        })
-        .await
+                // A structured change is shown by `changes`, never as raw JSON.
+                old_value: entry
+                    .old_value
+                    .filter(|text| structured_changes(Some(text), None).is_none()),
+                new_value: entry
+                    .new_value
+                    .filter(|text| structured_changes(Some(text), None).is_none()),
+            })
+            .collect())
+    }
 }
 
 /// Checks the whole chain.
-#[tauri::command]
-#[specta::specta]
-pub async fn verify_audit_chain(state: State<'_, AppState>) -> CommandResult<ChainCheck> {
-    state
-        .session(move |session| {
-            let report = session.audit_verify()?;
-            Ok(ChainCheck {
-                entries: report.entries,
-                checkpoints: report.checkpoints,
-                intact: report.intact,
-                problem: report
-                    .first_bad
-                    .map(|bad| format!("entry {}: {}", bad.seq, bad.reason)),
-                head_file: report.head_file,
-                backups: report.backups,
-                warnings: report.warnings,
-            })
+pub fn verify_audit_chain(session: &mut Session) -> ApiResult<ChainCheck> {
+    {
+        let report = session.audit_verify()?;
+        Ok(ChainCheck {
+            entries: report.entries,
+            checkpoints: report.checkpoints,
+            intact: report.intact,
+            problem: report
+                .first_bad
+                .map(|bad| format!("entry {}: {}", bad.seq, bad.reason)),
+            head_file: report.head_file,
+            backups: report.backups,
+            warnings: report.warnings,
         })
-        .await
+    }
 }
 
 fn review_view(review: crm_core::audit::review::AccessReview) -> ReviewView {
@@ -404,52 +395,33 @@ fn review_view(review: crm_core::audit::review::AccessReview) -> ReviewView {
 }
 
 /// The access review over the last `period_days`.
-#[tauri::command]
-#[specta::specta]
-pub async fn access_review(
-    state: State<'_, AppState>,
-    period_days: u32,
-) -> CommandResult<ReviewView> {
-    state
-        .session(move |session| Ok(review_view(session.access_review(i64::from(period_days))?)))
-        .await
+pub fn access_review(session: &mut Session, period_days: u32) -> ApiResult<ReviewView> {
+    Ok(review_view(session.access_review(i64::from(period_days))?))
 }
 
 /// Signs the access review off (recorded in the trail).
-#[tauri::command]
-#[specta::specta]
-pub async fn sign_off_access_review(
-    state: State<'_, AppState>,
-    period_days: u32,
-) -> CommandResult<ReviewView> {
-    state
-        .session(move |session| {
-            Ok(review_view(
-                session.sign_off_access_review(i64::from(period_days))?,
-            ))
-        })
-        .await
+pub fn sign_off_access_review(session: &mut Session, period_days: u32) -> ApiResult<ReviewView> {
+    {
+        Ok(review_view(
+            session.sign_off_access_review(i64::from(period_days))?,
+        ))
+    }
 }
 
 /// Unusual-activity alerts (`all`: acknowledged ones too).
-#[tauri::command]
-#[specta::specta]
-pub async fn audit_alerts(state: State<'_, AppState>, all: bool) -> CommandResult<Vec<AlertRow>> {
-    state
-        .session(move |session| Ok(session.alerts(all)?.into_iter().map(alert_row).collect()))
-        .await
+pub fn audit_alerts(session: &mut Session, all: bool) -> ApiResult<Vec<AlertRow>> {
+    Ok(session.alerts(all)?.into_iter().map(alert_row).collect())
 }
 
 /// An alert id (a number in TypeScript).
-#[derive(Debug, Clone, Copy, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(transparent)]
-pub struct AlertId(#[specta(type = Number)] pub i64);
+pub struct AlertId(
+    #[cfg_attr(feature = "specta", specta(type = specta_typescript::Number))] pub i64,
+);
 
 /// Acknowledges an alert (recorded in the trail).
-#[tauri::command]
-#[specta::specta]
-pub async fn acknowledge_alert(state: State<'_, AppState>, id: AlertId) -> CommandResult<()> {
-    state
-        .session(move |session| Ok(session.acknowledge_alert(id.0)?))
-        .await
+pub fn acknowledge_alert(session: &mut Session, id: AlertId) -> ApiResult<()> {
+    Ok(session.acknowledge_alert(id.0)?)
 }
