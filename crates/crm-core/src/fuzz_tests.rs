@@ -348,6 +348,22 @@ fn vcard_import_never_panics_and_refuses_bad_files_clearly_without_writing() -> 
         any::<bool>(),
     )
         .prop_map(|(bytes, dry_run)| (bytes, None, dry_run));
+    // Well-formed cards with odd but valid values, so that imports also reach the writer.
+    let card = (
+        "[A-Za-z]{1,10}",
+        "[A-Za-z]{1,10}",
+        "[a-z]{1,8}",
+        "[A-Za-z .]{0,20}",
+    )
+        .prop_map(|(first, last, mail, note)| {
+            format!(
+                "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{first} {last}\r\nN:{last};{first};;;\r\n\
+                 EMAIL:{mail}@example.com\r\nNOTE:{note}\r\nEND:VCARD\r\n"
+            )
+        });
+    let cards = proptest::collection::vec(card, 1..4)
+        .prop_map(|cards| (cards.concat().into_bytes(), None, false));
+    let strategy = prop_oneof![strategy, cards];
     fuzz_import("vcf", 96, strategy, |session, path, options| {
         session.import_vcard(path, options, &mut |_| {})
     })
