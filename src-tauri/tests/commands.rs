@@ -117,6 +117,17 @@ fn first_run_then_lock_then_unlock_with_key_file() {
     );
     let text = std::fs::read_to_string(&saved).expect("saved identity");
     assert!(text.contains(identity.trim()));
+    // A path from the window never overwrites a file (it could name any file of the user's).
+    let elsewhere = temp.path().join("notes.txt");
+    std::fs::write(&elsewhere, "my notes").expect("an existing file");
+    h.err(
+        "save_recovery_identity",
+        json!({ "path": elsewhere.display().to_string() }),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&elsewhere).expect("still there"),
+        "my notes"
+    );
     h.ok("confirm_recovery_saved", json!({}));
     let gone = h.err(
         "save_recovery_identity",

@@ -4,7 +4,7 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use crm_core::Session;
-use crm_core::audit::{Action, AuditFilter};
+use crm_core::audit::{AuditAction, AuditFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiResult;
@@ -307,7 +307,7 @@ fn day(text: Option<String>, end: bool) -> ApiResult<Option<chrono::DateTime<Utc
 
 /// Action names for the filter menu.
 pub fn audit_actions() -> Vec<String> {
-    Action::names().map(str::to_owned).collect()
+    AuditAction::names().map(str::to_owned).collect()
 }
 
 /// Entries matching the filters, newest first.
@@ -315,7 +315,7 @@ pub fn audit_entries(session: &mut Session, query: AuditQuery) -> ApiResult<Vec<
     let filter = AuditFilter {
         user: query.user.filter(|user| !user.trim().is_empty()),
         actions: match query.action.filter(|action| !action.is_empty()) {
-            Some(action) => vec![Action::parse(&action)?],
+            Some(action) => vec![AuditAction::parse(&action)?],
             None => Vec::new(),
         },
         since: day(query.since, false)?,

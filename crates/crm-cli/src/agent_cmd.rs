@@ -9,40 +9,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Subcommand;
 use crm_core::policy::BACKUP_AGENT_ROLE;
 use crm_core::{Credentials, Error, NewUser, Password, Result, Vault};
 
-use crate::Cli;
 use crate::credentials::{unlock, vault_dir};
-use crate::output::Output;
+use crate::output::{Output, fail_on, render_report};
+use crate::{AgentCommand, Cli};
 
 /// The agent's login name.
 const AGENT_USER: &str = "backup-agent";
 const KEYRING_SERVICE: &str = "strongroom-backup-agent";
-
-#[derive(Debug, Subcommand)]
-pub enum AgentCommand {
-    /// Create the agent's backup-only credential (owner or administrator)
-    Setup {
-        /// Store the credential in this new root-only file instead of the OS keyring
-        /// (headless servers: pass it to the service with systemd LoadCredential=)
-        #[arg(long, value_name = "PATH")]
-        credential_file: Option<PathBuf>,
-    },
-    /// Run scheduled backups in a loop with the agent credential
-    Run {
-        /// The credential file [default: $CREDENTIALS_DIRECTORY/strongroom-agent (systemd), else the OS keyring]
-        #[arg(long, value_name = "PATH")]
-        credential_file: Option<PathBuf>,
-        /// Check the schedule this often
-        #[arg(long, default_value_t = 300)]
-        interval_secs: u64,
-        /// Check once and exit (for cron or a systemd timer)
-        #[arg(long)]
-        once: bool,
-    },
-}
 
 fn keyring_entry(vault_dir: &Path) -> Result<keyring::Entry> {
     let account = std::fs::canonicalize(vault_dir)
@@ -155,11 +131,11 @@ fn run(
                 if report.is_empty() {
                     tracing::info!("no backup due");
                 } else {
-                    out.show(&report, crate::backup_cmd::render_report);
+                    out.show(&report, render_report);
                 }
                 // Each failure is recorded and alerted on in the vault; the loop goes on.
                 if once {
-                    return crate::backup_cmd::fail_on(&report);
+                    return fail_on(&report);
                 }
             }
             // A wrong credential will not fix itself: stop rather than feed the throttle.

@@ -2,13 +2,12 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
-use crm_core::audit::alerts::Alert;
-use crm_core::audit::{Action, AuditEntry, AuditFilter, VerifyReport};
+use crm_core::audit::{AuditAction, AuditEntry, AuditFilter, VerifyReport};
 use crm_core::{Error, Result};
 
 use crate::Cli;
 use crate::credentials::unlock;
-use crate::output::Output;
+use crate::output::{Output, render_alerts};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -157,7 +156,7 @@ pub fn audit(cli: &Cli, command: &AuditCommand, out: &Output) -> Result<()> {
                 actions: args
                     .actions
                     .iter()
-                    .map(|name| Action::parse(name))
+                    .map(|name| AuditAction::parse(name))
                     .collect::<Result<Vec<_>>>()?,
                 since: args.since,
                 until: args.until,
@@ -280,55 +279,4 @@ pub fn alerts(cli: &Cli, args: &AlertsArgs, out: &Output) -> Result<()> {
         }
     });
     Ok(())
-}
-
-/// One line per alert, for `crm alerts` and `crm status`. Alerts about the vault rather than a
-/// person's activity (user `-`: the head file, backups) have no count or baseline to show.
-pub fn render_alerts(alerts: &[Alert]) -> String {
-    let mut text = String::new();
-    for alert in alerts {
-        let what = if alert.user == "-" {
-            alert.kind.clone()
-        } else {
-            format!(
-                "{}: {} {} events in the hour {}:00 (usually {:.0})",
-                alert.user, alert.count, alert.kind, alert.hour, alert.baseline
-            )
-        };
-        text.push_str(&format!(
-            "#{} {} {what}{}\n",
-            alert.id,
-            alert.at.get(..19).unwrap_or(&alert.at),
-            alert
-                .acknowledged_by
-                .as_ref()
-                .map(|by| format!(" — acknowledged by {by}"))
-                .unwrap_or_default()
-        ));
-    }
-    text
-}
-
-/// The line every unlocking command prints (on stderr) while alerts wait for someone who
-/// reads the trail: how many, and what they are about.
-pub fn alert_notice(alerts: &[Alert]) -> Option<String> {
-    if alerts.is_empty() {
-        return None;
-    }
-    let mut kinds: Vec<String> = Vec::new();
-    for alert in alerts {
-        let kind = if alert.user == "-" {
-            alert.kind.clone()
-        } else {
-            format!("{} by {}", alert.kind, alert.user)
-        };
-        if !kinds.contains(&kind) {
-            kinds.push(kind);
-        }
-    }
-    Some(format!(
-        "alert: {} unacknowledged unusual-activity alert(s) ({}): see `crm alerts`",
-        alerts.len(),
-        kinds.join(", ")
-    ))
 }

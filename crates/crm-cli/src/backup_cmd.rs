@@ -3,15 +3,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use crm_core::backup::{
-    self, BackupInfo, BackupSettings, BackupState, BackupStatus, RestoreOptions, RunReport,
-    Schedule,
-};
+use crm_core::backup::{self, BackupSettings, BackupState, BackupStatus, RestoreOptions, Schedule};
 use crm_core::{Error, KdfStrength, Progress, RecoveryIdentity, Result};
 
 use crate::Cli;
 use crate::credentials::{new_password, unlock};
-use crate::output::Output;
+use crate::output::{Output, fail_on, render_backups, render_report};
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -58,7 +55,7 @@ pub enum BackupCommand {
     RunDue,
     /// The unattended agent for the office server: setup, then run (see installer/systemd)
     #[command(subcommand)]
-    Agent(crate::agent_cmd::AgentCommand),
+    Agent(crate::AgentCommand),
     /// Restore a backup into a NEW vault with the recovery identity (no unlock needed)
     Restore(RestoreArgs),
 }
@@ -124,17 +121,23 @@ pub struct RestoreArgs {
     recovery_out: Option<PathBuf>,
 }
 
-pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
+/// Runs `command`; `crm backup agent …` goes to `run_agent` (the agent's own command file).
+pub fn backup(
+    cli: &Cli,
+    command: &BackupCommand,
+    out: &Output,
+    run_agent: impl FnOnce(&crate::AgentCommand) -> Result<()>,
+) -> Result<()> {
     let mut progress = |step: Progress| out.progress(&step);
     match command {
         BackupCommand::Restore(args) => return restore(args, out),
-        BackupCommand::Agent(command) => return crate::agent_cmd::agent(cli, command, out),
+        BackupCommand::Agent(command) => return run_agent(command),
         BackupCommand::Now { to } => {
             let mut session = unlock(cli)?;
             let job = session.start_backup_now(to.as_deref())?;
             let report = job.run(&mut progress);
             let report = session.finish_backup_job(report);
-            out.show(&report.made, |made| render_list(made));
+            out.show(&report.made, |made| render_backups(made));
             fail_on(&report)?;
         }
         BackupCommand::List { dir } => {
@@ -152,7 +155,7 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
                 (Vec::new(), false)
             };
             out.show(&list, |list| {
-                let mut text = render_list(list);
+                let mut text = render_backups(list);
                 for problem in &unreachable {
                     text.push_str(&format!("not reachable: {problem}\n"));
                 }
@@ -182,7 +185,7 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
                 }
                 (None, _) => session.verify_all_backups(identity.as_ref())?,
             };
-            out.show(&results, |results| render_list(results));
+            out.show(&results, |results| render_backups(results));
             let bad: Vec<String> = results
                 .iter()
                 .filter(|info| info.state != BackupState::Verified)
@@ -254,15 +257,6 @@ pub fn backup(cli: &Cli, command: &BackupCommand, out: &Output) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A run with failures ends the command with an error naming each of them.
-pub fn fail_on(report: &RunReport) -> Result<()> {
-    if report.succeeded() {
-        Ok(())
-    } else {
-        Err(Error::Backup(report.failure_text()))
-    }
 }
 
 /// Maps the options onto the settings; true when anything changed. The core checks the result.
@@ -382,70 +376,6 @@ fn render_status(status: &BackupStatus) -> String {
                 .map(|problem| format!(" — {problem}"))
                 .unwrap_or_default()
         ));
-    }
-    text
-}
-
-/// A scheduled run, for people.
-pub fn render_report(report: &RunReport) -> String {
-    if report.is_empty() {
-        return "nothing due".into();
-    }
-    let mut text = String::new();
-    if !report.made.is_empty() {
-        text.push_str(&render_list(&report.made));
-    }
-    if !report.pruned.is_empty() {
-        text.push_str(&format!("pruned {}\n", report.pruned.join(", ")));
-    }
-    if let Some(drill) = &report.drill
-        && drill.problems.is_empty()
-    {
-        text.push_str(&format!(
-            "restore drill of {}: restored and identical ({} tables compared)\n",
-            drill.backup_id, drill.tables_compared
-        ));
-    }
-    for failure in &report.failures {
-        text.push_str(&format!("FAILED: {}\n", failure.problem));
-    }
-    text
-}
-
-fn render_list(list: &[BackupInfo]) -> String {
-    if list.is_empty() {
-        return "no backups".into();
-    }
-    let mut text = String::new();
-    for info in list {
-        let state = match info.state {
-            BackupState::Verified => "verified",
-            BackupState::Failed => "FAILED",
-            BackupState::Unverified => "unverified",
-        };
-        text.push_str(&format!(
-            "{}  {}  {:>10} bytes  {}  {}\n",
-            info.id,
-            info.created_at,
-            info.size_bytes,
-            state,
-            info.path.display()
-        ));
-        for problem in &info.problems {
-            text.push_str(&format!("    {problem}\n"));
-        }
-    }
-    let newest = list
-        .iter()
-        .filter(|info| info.state == BackupState::Verified)
-        .filter_map(|info| chrono::DateTime::parse_from_rfc3339(&info.created_at).ok())
-        .max();
-    match newest {
-        Some(at) => text.push_str(&format!(
-            "newest verified: {} h old\n",
-            (chrono::Utc::now() - at.to_utc()).num_hours()
-        )),
-        None => text.push_str("no verified backup\n"),
     }
     text
 }

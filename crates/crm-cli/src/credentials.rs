@@ -139,7 +139,7 @@ pub fn unlock_keeping_credentials(cli: &Cli) -> Result<(Session, Credentials)> {
         eprintln!("warning: {warning}");
     }
     // Alerts wait at every unlock until someone who reads the trail acknowledges them.
-    if let Some(notice) = crate::audit_cmd::alert_notice(&session.alerts_to_show()?) {
+    if let Some(notice) = crate::output::alert_notice(&session.alerts_to_show()?) {
         eprintln!("{notice}");
     }
     Ok((session, credentials))

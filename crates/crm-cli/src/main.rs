@@ -9,8 +9,11 @@ mod audit_cmd;
 mod backup_cmd;
 mod bench_cmd;
 mod credentials;
+mod fields_cmd;
 mod output;
+mod pipeline_cmd;
 mod records_cmd;
+mod roles_cmd;
 mod set_input;
 mod transfer_cmd;
 mod vault_cmd;
@@ -86,6 +89,31 @@ Passwords in scripts:
                     works); new passwords still come from standard input
 Without a terminal, any password not given otherwise is read from standard input, one per line.";
 
+/// `crm backup agent …` (run by `agent_cmd`). Declared here, where the command tree is
+/// assembled, so that `backup_cmd`, which nests it, does not import another command file.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create the agent's backup-only credential (owner or administrator)
+    Setup {
+        /// Store the credential in this new root-only file instead of the OS keyring
+        /// (headless servers: pass it to the service with systemd LoadCredential=)
+        #[arg(long, value_name = "PATH")]
+        credential_file: Option<PathBuf>,
+    },
+    /// Run scheduled backups in a loop with the agent credential
+    Run {
+        /// The credential file [default: $CREDENTIALS_DIRECTORY/strongroom-agent (systemd), else the OS keyring]
+        #[arg(long, value_name = "PATH")]
+        credential_file: Option<PathBuf>,
+        /// Check the schedule this often
+        #[arg(long, default_value_t = 300)]
+        interval_secs: u64,
+        /// Check once and exit (for cron or a systemd timer)
+        #[arg(long)]
+        once: bool,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a new encrypted vault and its owner; prints the recovery identity once
@@ -133,10 +161,10 @@ enum Command {
     Demo(records_cmd::DemoArgs),
     /// Roles: clearance, per-entity scopes and special rights
     #[command(subcommand)]
-    Role(records_cmd::RoleCommand),
+    Role(roles_cmd::RoleCommand),
     /// Field classification and custom fields
     #[command(subcommand)]
-    Field(records_cmd::FieldCommand),
+    Field(fields_cmd::FieldCommand),
     /// Reveal one Highly Confidential value (needs the reveal right; recorded with the reason)
     Reveal {
         /// company, contact, deal, activity or note
@@ -151,7 +179,7 @@ enum Command {
     },
     /// The sales pipeline's stages
     #[command(subcommand)]
-    Pipeline(records_cmd::PipelineCommand),
+    Pipeline(pipeline_cmd::PipelineCommand),
     /// Erase a person's data on request (needs the erase right; recorded, re-applied on restore)
     Erase {
         /// The contact's id
@@ -204,15 +232,15 @@ fn main() -> ExitCode {
         Command::Note(command) => records_cmd::record(&cli, Entity::Note, command, &out),
         Command::Search { text, limit } => records_cmd::search(&cli, text, *limit, &out),
         Command::Demo(args) => records_cmd::demo(&cli, args, &out),
-        Command::Role(command) => records_cmd::role(&cli, command, &out),
-        Command::Field(command) => records_cmd::field(&cli, command, &out),
+        Command::Role(command) => roles_cmd::role(&cli, command, &out),
+        Command::Field(command) => fields_cmd::field(&cli, command, &out),
         Command::Reveal {
             entity,
             id,
             field,
             reason,
         } => records_cmd::reveal(&cli, entity, *id, field, reason, &out),
-        Command::Pipeline(command) => records_cmd::pipeline(&cli, command, &out),
+        Command::Pipeline(command) => pipeline_cmd::pipeline(&cli, command, &out),
         Command::Bench(args) => bench_cmd::bench(args, &out),
         Command::Erase {
             contact,
@@ -225,7 +253,9 @@ fn main() -> ExitCode {
             reapply_from.as_deref(),
             &out,
         ),
-        Command::Backup(command) => backup_cmd::backup(&cli, command, &out),
+        Command::Backup(command) => backup_cmd::backup(&cli, command, &out, |agent| {
+            agent_cmd::agent(&cli, agent, &out)
+        }),
         Command::Import(command) => transfer_cmd::import(&cli, command, &out),
         Command::Export(args) => transfer_cmd::export(&cli, args, &out),
     };

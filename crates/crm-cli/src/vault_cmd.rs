@@ -328,7 +328,7 @@ pub fn status(cli: &Cli, out: &Output) -> Result<()> {
                 text.push_str(&format!(
                     "\n\nUnusual activity ({} alert(s); `crm alerts --ack ID` once handled):\n{}",
                     alerts.len(),
-                    crate::audit_cmd::render_alerts(&alerts)
+                    crate::output::render_alerts(&alerts)
                 ));
             }
             text

@@ -1,6 +1,12 @@
 //! The audit trail through the real `crm` binary: what each action leaves, and tampering by
 //! someone holding the data key (a stock SQLCipher connection) being detected by `verify`.
 
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "these tests open the database file with stock SQLCipher, as an insider would"
+)]
+
 mod common;
 
 use common::{OWNER_PASSWORD, TestVault};

@@ -8,6 +8,12 @@
 //! schedule in words; the agent makes backups and can change nothing; `crm status` survives a
 //! failing due backup; `verify --all` goes on after a damaged backup.
 
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "these tests open the database file with stock SQLCipher, as an insider would"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

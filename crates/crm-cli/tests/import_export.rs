@@ -5,6 +5,12 @@
 //! vCard 2.1/3.0/4.0 edge cases and round trips in both export versions; role limits on
 //! export; large files streamed in bounded memory with progress on stderr.
 
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "these tests open the database file with stock SQLCipher, as an insider would"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ use crate::records::demo::DemoScale;
 use crate::records::export::ExportFormat;
 use crate::records::fields::Entity;
 use crate::records::import::ImportOptions;
+use crate::schema::MIGRATIONS;
 use crate::secret::Password;
 use crate::store::Store;
 use crate::vault::{NewUser, NewVault, Progress, Session, Vault, VaultPaths};
@@ -442,7 +443,7 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
     let database_bytes = std::fs::metadata(&paths.database)
         .map_err(Error::io("database size"))?
         .len();
-    let mut plain = Store::open_plain_twin(&plain_path)?;
+    let mut plain = Store::open_plain_twin(&plain_path, MIGRATIONS)?;
 
     log("timing unlock");
     let (slots, _) = KeySlotFile::read(&paths.key_slots)?;
@@ -464,12 +465,12 @@ pub fn run(dir: &Path, options: BenchOptions, log: &mut dyn FnMut(&str)) -> Resu
     for _ in 0..10 {
         db_samples.push(
             time(|| {
-                Store::open(&paths.database, &key)
-                    .map_err(|_| Error::DatabaseDamaged("bench reopen".into()))
+                Store::open(&paths.database, &key, MIGRATIONS)
+                    .map_err(|_| Error::damaged("bench reopen"))
             })?
             .0,
         );
-        plain_open_samples.push(time(|| Store::open_plain_twin(&plain_path))?.0);
+        plain_open_samples.push(time(|| Store::open_plain_twin(&plain_path, MIGRATIONS))?.0);
     }
     figures.push(figure(
         "unlock: Argon2id + unseal (owner slot)",

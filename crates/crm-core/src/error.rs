@@ -7,6 +7,9 @@
 
 use std::path::PathBuf;
 
+/// The underlying error a variant keeps as its [`std::error::Error::source`].
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Result alias used throughout crm-core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -66,8 +69,14 @@ pub enum Error {
     UnsupportedKdf(String),
 
     /// The database file cannot be opened with the unsealed key: corrupt, truncated or replaced.
-    #[error("the vault database is damaged or does not belong to this key-slot file ({0})")]
-    DatabaseDamaged(String),
+    #[error("the vault database is damaged or does not belong to this key-slot file ({reason})")]
+    DatabaseDamaged {
+        /// What is wrong, for people (never a customer value).
+        reason: String,
+        /// The error that showed it, when one did (SQLite's, a JSON parser's).
+        #[source]
+        source: Option<Source>,
+    },
 
     /// The recovery identity text is not a valid age X25519 identity.
     #[error("not a valid recovery identity (expected an AGE-SECRET-KEY-1… line)")]
@@ -108,13 +117,25 @@ pub enum Error {
 
     /// The disk holding the database has no room for a write; the write was rolled back whole.
     #[error(
-        "the disk holding the vault is full: nothing of this change was saved; free some space and try again ({0})"
+        "the disk holding the vault is full: nothing of this change was saved; free some space and try again ({message})"
     )]
-    DiskFull(String),
+    DiskFull {
+        /// SQLite's message.
+        message: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
 
     /// The database refused an operation.
-    #[error("database error: {0}")]
-    Database(String),
+    #[error("database error: {message}")]
+    Database {
+        /// What was refused (SQLite messages name tables and constraints, never values).
+        message: String,
+        /// The error behind it, when there is one.
+        #[source]
+        source: Option<Source>,
+    },
 
     /// A backup could not be made, verified or restored; the message names the file or step.
     #[error("backup: {0}")]
@@ -139,7 +160,7 @@ impl Error {
             Error::VaultExists(_) => "vault_exists",
             Error::KeySlotsDamaged(_) => "key_slots_damaged",
             Error::UnsupportedKdf(_) => "unsupported_kdf",
-            Error::DatabaseDamaged(_) => "database_damaged",
+            Error::DatabaseDamaged { .. } => "database_damaged",
             Error::RecoveryIdentityInvalid | Error::RecoveryIdentityMismatch => "recovery_identity",
             Error::Invalid(_) => "invalid",
             Error::NotFound(_) => "not_found",
@@ -147,10 +168,37 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::VaultBusy => "vault_busy",
             Error::Io { .. } => "io",
-            Error::DiskFull(_) => "disk_full",
-            Error::Database(_) => "database",
+            Error::DiskFull { .. } => "disk_full",
+            Error::Database { .. } => "database",
             Error::Crypto(_) => "crypto",
             Error::Backup(_) => "backup",
+        }
+    }
+
+    /// [`Error::DatabaseDamaged`] for a reason found without an underlying error.
+    pub(crate) fn damaged(reason: impl Into<String>) -> Error {
+        Error::DatabaseDamaged {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// [`Error::DatabaseDamaged`] shown by `source` (the reason names what was being read).
+    pub(crate) fn damaged_by(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::DatabaseDamaged {
+            reason: reason.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// [`Error::Database`] without an underlying error.
+    pub(crate) fn database(message: impl Into<String>) -> Error {
+        Error::Database {
+            message: message.into(),
+            source: None,
         }
     }
 
@@ -165,18 +213,28 @@ impl From<rusqlite::Error> for Error {
         use rusqlite::ffi::ErrorCode;
         // SQLite messages name tables and constraints, never bound values, so they are safe
         // to pass on.
+        let message = error.to_string();
         match error.sqlite_error_code() {
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
-                Error::DatabaseDamaged(error.to_string())
+                Error::damaged_by(message, error)
             }
-            Some(ErrorCode::DiskFull) => Error::DiskFull(error.to_string()),
-            _ => Error::Database(error.to_string()),
+            Some(ErrorCode::DiskFull) => Error::DiskFull {
+                message,
+                source: error,
+            },
+            _ => Error::Database {
+                message,
+                source: Some(Box::new(error)),
+            },
         }
     }
 }
 
 impl From<rusqlite_migration::Error> for Error {
     fn from(error: rusqlite_migration::Error) -> Self {
-        Error::Database(format!("schema migration failed: {error}"))
+        Error::Database {
+            message: format!("schema migration failed: {error}"),
+            source: Some(Box::new(error)),
+        }
     }
 }

@@ -41,7 +41,7 @@ fn is_clear(error: &Error) -> bool {
     !error.to_string().trim().is_empty()
         && !matches!(
             error,
-            Error::Crypto(_) | Error::DatabaseDamaged(_) | Error::KeySlotsDamaged(_)
+            Error::Crypto(_) | Error::DatabaseDamaged { .. } | Error::KeySlotsDamaged(_)
         )
 }
 

@@ -4,6 +4,24 @@
 //! [`Vault`] with a user's credentials. The session applies that user's role before any data
 //! leaves this crate, so the desktop app, the CLI and any later server enforce the same rules.
 //!
+//! # Layers
+//!
+//! Each module imports only from the layers below it, so there is no import cycle between
+//! modules (docs/decisions.md, "crm-core in layers"). Use cases are `impl Session` blocks in
+//! the layer of the domain they serve. Top to bottom:
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | tools (feature `bench`) | `bench`, `records::demo` | the benchmark and the demo-data generator, not in the default API |
+//! | use cases across domains | `audit_session`, `erasure` | the audit trail as a session reads it (masked by the records' rule, compared with backups); erasing a person in the vault and its backups |
+//! | backups | [`backup`] | encrypted, verified backups, schedules, restore |
+//! | customer data | [`records`], [`settings`] | records, search, import and export, the pipeline; vault-wide settings |
+//! | the session | [`vault`] | [`Vault`] and [`Session`]: unlock, the audited write path, users, key rotation, audit retention |
+//! | domain rules | [`audit`], [`policy`], [`keyslot`], [`throttle`] | the tamper-evident chain, roles and rights, key slots, unlock throttling |
+//! | schema | `schema` | every migration of the vault database, in order (the store is handed it) |
+//! | storage | `store` | the one owner of a SQL connection (clippy.toml bans it elsewhere) |
+//! | foundations | [`vocab`], [`secret`], [`fsutil`], [`fault`], [`process`], [`error`] | the shared vocabulary (`Entity`, `Level`, the field registry), secret types, file helpers, fault injection, the error type |
+//!
 //! ```no_run
 //! use crm_core::{Credentials, KdfStrength, NewVault, Password, Vault};
 //!
@@ -29,8 +47,11 @@
 //! ```
 
 pub mod audit;
+mod audit_session;
 pub mod backup;
+#[cfg(feature = "bench")]
 pub mod bench;
+mod erasure;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
@@ -40,6 +61,7 @@ pub mod keyslot;
 pub mod policy;
 pub mod process;
 pub mod records;
+mod schema;
 pub mod secret;
 pub mod settings;
 mod store;
@@ -48,6 +70,7 @@ pub mod test_hooks;
 mod test_support;
 pub mod throttle;
 pub mod vault;
+pub mod vocab;
 
 pub use error::{Error, Result};
 pub use keyslot::{Credentials, KdfStrength};

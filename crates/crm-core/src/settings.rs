@@ -6,7 +6,7 @@ use chrono::Utc;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{self, Right, RoleDef};
 use crate::vault::Session;

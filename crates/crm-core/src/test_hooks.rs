@@ -3,7 +3,8 @@
 //!
 //! - `STRONGROOM_KDF=floor`: new key slots at the Argon2id floor instead of the calibrated cost
 //!   ([`crate::KdfStrength::from_env`]);
-//! - `STRONGROOM_FAULT`, `STRONGROOM_FAULT_SIGNAL`: named fault points ([`crate::fault`]).
+//! - `STRONGROOM_FAULT`, `STRONGROOM_FAULT_SIGNAL`: named fault points ([`crate::fault`]);
+//! - `STRONGROOM_AUTO_LOCK_SECS`: the desktop's idle period, fixed for a test (src-tauri).
 //!
 //! They are honoured only in builds with crm-core's `test-hooks` feature: test builds enable it
 //! (crm-cli's tests through a dev-dependency, `scripts/e2e.sh` for the desktop it drives), a
@@ -18,11 +19,13 @@
 /// Whether this build honours test hooks (crm-core's `test-hooks` feature).
 pub const ENABLED: bool = cfg!(feature = "test-hooks");
 
-/// The test-hook variables crm-core reads. Nothing else reads them (a test checks).
-pub const VARIABLES: [&str; 3] = [
+/// The test-hook variables, crm-core's and the front ends'. Nothing reads them but [`var`]
+/// (a test checks).
+pub const VARIABLES: [&str; 4] = [
     "STRONGROOM_KDF",
     "STRONGROOM_FAULT",
     "STRONGROOM_FAULT_SIGNAL",
+    "STRONGROOM_AUTO_LOCK_SECS",
 ];
 
 /// The value of test-hook variable `name`: `None` when it is unset or not valid Unicode, and

@@ -3,6 +3,8 @@
 use std::fs::OpenOptions;
 
 use super::*;
+use std::time::Duration;
+
 use crate::keyslot::KdfStrength;
 use crate::throttle::FailureLog;
 
@@ -95,7 +97,7 @@ fn removing_a_user_rotates_the_key_and_the_old_key_stops_working() -> Result<()>
     let new_key = Vault::open(dir.path())?.recover_data_key(&recovery)?;
     assert_ne!(old_key.as_bytes(), new_key.as_bytes());
     assert!(matches!(
-        Store::open(&VaultPaths::new(dir.path()).database, &old_key),
+        Store::open(&VaultPaths::new(dir.path()).database, &old_key, MIGRATIONS),
         Err(OpenFailure::WrongKey)
     ));
     let vault = Vault::open(dir.path())?;
@@ -232,7 +234,7 @@ fn a_database_from_another_vault_is_refused() -> Result<()> {
     .map_err(Error::io("copy"))?;
     let result = Vault::open(first.path())?.unlock(&creds("olivia", OWNER_PASSWORD));
     assert!(
-        matches!(result, Err(Error::DatabaseDamaged(_))),
+        matches!(result, Err(Error::DatabaseDamaged { .. })),
         "{result:?}"
     );
     Ok(())
@@ -456,7 +458,7 @@ fn recovering_the_data_key_waits_while_a_rotation_holds_the_vault() -> Result<()
         ["released", "recovered"]
     );
     assert!(
-        Store::open(&vault.paths.database, &recovered).is_ok(),
+        Store::open(&vault.paths.database, &recovered, MIGRATIONS).is_ok(),
         "the recovered key opens the database"
     );
     Ok(())
@@ -484,7 +486,7 @@ fn a_role_that_requires_a_key_file_refuses_sign_ins_without_one() -> Result<()> 
     assert_eq!(listed("sam").map(|user| user.key_file_missing), Some(true));
     assert_eq!(listed("kim").map(|user| user.key_file_missing), Some(false));
     let changes = owner.audit_list(&crate::audit::AuditFilter {
-        actions: vec![Action::PolicyChanged],
+        actions: vec![AuditAction::PolicyChanged],
         ..Default::default()
     })?;
     assert!(

@@ -6,7 +6,8 @@
 //! `src/test_hooks.rs`, which uses the standard library only; this test compiles that file on
 //! its own with `rustc`, once without the feature and once with it, and runs its unit test with
 //! every hook variable set (the feature-less build must not see them, the other must). A
-//! second test checks that nothing in crm-core or crm-cli reads a hook variable around the gate.
+//! second test checks that nothing in crm-core, crm-cli, crm-api or src-tauri reads a hook
+//! variable around the gate.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,7 +95,12 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 #[test]
 fn nothing_reads_a_hook_variable_around_the_gate() -> TestResult {
     let mut files = Vec::new();
-    for dir in [crate_dir().join("src"), crate_dir().join("../crm-cli/src")] {
+    for dir in [
+        crate_dir().join("src"),
+        crate_dir().join("../crm-cli/src"),
+        crate_dir().join("../crm-api/src"),
+        crate_dir().join("../../src-tauri/src"),
+    ] {
         rust_files(&dir, &mut files).map_err(|error| format!("{}: {error}", dir.display()))?;
     }
     let gate = crate_dir().join("src/test_hooks.rs");

@@ -251,6 +251,11 @@ fn a_vault_written_by_the_product_opens_with_only_the_documented_primitives() ->
     );
 
     // The key is SQLCipher's raw key: the database opens with it and nothing else.
+    #[allow(
+        clippy::disallowed_types,
+        clippy::disallowed_methods,
+        reason = "an independent reader opens the file with stock SQLCipher"
+    )]
     let conn = rusqlite::Connection::open(dir.join("vault.db"))?;
     conn.pragma_update(None, "key", format!("x'{}'", hex::encode(data_key)))?;
     let stored_id: String = conn.query_row(

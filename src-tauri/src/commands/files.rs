@@ -53,13 +53,14 @@ pub async fn create_vault(
     .await
 }
 
-/// Saves the recovery identity of the vault just created (or restored) to the file the owner
-/// chose, with owner-only permissions. Fails once it was confirmed saved and forgotten.
+/// Saves the recovery identity of the vault just created (or restored) to a new file the owner
+/// chose, with owner-only permissions. An existing file is never replaced: a path from the
+/// window cannot be used to overwrite anything. Fails once it was confirmed saved and forgotten.
 #[tauri::command]
 #[specta::specta]
 pub fn save_recovery_identity(shell: State<'_, Shell>, path: String) -> ApiResult<()> {
     let identity = shell.backend().held_recovery_identity()?;
-    crm_core::fsutil::write_atomic(&PathBuf::from(path), identity.expose().as_bytes())?;
+    crm_core::fsutil::write_new_private_file(&PathBuf::from(path), identity.expose().as_bytes())?;
     Ok(())
 }
 

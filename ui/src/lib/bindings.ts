@@ -19,8 +19,9 @@ export const commands = {
 	/**  First run: creates the vault with its owner and opens the owner's session. */
 	createVault: (owner: string, password: string, keyFile: string | null) => typedError<CreatedVaultView_Serialize, ApiError_Serialize>(__TAURI_INVOKE("create_vault", { owner, password, keyFile })),
 	/**
-	 *  Saves the recovery identity of the vault just created (or restored) to the file the owner
-	 *  chose, with owner-only permissions. Fails once it was confirmed saved and forgotten.
+	 *  Saves the recovery identity of the vault just created (or restored) to a new file the owner
+	 *  chose, with owner-only permissions. An existing file is never replaced: a path from the
+	 *  window cannot be used to overwrite anything. Fails once it was confirmed saved and forgotten.
 	 */
 	saveRecoveryIdentity: (path: string) => typedError<null, ApiError_Serialize>(__TAURI_INVOKE("save_recovery_identity", { path })),
 	/**  The owner confirms the recovery identity is saved: it is forgotten. */

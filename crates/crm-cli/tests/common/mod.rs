@@ -1,5 +1,11 @@
 //! Shared helpers for the CLI integration tests: a fresh vault in a temp directory and the
 //! real `crm` binary run against it.
+
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "these tests open the database file with stock SQLCipher, as an insider would"
+)]
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::io::Write;

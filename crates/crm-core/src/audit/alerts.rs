@@ -13,11 +13,12 @@
 //! `crm alerts`.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::RECORDS_NAMED_SQL;
 use crate::error::Result;
+use crate::store::Connection;
 
 /// A watched action with its thresholds.
 struct Watch {
@@ -219,9 +220,14 @@ pub(crate) fn acknowledge(conn: &Connection, id: i64, by: &str) -> Result<bool> 
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the alert scan is checked on a bare in-memory trail"
+)]
 mod tests {
     use super::*;
-    use crate::audit::{Action, Actor, AuditEvent, AuditKey, MIGRATION, append};
+    use crate::audit::{Actor, AuditAction, AuditEvent, AuditKey, append};
+    use crate::schema::audit::MIGRATION;
     use chrono::Timelike;
 
     fn trail() -> Result<(Connection, AuditKey)> {
@@ -258,7 +264,7 @@ mod tests {
                         key,
                         actor,
                         at,
-                        &AuditEvent::new(Action::View).target("contact", view),
+                        &AuditEvent::new(AuditAction::View).target("contact", view),
                     )?;
                 }
             }
@@ -284,7 +290,7 @@ mod tests {
                 &key,
                 actor,
                 at.min(now),
-                &AuditEvent::new(Action::View).target("contact", view),
+                &AuditEvent::new(AuditAction::View).target("contact", view),
             )?;
         }
         assert!(scan(&conn, now)? >= 1);
@@ -316,7 +322,7 @@ mod tests {
                 &key,
                 actor,
                 now - Duration::minutes(view),
-                &AuditEvent::new(Action::View),
+                &AuditEvent::new(AuditAction::View),
             )?;
         }
         assert_eq!(scan(&conn, now)?, 0);
@@ -348,7 +354,7 @@ mod tests {
             key,
             rep(user),
             at,
-            &AuditEvent::new(Action::View)
+            &AuditEvent::new(AuditAction::View)
                 .target("contact", "list")
                 .detail("ids", &ids),
         )?;
@@ -379,7 +385,7 @@ mod tests {
                     key,
                     rep(user),
                     at + Duration::minutes(20),
-                    &AuditEvent::new(Action::View).target("contact", 7),
+                    &AuditEvent::new(AuditAction::View).target("contact", 7),
                 )?;
             }
         }
@@ -481,7 +487,7 @@ mod tests {
                 &key,
                 actor,
                 hour_start + Duration::minutes(attempt),
-                &AuditEvent::new(Action::UnlockFailed),
+                &AuditEvent::new(AuditAction::UnlockFailed),
             )?;
         }
         assert_eq!(scan(&conn, now)?, 1);
@@ -509,7 +515,7 @@ mod tests {
                 &key,
                 actor,
                 turn + Duration::minutes(minute),
-                &AuditEvent::new(Action::UnlockFailed),
+                &AuditEvent::new(AuditAction::UnlockFailed),
             )?;
         }
         assert_eq!(scan(&conn, turn + Duration::minutes(5))?, 1);

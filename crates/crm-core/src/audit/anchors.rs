@@ -21,14 +21,14 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
 use super::{BadEntry, ChainHead, alerts, head};
-use crate::backup::Manifest;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::store::Connection;
 
 /// Alert raised at unlock when `audit-head.json` is gone.
 pub const HEAD_MISSING_ALERT: &str = "audit_head_missing";
@@ -280,11 +280,26 @@ pub(crate) fn check_head_at_unlock(
     })
 }
 
+/// A chain head as a backup recorded it, with what names the backup. The backup module makes
+/// these from its manifests (`crate::backup::Manifest::audit_anchor`), so the trail compares
+/// heads without depending on the manifest's format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupAnchor {
+    /// The backup's id.
+    pub backup_id: String,
+    /// The vault the backup was made of.
+    pub vault_id: String,
+    /// When the backup was made (RFC 3339).
+    pub created_at: String,
+    /// The chain head at the moment of the snapshot.
+    pub head: ChainHead,
+}
+
 /// How the trail compares with the heads in the backup manifests: `(problem, description)`.
 /// The problem reported is that of the newest backup that does not fit.
 pub(crate) fn compare_backups(
     conn: &Connection,
-    manifests: &[Manifest],
+    anchors: &[BackupAnchor],
     vault_id: &str,
 ) -> Result<(Option<BadEntry>, String)> {
     let current = head(conn)?;
@@ -296,10 +311,10 @@ pub(crate) fn compare_backups(
             |row| row.get::<_, Option<String>>(0),
         )?
         .and_then(|at| parse_time(&at));
-    let mut ours: Vec<(&Manifest, &ChainHead)> = manifests
+    let mut ours: Vec<(&BackupAnchor, &ChainHead)> = anchors
         .iter()
-        .filter(|manifest| manifest.vault_id.to_string() == vault_id)
-        .filter_map(|manifest| manifest.audit_head.as_ref().map(|head| (manifest, head)))
+        .filter(|anchor| anchor.vault_id == vault_id)
+        .map(|anchor| (anchor, &anchor.head))
         .collect();
     ours.sort_by(|a, b| b.0.created_at.cmp(&a.0.created_at));
     ours.dedup_by(|a, b| a.0.backup_id == b.0.backup_id);
@@ -308,17 +323,14 @@ pub(crate) fn compare_backups(
     }
     let (mut on_chain, mut pruned, mut before_restore) = (0, 0, 0);
     let mut problem: Option<BadEntry> = None;
-    for (manifest, anchor) in &ours {
-        let what = format!(
-            "backup {} (made {})",
-            manifest.backup_id, manifest.created_at
-        );
+    for (backup, anchor) in &ours {
+        let what = format!("backup {} (made {})", backup.backup_id, backup.created_at);
         match anchor_problem(conn, anchor, &current, last_checkpoint.as_ref(), &what)? {
             None if anchor.seq > 0 && mac_at(conn, anchor.seq)?.is_none() => pruned += 1,
             None => on_chain += 1,
             Some(_)
                 if latest_restore.is_some_and(|restored| {
-                    parse_time(&manifest.created_at).is_some_and(|made| made < restored)
+                    parse_time(&backup.created_at).is_some_and(|made| made < restored)
                 }) =>
             {
                 before_restore += 1;

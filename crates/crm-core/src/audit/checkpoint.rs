@@ -12,18 +12,11 @@
 //! that fails is left in place (the caller raises an alert instead).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{AuditKey, BadEntry, GENESIS_MAC, check_entries};
 use crate::error::Result;
-
-/// Makes `audit_checkpoints` append-only, as `audit_log` is (appended to the migrations).
-pub(crate) const TRIGGERS_MIGRATION: &str = "
-CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
-BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
-CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
-BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
-";
+use crate::store::Connection;
 
 /// The triggers that keep the trail append-only; `verify` warns when any is missing.
 pub(crate) const APPEND_ONLY_TRIGGERS: [&str; 4] = [

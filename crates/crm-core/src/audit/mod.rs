@@ -14,7 +14,7 @@
 //! trail must stay verifiable across rotations. Whoever holds the data key can read the HMAC
 //! key, which is why the head is also kept outside the database.
 //!
-//! Domain code records events through [`crate::Session::write`] (changes, in the same
+//! Domain code records events through `Session::write` (changes, in the same
 //! transaction as the data), [`crate::Session::record`] (standalone events such as exports
 //! and reveals, written before the data is handed out) and `Session::note_read` (views and
 //! searches, batched).
@@ -22,75 +22,23 @@
 pub mod alerts;
 pub mod anchors;
 pub(crate) mod checkpoint;
+#[cfg(test)]
+mod golden_tests;
 pub mod review;
-pub(crate) mod session;
 #[cfg(test)]
 mod trail_tests;
 
-pub use anchors::HeadFile;
+pub use anchors::{BackupAnchor, HeadFile};
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-
-/// The schema of the trail, appended to the store's migrations.
-pub(crate) const MIGRATION: &str = "
-CREATE TABLE audit_log (
-    seq          INTEGER PRIMARY KEY,
-    at           TEXT NOT NULL,
-    user_name    TEXT,
-    role         TEXT,
-    workstation  TEXT NOT NULL,
-    action       TEXT NOT NULL,
-    entity       TEXT,
-    record_id    TEXT,
-    field        TEXT,
-    old_value    TEXT,
-    new_value    TEXT,
-    level        INTEGER NOT NULL DEFAULT 0,
-    detail       TEXT NOT NULL DEFAULT '{}',
-    prev_mac     TEXT NOT NULL,
-    mac          TEXT NOT NULL
-) STRICT;
-CREATE INDEX audit_by_user_time ON audit_log (user_name, at);
-CREATE INDEX audit_by_target ON audit_log (entity, record_id);
-CREATE INDEX audit_by_action_time ON audit_log (action, at);
-
-CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-
--- What retention pruning removed: the chain resumes from `last_mac` at `last_seq + 1`.
-CREATE TABLE audit_checkpoints (
-    id          INTEGER PRIMARY KEY,
-    at          TEXT NOT NULL,
-    by_user     TEXT NOT NULL,
-    first_seq   INTEGER NOT NULL,
-    last_seq    INTEGER NOT NULL,
-    last_mac    TEXT NOT NULL,
-    entries     INTEGER NOT NULL,
-    mac         TEXT NOT NULL
-) STRICT;
-
-CREATE TABLE audit_alerts (
-    id              INTEGER PRIMARY KEY,
-    at              TEXT NOT NULL,
-    user_name       TEXT NOT NULL,
-    kind            TEXT NOT NULL,
-    hour            TEXT NOT NULL,
-    count           INTEGER NOT NULL,
-    baseline        REAL NOT NULL,
-    acknowledged_by TEXT,
-    acknowledged_at TEXT,
-    UNIQUE (user_name, kind, hour)
-) STRICT;
-";
+use crate::store::Connection;
 
 const GENESIS_MAC: &str = "genesis";
 
@@ -98,7 +46,7 @@ const GENESIS_MAC: &str = "genesis";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Action {
+pub enum AuditAction {
     /// A user unlocked the vault.
     Unlock,
     /// An unlock attempt failed (recorded at the next successful unlock, with its own time).
@@ -159,7 +107,7 @@ pub enum Action {
     AuditPruned,
 }
 
-impl Action {
+impl AuditAction {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         ACTION_NAMES
@@ -189,43 +137,43 @@ impl Action {
     }
 }
 
-const ACTION_NAMES: &[(Action, &str)] = &[
-    (Action::Unlock, "unlock"),
-    (Action::UnlockFailed, "unlock_failed"),
-    (Action::Lock, "lock"),
-    (Action::AutoLock, "auto_lock"),
-    (Action::View, "view"),
-    (Action::Reveal, "reveal"),
-    (Action::Search, "search"),
-    (Action::Import, "import"),
-    (Action::Export, "export"),
-    (Action::Create, "create"),
-    (Action::Update, "update"),
-    (Action::Delete, "delete"),
-    (Action::Erase, "erase"),
-    (Action::UserAdded, "user_added"),
-    (Action::UserRemoved, "user_removed"),
-    (Action::RoleAssigned, "role_assigned"),
-    (Action::PasswordChanged, "password_changed"),
-    (Action::PasswordReset, "password_reset"),
-    (Action::RoleChanged, "role_changed"),
-    (Action::ClassificationChanged, "classification_changed"),
-    (Action::PolicyChanged, "policy_changed"),
-    (Action::KeyRotated, "key_rotated"),
-    (Action::DataKeyShown, "data_key_shown"),
-    (Action::Backup, "backup"),
-    (Action::BackupVerified, "backup_verified"),
-    (Action::Restore, "restore"),
-    (Action::AccessReviewSigned, "access_review_signed"),
-    (Action::AlertAcknowledged, "alert_acknowledged"),
-    (Action::AuditPruned, "audit_pruned"),
+const ACTION_NAMES: &[(AuditAction, &str)] = &[
+    (AuditAction::Unlock, "unlock"),
+    (AuditAction::UnlockFailed, "unlock_failed"),
+    (AuditAction::Lock, "lock"),
+    (AuditAction::AutoLock, "auto_lock"),
+    (AuditAction::View, "view"),
+    (AuditAction::Reveal, "reveal"),
+    (AuditAction::Search, "search"),
+    (AuditAction::Import, "import"),
+    (AuditAction::Export, "export"),
+    (AuditAction::Create, "create"),
+    (AuditAction::Update, "update"),
+    (AuditAction::Delete, "delete"),
+    (AuditAction::Erase, "erase"),
+    (AuditAction::UserAdded, "user_added"),
+    (AuditAction::UserRemoved, "user_removed"),
+    (AuditAction::RoleAssigned, "role_assigned"),
+    (AuditAction::PasswordChanged, "password_changed"),
+    (AuditAction::PasswordReset, "password_reset"),
+    (AuditAction::RoleChanged, "role_changed"),
+    (AuditAction::ClassificationChanged, "classification_changed"),
+    (AuditAction::PolicyChanged, "policy_changed"),
+    (AuditAction::KeyRotated, "key_rotated"),
+    (AuditAction::DataKeyShown, "data_key_shown"),
+    (AuditAction::Backup, "backup"),
+    (AuditAction::BackupVerified, "backup_verified"),
+    (AuditAction::Restore, "restore"),
+    (AuditAction::AccessReviewSigned, "access_review_signed"),
+    (AuditAction::AlertAcknowledged, "alert_acknowledged"),
+    (AuditAction::AuditPruned, "audit_pruned"),
 ];
 
 /// One event to record. Build with [`AuditEvent::new`] and the chained setters.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEvent {
     /// What happened.
-    pub action: Action,
+    pub action: AuditAction,
     /// Entity kind of the target (`contact`, `user`, `role`, …).
     pub entity: Option<String>,
     /// Id of the target.
@@ -245,7 +193,7 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// An event with no target.
-    pub fn new(action: Action) -> Self {
+    pub fn new(action: AuditAction) -> Self {
         Self {
             action,
             entity: None,
@@ -339,7 +287,7 @@ impl AuditKey {
         };
         let mut key = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(hex_key.as_str(), key.as_mut())
-            .map_err(|_| Error::DatabaseDamaged("the audit key is unreadable".into()))?;
+            .map_err(|_| Error::damaged("the audit key is unreadable"))?;
         Ok(Self(key))
     }
 
@@ -581,19 +529,19 @@ fn missing_triggers(conn: &Connection) -> Result<Vec<&'static str>> {
 }
 
 /// Re-computes the checkpoints and the whole chain, then compares the trail with its anchors
-/// outside the database: the head file and the heads in `manifests` (backups of any vault;
+/// outside the database: the head file and the heads in `backups` (backups of any vault;
 /// only this vault's are used).
 pub(crate) fn verify(
     conn: &Connection,
     key: &AuditKey,
     vault_id: &str,
     head_file: &anchors::HeadFileState,
-    manifests: &[crate::backup::Manifest],
+    backups: &[anchors::BackupAnchor],
 ) -> Result<VerifyReport> {
     let (resume, checkpoint_bad) = checkpoint::check(conn, key)?;
     let (entries, entry_bad) = check_entries(conn, key, &resume, None)?;
     let (head_bad, head_text) = anchors::compare_head_file(conn, head_file, vault_id)?;
-    let (backup_bad, backup_text) = anchors::compare_backups(conn, manifests, vault_id)?;
+    let (backup_bad, backup_text) = anchors::compare_backups(conn, backups, vault_id)?;
     let mut warnings = Vec::new();
     if *head_file == anchors::HeadFileState::Missing {
         warnings.push(
@@ -657,7 +605,7 @@ pub struct AuditFilter {
     /// Only this user.
     pub user: Option<String>,
     /// Only these actions.
-    pub actions: Vec<Action>,
+    pub actions: Vec<AuditAction>,
     /// From (inclusive).
     pub since: Option<DateTime<Utc>>,
     /// Until (exclusive).
@@ -813,9 +761,9 @@ pub(crate) fn list(
 /// Confidential, as personal data is. Auditors (Public clearance) see that a reason was given,
 /// not what it says; the owner reads it (docs/decisions.md).
 fn reason_level(action: &str, level_then: u8) -> Option<u8> {
-    match Action::parse(action) {
-        Ok(Action::Reveal) => Some(level_then),
-        Ok(Action::Erase) => {
+    match AuditAction::parse(action) {
+        Ok(AuditAction::Reveal) => Some(level_then),
+        Ok(AuditAction::Erase) => {
             Some(level_then.max(crate::records::fields::Level::Confidential.as_u8()))
         }
         _ => None,

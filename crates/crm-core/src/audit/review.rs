@@ -5,10 +5,11 @@
 //! privilege). The owner signs the review off, which is itself recorded in the trail.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::store::Connection;
 
 /// Days without use after which a right is reported as unused.
 pub const UNUSED_AFTER_DAYS: i64 = 90;

@@ -27,6 +27,11 @@ fn tempdir() -> Result<tempfile::TempDir> {
 }
 
 /// A connection that knows only the data key, as an insider with stock tools would have.
+#[allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "plays the attacker who edits the database with stock SQLCipher"
+)]
 fn stock_connection(database: &Path, key_hex: &str) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(database)?;
     conn.pragma_update(None, "cipher_log_level", "NONE")?;

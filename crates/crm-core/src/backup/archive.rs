@@ -160,7 +160,7 @@ pub(crate) struct SnapshotFacts {
 }
 
 /// Row counts of every table, the audit head and the vault id, as seen by `conn`.
-pub(crate) fn read_facts(conn: &rusqlite::Connection) -> Result<SnapshotFacts> {
+pub(crate) fn read_facts(conn: &crate::store::Connection) -> Result<SnapshotFacts> {
     let mut statement = conn.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )?;

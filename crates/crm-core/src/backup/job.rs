@@ -33,12 +33,12 @@ use super::destination;
 use super::erasure_log;
 use super::manifest::{self, MANIFEST_FILE, Manifest, PAYLOAD_FILE, SEALED_KEY_FILE, SealedKey};
 use super::{ALERT_KIND, BackupInfo, BackupState, DrillReport, Retention};
-use crate::audit::{Action, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::policy::Right;
 use crate::records::erase::Erasure;
-use crate::store::SCHEMA_VERSION;
+use crate::schema::SCHEMA_VERSION;
 use crate::vault::{Progress, ProgressFn, Session, SideConnection};
 
 /// A destination (or drill) that failed is tried again after this long, not at every check:
@@ -500,7 +500,7 @@ impl Session {
                 crate::audit::alerts::raise(tx, "-", ALERT_KIND, Utc::now())?;
             }
             audit.record(
-                AuditEvent::new(Action::Backup)
+                AuditEvent::new(AuditAction::Backup)
                     .target("backup", backup_id)
                     .detail("kind", "backup")
                     .detail("destination", &destination)
@@ -545,9 +545,9 @@ impl Session {
                 crate::audit::alerts::raise(tx, "-", ALERT_KIND, Utc::now())?;
             }
             let action = if kind == "drill" {
-                Action::BackupVerified
+                AuditAction::BackupVerified
             } else {
-                Action::Backup
+                AuditAction::Backup
             };
             let mut event = AuditEvent::new(action)
                 .detail("kind", kind)
@@ -835,10 +835,11 @@ fn explain_write_failure(destination: &Path, error: Error) -> Error {
                 | std::io::ErrorKind::QuotaExceeded
                 | std::io::ErrorKind::FileTooLarge
         ),
-        Error::DiskFull(_) => true,
-        Error::Database(message) | Error::DatabaseDamaged(message) => {
-            message.contains("database or disk is full")
-        }
+        Error::DiskFull { .. } => true,
+        Error::Database { message, .. }
+        | Error::DatabaseDamaged {
+            reason: message, ..
+        } => message.contains("database or disk is full"),
         _ => false,
     };
     if out_of_space {

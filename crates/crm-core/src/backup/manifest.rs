@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::ChainHead;
+use crate::audit::{BackupAnchor, ChainHead};
 use crate::error::{Error, Result};
 
 /// The manifest's `format` value.
@@ -74,6 +74,17 @@ pub struct SealedKey {
 }
 
 impl Manifest {
+    /// The audit chain head this backup recorded, as the trail compares it (`None` for a
+    /// backup made before heads were recorded).
+    pub fn audit_anchor(&self) -> Option<BackupAnchor> {
+        self.audit_head.clone().map(|head| BackupAnchor {
+            backup_id: self.backup_id.clone(),
+            vault_id: self.vault_id.to_string(),
+            created_at: self.created_at.clone(),
+            head,
+        })
+    }
+
     /// Reads and checks the manifest in a backup directory.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);

@@ -48,73 +48,16 @@ pub use manifest::Manifest;
 pub use restore::{RestoreOptions, Restored, restore};
 pub use retention::Retention;
 pub use schedule::{Schedule, Weekdays};
+// The tables live with the rest of the schema (`crate::schema`); named here as before.
+pub use crate::schema::backup::{MIGRATION, PENDING_RUNS_AND_SETTINGS_RIGHT};
 
 use self::manifest::MANIFEST_FILE;
-use crate::audit::{Action, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::keyslot::KdfStrength;
 use crate::policy::Right;
 use crate::secret::{Password, RecoveryIdentity};
 use crate::vault::{ProgressFn, Session};
-
-/// Tables of the backup module: the owner's settings and every run (with its backup key).
-pub const MIGRATION: &str = "
-CREATE TABLE backup_settings (
-    id       INTEGER PRIMARY KEY CHECK (id = 1),
-    settings TEXT NOT NULL
-) STRICT;
-
-CREATE TABLE backup_runs (
-    id          INTEGER PRIMARY KEY,
-    kind        TEXT NOT NULL CHECK (kind IN ('backup', 'drill')),
-    backup_id   TEXT,
-    destination TEXT NOT NULL,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    outcome     TEXT NOT NULL CHECK (outcome IN ('verified', 'failed')),
-    problem     TEXT,
-    size_bytes  INTEGER,
-    -- hex; lets this vault re-verify and drill its own backups (inside the encrypted database)
-    backup_key  TEXT
-) STRICT;
-CREATE INDEX backup_runs_backup_id ON backup_runs (backup_id);
-";
-
-/// A run is recorded `pending` (with its key) before its backup is renamed into the listing,
-/// and `verified` or `failed` once it is there. Changing backup settings becomes its own right
-/// (the backup agent makes backups; it must not redirect them): existing Owner and
-/// Administrator roles receive it.
-pub const PENDING_RUNS_AND_SETTINGS_RIGHT: &str = "
-CREATE TABLE backup_runs_v2 (
-    id          INTEGER PRIMARY KEY,
-    kind        TEXT NOT NULL CHECK (kind IN ('backup', 'drill')),
-    backup_id   TEXT,
-    destination TEXT NOT NULL,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    outcome     TEXT NOT NULL CHECK (outcome IN ('pending', 'verified', 'failed')),
-    problem     TEXT,
-    size_bytes  INTEGER,
-    backup_key  TEXT
-) STRICT;
-INSERT INTO backup_runs_v2 (id, kind, backup_id, destination, started_at, finished_at, outcome,
-                            problem, size_bytes, backup_key)
-    SELECT id, kind, backup_id, destination, started_at, finished_at, outcome, problem,
-           size_bytes, backup_key
-    FROM backup_runs;
-DROP TABLE backup_runs;
-ALTER TABLE backup_runs_v2 RENAME TO backup_runs;
-CREATE INDEX backup_runs_backup_id ON backup_runs (backup_id);
-CREATE INDEX backup_runs_destination ON backup_runs (kind, destination, started_at);
-
-UPDATE roles
-SET definition = json_insert(definition, '$.rights[#]', 'manage_backup_settings')
-WHERE name IN ('Owner', 'Administrator')
-  AND NOT EXISTS (
-      SELECT 1 FROM json_each(roles.definition, '$.rights')
-      WHERE value = 'manage_backup_settings'
-  );
-";
 
 /// Alert kind raised when a backup, verification or drill fails.
 pub const ALERT_KIND: &str = "backup_failed";
@@ -182,8 +125,10 @@ impl BackupSettings {
     /// Reads settings as stored (JSON, older forms included); unreadable text is an error that
     /// says so, never a panic (fuzzed in `crate::fuzz_tests`).
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text)
-            .map_err(|error| Error::Database(format!("backup settings unreadable: {error}")))
+        serde_json::from_str(text).map_err(|error| Error::Database {
+            message: format!("backup settings unreadable: {error}"),
+            source: Some(Box::new(error)),
+        })
     }
 
     /// Checks every rule a saved setting must keep; the message says which and how to fix it.
@@ -440,7 +385,7 @@ impl Session {
                 [&new_text],
             )?;
             audit.record(
-                AuditEvent::new(Action::PolicyChanged)
+                AuditEvent::new(AuditAction::PolicyChanged)
                     .target("policy", "backup_settings")
                     .change(Some(old_text.clone()), Some(new_text.clone())),
             );
@@ -651,7 +596,7 @@ impl Session {
                 crate::audit::alerts::raise(tx, "-", ALERT_KIND, Utc::now())?;
             }
             audit.record(
-                AuditEvent::new(Action::BackupVerified)
+                AuditEvent::new(AuditAction::BackupVerified)
                     .target("backup", &manifest.backup_id)
                     .detail("passed", passed),
             );
@@ -757,7 +702,7 @@ impl Session {
         destination::remove_stale_partials(destination, self.vault_id())?;
         if !removed.is_empty() {
             self.record(
-                AuditEvent::new(Action::Backup)
+                AuditEvent::new(AuditAction::Backup)
                     .detail("pruned", &removed)
                     .detail("destination", destination.display().to_string()),
             )?;

@@ -15,7 +15,7 @@ use chrono::Utc;
 use super::archive::{self, BackupKey};
 use super::erasure_log::{self, ErasureReplay};
 use super::manifest::{Manifest, PAYLOAD_FILE};
-use crate::audit::{Action, AuditEvent, HeadFile};
+use crate::audit::{AuditAction, AuditEvent, HeadFile};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::keyslot::{Credentials, KdfStrength};
@@ -182,8 +182,8 @@ pub(crate) fn restore_with_key(
     step(progress, "re-encrypting under a new data key", 3);
     let data_key = DataKey::generate();
     let (owner, head, lifted) = {
-        let mut store =
-            Store::open(&staged, key.as_data_key()).map_err(|failure| match failure {
+        let mut store = Store::open(&staged, key.as_data_key(), crate::schema::MIGRATIONS)
+            .map_err(|failure| match failure {
                 OpenFailure::WrongKey => Error::Backup("the backup copy does not open".into()),
                 OpenFailure::Damaged(error) => error,
             })?;
@@ -219,7 +219,7 @@ pub(crate) fn restore_with_key(
         key_file: None,
     })?;
     session.record(
-        AuditEvent::new(Action::Restore)
+        AuditEvent::new(AuditAction::Restore)
             .detail("backup_id", &manifest.backup_id)
             .detail("backup_created_at", &manifest.created_at)
             .detail("key_file_requirement_lifted_for_role", &lifted),

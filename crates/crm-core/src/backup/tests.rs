@@ -122,7 +122,7 @@ fn changing_backup_settings_is_recorded_as_a_policy_change_with_old_and_new_valu
     let usb = fixture.folder("usb")?;
     fixture.configure(&[&usb], "hourly mon-fri 08:00-18:00", 7)?;
     let entries = fixture.owner.audit_list(&AuditFilter {
-        actions: vec![Action::PolicyChanged],
+        actions: vec![AuditAction::PolicyChanged],
         ..AuditFilter::default()
     })?;
     let change = entries

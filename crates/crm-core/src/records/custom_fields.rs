@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fields::{self, Entity, Kind, Level};
 use super::{EffectiveField, view};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Right, RoleDef};
 use crate::vault::Session;

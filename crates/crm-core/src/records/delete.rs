@@ -21,7 +21,7 @@ use rusqlite::types::Value as SqlValue;
 
 use super::fields::Entity;
 use super::{Dependents, delete_row, remove_unused_tags, view};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Action, RoleDef};
 use crate::vault::Session;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::fields::Entity;
 use super::search;
 use super::{EffectiveField, effective_fields};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::Right;
 use crate::vault::{Progress, ProgressFn, Session};
@@ -226,7 +226,7 @@ pub struct DemoReport {
 }
 
 fn index_row(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::Connection,
     entity: Entity,
     id: i64,
     fields: &[EffectiveField],

@@ -6,7 +6,9 @@
 //! in `erasures.log` beside the database — contact ids and times only — so that a restore from
 //! an older backup can apply it again. The log is also copied, sealed, into every backup
 //! destination (`crate::backup::erasure_log`), since the file beside the database is lost with
-//! the vault; a restore re-applies the newer erasures from there.
+//! the vault; a restore re-applies the newer erasures from there. That publishing step belongs
+//! to the backup module, which sits above this one, so the public `Session::erase_contact`
+//! that joins the two is in `crate::erasure`.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fields::Entity;
 use super::search;
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::Right;
 use crate::vault::Session;
@@ -92,8 +94,10 @@ pub fn read_log(dir: &Path) -> Result<Vec<Erasure>> {
 }
 
 impl Session {
-    /// Erases a contact's personal data. Needs the erase-personal-data right and a reason.
-    pub fn erase_contact(&mut self, contact_id: i64, reason: &str) -> Result<()> {
+    /// Erases a contact's personal data in this vault and logs it beside the database (the
+    /// public `erase_contact`, in `crate::erasure`, also publishes the log to the backups).
+    /// Needs the erase-personal-data right and a reason.
+    pub(crate) fn erase_contact_here(&mut self, contact_id: i64, reason: &str) -> Result<()> {
         self.require_right(Right::ErasePersonalData)?;
         if reason.trim().chars().count() < 5 {
             return Err(Error::Invalid(
@@ -115,9 +119,7 @@ impl Session {
                 at: Utc::now().to_rfc3339(),
             })
         })?;
-        append_log(&self.paths().dir, &erased)?;
-        self.publish_erasure_log();
-        Ok(())
+        append_log(&self.paths().dir, &erased)
     }
 
     /// Applies erasures logged in another vault directory (the one a backup was restored

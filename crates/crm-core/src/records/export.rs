@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::fields::Entity;
 use super::vcard::VcardVersion;
 use super::view::{self, RecordView};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::Action;
 use crate::vault::{Progress, ProgressFn, Session};

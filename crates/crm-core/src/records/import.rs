@@ -6,7 +6,7 @@
 //!   Outlook, our own export, or common header words. `--entity` settles a header that fits two
 //!   types; `--map "Header=field"` adds or overrides single columns. Unmapped columns are listed
 //!   and ignored.
-//! * **One transaction.** Every row is validated and written inside one [`Session::write_bulk`],
+//! * **One transaction.** Every row is validated and written inside one `Session::write_bulk`,
 //!   so an import commits entirely or not at all; a dry run is the same work rolled back, which
 //!   makes its report exact. Any rejected row rolls everything back.
 //! * **Same rules as `create` / `update`.** Each value goes through the field registry's parser
@@ -43,20 +43,23 @@
 pub mod dates;
 pub(crate) mod layouts;
 pub(crate) mod lookup;
+mod reading;
+mod report;
 mod source;
 pub(crate) mod values;
 pub(crate) mod writer;
 
 use std::io::Read;
 
-use serde::Serialize;
-
 use super::EffectiveField;
 use super::fields::{Entity, Kind};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::vault::{Progress, ProgressFn, Session};
 pub use dates::{DateColumn, DateOrder};
+use reading::{CsvDialect, csv_reader, csv_reason, scan_date_columns};
+pub use reading::{SourceEncoding, detect_encoding};
+pub use report::{ImportReport, PlanAction, PlanEntry, RowError};
 pub use source::ImportSource;
 pub(crate) use writer::{Cell, RowWriter};
 
@@ -66,45 +69,6 @@ pub const MAX_ERRORS: usize = 1_000;
 pub const MAX_PLAN: usize = 1_000;
 const SNIFF_BYTES: u64 = 64 * 1024;
 const PROGRESS_EVERY: u64 = 10_000;
-
-/// The character encoding of a CSV file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceEncoding {
-    /// Sniff the first 64 KiB.
-    Auto,
-    /// UTF-8, with or without a byte-order mark.
-    Utf8,
-    /// Windows-1252 (Western European Excel exports).
-    Windows1252,
-    /// Windows-1251 (Cyrillic Excel exports).
-    Windows1251,
-}
-
-impl SourceEncoding {
-    /// Parses `auto`, `utf-8`, `windows-1252`, `windows-1251` (also `cp1252`, `utf8`…).
-    pub fn parse(text: &str) -> Result<Self> {
-        match text.to_ascii_lowercase().replace('_', "-").as_str() {
-            "auto" => Ok(Self::Auto),
-            "utf-8" | "utf8" => Ok(Self::Utf8),
-            "windows-1252" | "cp1252" | "latin1" => Ok(Self::Windows1252),
-            "windows-1251" | "cp1251" => Ok(Self::Windows1251),
-            _ => Err(Error::Invalid(format!(
-                "unknown encoding {text:?}; use utf-8, windows-1252 or windows-1251"
-            ))),
-        }
-    }
-
-    /// Name for reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Utf8 => "utf-8",
-            Self::Windows1252 => "windows-1252",
-            Self::Windows1251 => "windows-1251",
-        }
-    }
-}
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -134,163 +98,6 @@ impl Default for ImportOptions {
             encoding: SourceEncoding::Auto,
             date_order: None,
             stage_map: Vec::new(),
-        }
-    }
-}
-
-/// Why one row was rejected. Messages name the row and column, never the cell's value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RowError {
-    /// Row number as a spreadsheet shows it (the header is row 1), or the card number for vCards.
-    pub row: u64,
-    /// The column (CSV header or vCard property), when one is to blame.
-    pub column: Option<String>,
-    /// What is wrong.
-    pub reason: String,
-}
-
-/// Whether a row creates a record or updates one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanAction {
-    /// A new record.
-    Create,
-    /// An existing record gets the row's values.
-    Update,
-}
-
-/// What one row does (or would do, in a dry run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlanEntry {
-    /// Row number as a spreadsheet shows it, or the card number.
-    pub row: u64,
-    /// Create or update.
-    pub action: PlanAction,
-    /// The record's name as the row gives it.
-    pub name: String,
-    /// The existing record updated.
-    pub existing_id: Option<i64>,
-    /// Its name, when the importer may see it.
-    pub existing_name: Option<String>,
-    /// Why the row matched it (`same email (column "Email")`).
-    pub matched_by: Option<String>,
-    /// A company created for this row's company name.
-    pub new_company: Option<String>,
-}
-
-/// What an import did, or would do on a dry run.
-#[derive(Debug, Clone, Serialize)]
-pub struct ImportReport {
-    /// `csv` or `vcard`.
-    pub format: String,
-    /// The record type imported, once known.
-    pub entity: Option<Entity>,
-    /// The recognised layout (`hubspot`, `hubspot-deals`, `salesforce-accounts`, `pipedrive`,
-    /// `google`, `outlook`, `strongroom`, `generic`, …), for CSV.
-    pub layout: Option<String>,
-    /// The encoding used.
-    pub encoding: String,
-    /// What separates a CSV file's fields: `comma`, `semicolon` or `tab`.
-    pub separator: Option<String>,
-    /// Column → field, as applied.
-    pub mapping: Vec<(String, String)>,
-    /// Columns nobody maps (ignored).
-    pub ignored_columns: Vec<String>,
-    /// What a column of this record type can be mapped to (for a mapping of one's own), once
-    /// the record type is known.
-    pub mappable: Vec<String>,
-    /// How the day/month order of each date column was decided.
-    pub date_columns: Vec<DateColumn>,
-    /// Things to look at before importing (undecided date orders, unknown stages).
-    pub notices: Vec<String>,
-    /// Only validated.
-    pub dry_run: bool,
-    /// Whether the changes were committed.
-    pub committed: bool,
-    /// Data rows read.
-    pub rows: u64,
-    /// Records created (or that would be).
-    pub created: u64,
-    /// Records updated (or that would be).
-    pub updated: u64,
-    /// Rows rejected.
-    pub rejected: u64,
-    /// Companies created for company names.
-    pub companies_created: u64,
-    /// What the first [`MAX_PLAN`] accepted rows do.
-    pub plan: Vec<PlanEntry>,
-    /// More rows than listed in the plan.
-    pub plan_truncated: bool,
-    /// The first [`MAX_ERRORS`] rejections.
-    pub errors: Vec<RowError>,
-    /// More rejections than listed.
-    pub errors_truncated: bool,
-}
-
-impl ImportReport {
-    pub(crate) fn new(format: &str, dry_run: bool) -> Self {
-        Self {
-            format: format.into(),
-            entity: None,
-            layout: None,
-            encoding: "utf-8".into(),
-            separator: None,
-            mapping: Vec::new(),
-            ignored_columns: Vec::new(),
-            mappable: Vec::new(),
-            date_columns: Vec::new(),
-            notices: Vec::new(),
-            dry_run,
-            committed: false,
-            rows: 0,
-            created: 0,
-            updated: 0,
-            rejected: 0,
-            companies_created: 0,
-            plan: Vec::new(),
-            plan_truncated: false,
-            errors: Vec::new(),
-            errors_truncated: false,
-        }
-    }
-
-    pub(crate) fn reject(&mut self, row: u64, column: Option<&str>, reason: impl Into<String>) {
-        self.rejected += 1;
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push(RowError {
-                row,
-                column: column.map(str::to_owned),
-                reason: reason.into(),
-            });
-        } else {
-            self.errors_truncated = true;
-        }
-    }
-
-    pub(crate) fn accept(&mut self, entry: PlanEntry) {
-        match entry.action {
-            PlanAction::Create => self.created += 1,
-            PlanAction::Update => self.updated += 1,
-        }
-        if entry.new_company.is_some() {
-            self.companies_created += 1;
-        }
-        if self.plan.len() < MAX_PLAN {
-            self.plan.push(entry);
-        } else {
-            self.plan_truncated = true;
-        }
-    }
-
-    /// Whether the plan has all the rows it keeps (later rows are only counted).
-    pub(crate) fn plan_full(&self) -> bool {
-        self.plan.len() >= MAX_PLAN
-    }
-
-    /// Adds a notice once.
-    pub(crate) fn notice(&mut self, text: String) {
-        if !self.notices.contains(&text) {
-            self.notices.push(text);
         }
     }
 }
@@ -402,186 +209,6 @@ fn is_reference(kind: Kind) -> bool {
         kind,
         Kind::CompanyRef | Kind::ContactRef | Kind::DealRef | Kind::StageRef
     )
-}
-
-/// Sniffs the encoding of the first bytes of a file (BOM already stripped or not).
-pub fn detect_encoding(sample: &[u8]) -> SourceEncoding {
-    let sample = sample.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(sample);
-    match std::str::from_utf8(sample) {
-        Ok(_) => return SourceEncoding::Utf8,
-        // Cut in the middle of a character at the end of the sample: still UTF-8.
-        Err(error) if error.error_len().is_none() => return SourceEncoding::Utf8,
-        Err(_) => {}
-    }
-    // Cyrillic words are runs of high bytes; Western accented letters sit between ASCII letters.
-    let high = |byte: u8| byte >= 0x80;
-    let mut cyrillic = 0usize;
-    let mut western = 0usize;
-    for (index, &byte) in sample.iter().enumerate() {
-        if !high(byte) {
-            continue;
-        }
-        let before = index.checked_sub(1).and_then(|i| sample.get(i)).copied();
-        let after = sample.get(index + 1).copied();
-        let high_neighbour = before.is_some_and(high) || after.is_some_and(high);
-        let ascii_letter_neighbour = before.is_some_and(|b| b.is_ascii_alphabetic())
-            || after.is_some_and(|b| b.is_ascii_alphabetic());
-        let as_1251 = decode_char(encoding_rs::WINDOWS_1251, byte);
-        let as_1252 = decode_char(encoding_rs::WINDOWS_1252, byte);
-        if high_neighbour && as_1251.is_alphabetic() {
-            cyrillic += 1;
-        }
-        if ascii_letter_neighbour && as_1252.is_alphabetic() {
-            western += 1;
-        }
-    }
-    if cyrillic > western {
-        SourceEncoding::Windows1251
-    } else {
-        SourceEncoding::Windows1252
-    }
-}
-
-fn decode_char(encoding: &'static encoding_rs::Encoding, byte: u8) -> char {
-    let bytes = [byte];
-    let (text, _) = encoding.decode_without_bom_handling(&bytes);
-    text.chars().next().unwrap_or('\u{fffd}')
-}
-
-/// How a CSV file is laid out beyond its encoding: where the header starts and what separates
-/// the fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CsvDialect {
-    /// Bytes before the header row: a UTF-8 byte-order mark, an Excel `sep=` line.
-    skip: u64,
-    /// `,`, `;` or tab.
-    delimiter: u8,
-}
-
-impl CsvDialect {
-    /// Reads the dialect from the file's first bytes. Excel writes `;` where the decimal
-    /// separator is a comma (most of Europe) and tabs for "Unicode text", and may name the
-    /// separator outright in a first `sep=;` line. Otherwise the separator is the one of `,`
-    /// `;` and tab that occurs most often, outside quotes, in the header row; a tie is a comma.
-    fn sniff(sample: &[u8], encoding: SourceEncoding) -> Self {
-        let bom: &[u8] = b"\xEF\xBB\xBF";
-        let skip = if encoding == SourceEncoding::Utf8 && sample.starts_with(bom) {
-            bom.len()
-        } else {
-            0
-        };
-        let rest = &sample[skip..];
-        let line_end = rest
-            .iter()
-            .position(|&byte| byte == b'\n')
-            .unwrap_or(rest.len());
-        let first = &rest[..line_end];
-        let first = first.strip_suffix(b"\r").unwrap_or(first);
-        if let [b's' | b'S', b'e' | b'E', b'p' | b'P', b'=', named] = first {
-            return Self {
-                skip: (skip + line_end + 1) as u64,
-                delimiter: *named,
-            };
-        }
-        let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
-        let mut quoted = false;
-        for &byte in first {
-            if byte == b'"' {
-                quoted = !quoted;
-            } else if let Some(slot) = counts.iter_mut().find(|(delimiter, _)| *delimiter == byte)
-                && !quoted
-            {
-                slot.1 += 1;
-            }
-        }
-        // `max_by_key` keeps the last of equals: walk backwards so a tie goes to the comma.
-        let (delimiter, _) = counts
-            .into_iter()
-            .rev()
-            .max_by_key(|(_, count)| *count)
-            .unwrap_or((b',', 0));
-        Self {
-            skip: skip as u64,
-            delimiter,
-        }
-    }
-
-    /// The separator's name for reports.
-    fn separator_name(self) -> String {
-        match self.delimiter {
-            b',' => "comma".into(),
-            b';' => "semicolon".into(),
-            b'\t' => "tab".into(),
-            other => format!("{:?}", char::from(other)),
-        }
-    }
-}
-
-/// A CSV reader over the file from the header row on (after any BOM or `sep=` line), decoding
-/// a code page to UTF-8.
-fn csv_reader<'a>(
-    source: &ImportSource<'a>,
-    encoding: SourceEncoding,
-    dialect: CsvDialect,
-) -> Result<csv::Reader<Box<dyn Read + 'a>>> {
-    let file = source.open_at(dialect.skip)?;
-    let buffered = std::io::BufReader::with_capacity(64 * 1024, file);
-    let source: Box<dyn Read + 'a> = match encoding {
-        SourceEncoding::Windows1252 | SourceEncoding::Windows1251 => {
-            let code_page = if encoding == SourceEncoding::Windows1252 {
-                encoding_rs::WINDOWS_1252
-            } else {
-                encoding_rs::WINDOWS_1251
-            };
-            Box::new(
-                encoding_rs_io::DecodeReaderBytesBuilder::new()
-                    .encoding(Some(code_page))
-                    .build(buffered),
-            )
-        }
-        _ => Box::new(buffered),
-    };
-    Ok(csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(dialect.delimiter)
-        .from_reader(source))
-}
-
-/// Reads the whole file once for what its date columns say about day/month order.
-fn scan_date_columns(
-    source: &ImportSource<'_>,
-    encoding: SourceEncoding,
-    dialect: CsvDialect,
-    columns: &[usize],
-) -> Result<Vec<dates::ColumnEvidence>> {
-    let mut reader = csv_reader(source, encoding, dialect)?;
-    let mut record = csv::ByteRecord::new();
-    let mut evidence = vec![dates::ColumnEvidence::default(); columns.len()];
-    let mut header = true;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            // Broken rows are reported by the import pass itself.
-            Err(error) if !matches!(error.kind(), csv::ErrorKind::Io(_)) => continue,
-            Err(error) => {
-                return Err(source.error(std::io::Error::other(csv_reason(&error))));
-            }
-        }
-        if std::mem::take(&mut header) {
-            continue;
-        }
-        for (slot, &index) in evidence.iter_mut().zip(columns) {
-            if let Some(text) = record
-                .get(index)
-                .and_then(|cell| std::str::from_utf8(cell).ok())
-            {
-                slot.add(text);
-            }
-        }
-    }
-    Ok(evidence)
 }
 
 impl Session {
@@ -949,19 +576,6 @@ pub(crate) fn settle(
         }
         Err(_) if intentional => Ok(report),
         Err(error) => Err(error),
-    }
-}
-
-fn csv_reason(error: &csv::Error) -> String {
-    match error.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("has {len} columns, the header has {expected_len}")
-        }
-        csv::ErrorKind::Utf8 { .. } => "is not valid text in the chosen encoding".into(),
-        csv::ErrorKind::Io(error) => format!("read error: {error}"),
-        _ => "is not valid CSV".into(),
     }
 }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fields::Entity;
 use super::view;
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Action, Right};
 use crate::vault::Session;

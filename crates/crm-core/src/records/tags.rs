@@ -16,38 +16,13 @@ use serde::Serialize;
 
 use super::fields::Entity;
 use super::{remove_unused_tags, search, view};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Action, RoleDef};
+use crate::store::Connection;
 use crate::vault::Session;
 
 const MAX_TAG_CHARS: usize = 40;
-
-/// One row per spelling (the name was unique without case): tagging an own record with
-/// `VIP` no longer returns the `vip` of a tag used only on records out of the tagger's sight.
-/// `tags` is rebuilt as SQLite needs for a new collation, with `record_tags` rebuilt first so
-/// dropping the old table cascades to nothing.
-pub(crate) const SPELLING_MIGRATION: &str = "
-CREATE TABLE tag_spellings (
-    id   INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE
-) STRICT;
-INSERT INTO tag_spellings (id, name) SELECT id, name FROM tags;
-CREATE TABLE record_tags_new (
-    entity    TEXT NOT NULL,
-    record_id INTEGER NOT NULL,
-    tag_id    INTEGER NOT NULL REFERENCES tag_spellings (id) ON DELETE CASCADE,
-    PRIMARY KEY (entity, record_id, tag_id)
-) STRICT, WITHOUT ROWID;
-INSERT INTO record_tags_new (entity, record_id, tag_id)
-    SELECT entity, record_id, tag_id FROM record_tags;
-DROP TABLE record_tags;
-DROP TABLE tags;
-ALTER TABLE tag_spellings RENAME TO tags;
-ALTER TABLE record_tags_new RENAME TO record_tags;
-CREATE INDEX record_tags_by_tag ON record_tags (tag_id, entity);
-CREATE INDEX tags_by_name_nocase ON tags (name COLLATE NOCASE);
-";
 
 /// Where a reader sees the tags of records of one entity: a condition over `record_tags t`
 /// joined to the entity's table as `r`, with its values (scope, and clearance on own and
@@ -60,7 +35,7 @@ pub(crate) struct TagSight {
 
 /// Another spelling of `tag` that the reader of `sight` sees on some record, oldest first.
 fn visible_spelling(
-    conn: &rusqlite::Connection,
+    conn: &Connection,
     sight: &TagSight,
     tag: &str,
 ) -> Result<Option<String>> {
@@ -87,7 +62,7 @@ fn visible_spelling(
 /// exists, else a spelling of it they can already see on another record, else as they typed
 /// it. Returns the spelling used and whether the record did not carry it yet.
 pub(crate) fn link_tag(
-    conn: &rusqlite::Connection,
+    conn: &Connection,
     sight: &TagSight,
     id: i64,
     tag: &str,

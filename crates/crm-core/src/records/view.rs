@@ -10,13 +10,14 @@
 use std::collections::BTreeMap;
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{OptionalExtension, params_from_iter};
 use serde::Serialize;
 
 use super::fields::{Entity, Kind, Level, MaskStyle, mask_hint};
 use super::{EffectiveField, format_money};
 use crate::error::Result;
 use crate::policy::{Right, RoleDef, Scope};
+use crate::store::Connection;
 use crate::vault::Session;
 
 /// One field as the reader may see it.

@@ -4,17 +4,35 @@
 //! defaults, temp store in memory, WAL, `synchronous = FULL`), runs the schema migrations and
 //! re-keys the database for a key rotation. Nothing outside this module touches SQL
 //! connections: domain modules receive `&Connection` or a transaction from here.
-
-mod schema;
+//!
+//! The store knows no table: whoever opens it passes the ordered migrations to bring the file
+//! to (`crate::schema::MIGRATIONS` for a vault), so it imports no domain module.
+//!
+//! `clippy.toml` bans naming `rusqlite::Connection` or opening one anywhere else; domain
+//! modules take the [`Connection`] handle this module lends (`&Connection`, or a transaction,
+//! which derefs to one).
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "the store is the one owner of SQL connections"
+)]
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, ffi::ErrorCode};
+use rusqlite::{OpenFlags, OptionalExtension, ffi::ErrorCode};
+use rusqlite_migration::M;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::secret::DataKey;
+
+/// The connection as the store lends it: domain code names this, never the rusqlite type,
+/// and receives it only by reference (it cannot open one: clippy.toml).
+pub(crate) type Connection = rusqlite::Connection;
+
+/// The ordered migrations a store brings its file to, oldest first.
+pub(crate) type Migrations = &'static [&'static str];
 
 /// Page cache for interactive work: at a million contacts the search index and list
 /// indexes stay hot (docs/performance.md).
@@ -23,8 +41,6 @@ pub(crate) const PAGE_CACHE_MIB: i64 = 256;
 /// Page cache while one transaction writes many rows (import): the dirty pages spill to the
 /// encrypted WAL instead of growing memory with the size of the file.
 pub(crate) const BULK_CACHE_MIB: i64 = 32;
-
-pub(crate) use schema::SCHEMA_VERSION;
 
 /// The record tables whose query plans depend on the planner's statistics.
 const PLANNED_TABLES: [&str; 5] = ["companies", "contacts", "deals", "activities", "notes"];
@@ -35,6 +51,8 @@ const STATISTICS_FLOOR: i64 = 5_000;
 /// An open, keyed, migrated vault database.
 pub struct Store {
     conn: Connection,
+    /// What the file was brought to on opening; a re-key opens the new file with the same.
+    migrations: Migrations,
 }
 
 impl std::fmt::Debug for Store {
@@ -55,7 +73,7 @@ pub(crate) enum OpenFailure {
 impl Store {
     /// Creates a new database file at `path` keyed with `key` and brings it to the current
     /// schema.
-    pub(crate) fn create(path: &Path, key: &DataKey) -> Result<Self> {
+    pub(crate) fn create(path: &Path, key: &DataKey, migrations: Migrations) -> Result<Self> {
         // SQLite would create the file with its default mode (0644 under the usual umask), and
         // the `-wal` and `-shm` files after it with the same: make it owner-only first.
         drop(fsutil::open_private(path)?);
@@ -63,18 +81,22 @@ impl Store {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
-        let mut store = Self { conn };
+        let mut store = Self { conn, migrations };
         store.apply_key(key)?;
         store.configure()?;
-        store.migrate()?;
+        store.migrate(migrations)?;
         Ok(store)
     }
 
     /// Opens an existing database with `key`, telling a wrong key apart from damage.
-    pub(crate) fn open(path: &Path, key: &DataKey) -> Result<Self, OpenFailure> {
+    pub(crate) fn open(
+        path: &Path,
+        key: &DataKey,
+        migrations: Migrations,
+    ) -> Result<Self, OpenFailure> {
         if !path.exists() {
-            return Err(OpenFailure::Damaged(Error::DatabaseDamaged(
-                "the database file is missing".into(),
+            return Err(OpenFailure::Damaged(Error::damaged(
+                "the database file is missing",
             )));
         }
         // A vault made by an older version may have world-readable files: owner-only from now.
@@ -84,7 +106,7 @@ impl Store {
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
             .map_err(|error| OpenFailure::Damaged(error.into()))?;
-        let mut store = Self { conn };
+        let mut store = Self { conn, migrations };
         store.apply_key(key).map_err(OpenFailure::Damaged)?;
         // The first read decrypts page 1: NOTADB means the key does not fit.
         store.check_key()?;
@@ -95,7 +117,7 @@ impl Store {
             .check_whole_pages(path)
             .map_err(OpenFailure::Damaged)?;
         store.configure().map_err(OpenFailure::Damaged)?;
-        store.migrate().map_err(OpenFailure::Damaged)?;
+        store.migrate(migrations).map_err(OpenFailure::Damaged)?;
         Ok(store)
     }
 
@@ -126,7 +148,7 @@ impl Store {
             .map_err(Error::io("reading the database size"))?
             .len();
         if page_size == 0 || length % page_size != 0 {
-            return Err(Error::DatabaseDamaged(format!(
+            return Err(Error::damaged(format!(
                 "the file ends inside a page ({length} bytes): it was truncated"
             )));
         }
@@ -157,7 +179,7 @@ impl Store {
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Database(format!(
+            return Err(Error::database(format!(
                 "could not enable WAL (got {mode})"
             )));
         }
@@ -165,8 +187,10 @@ impl Store {
         Ok(())
     }
 
-    fn migrate(&mut self) -> Result<()> {
-        schema::migrations().to_latest(&mut self.conn)?;
+    /// Applies those of `migrations` (oldest first) that the file does not have yet.
+    fn migrate(&mut self, migrations: Migrations) -> Result<()> {
+        rusqlite_migration::Migrations::new(migrations.iter().map(|sql| M::up(sql)).collect())
+            .to_latest(&mut self.conn)?;
         Ok(())
     }
 
@@ -260,10 +284,8 @@ impl Store {
         if let Some(dir) = live.parent() {
             fsutil::sync_dir(dir)?;
         }
-        *self = Store::open(live, new_key).map_err(|failure| match failure {
-            OpenFailure::WrongKey => {
-                Error::DatabaseDamaged("re-keyed database does not open".into())
-            }
+        *self = Store::open(live, new_key, self.migrations).map_err(|failure| match failure {
+            OpenFailure::WrongKey => Error::damaged("re-keyed database does not open"),
             OpenFailure::Damaged(error) => error,
         })?;
         Ok(())
@@ -288,6 +310,7 @@ impl Store {
         fsutil::write_new_private_file(target, &[])?;
         let mut copy = Self {
             conn: Connection::open_with_flags(target, OpenFlags::SQLITE_OPEN_READ_WRITE)?,
+            migrations: self.migrations,
         };
         copy.apply_key(key)?;
         // A copy killed half-way is thrown away whole (the backup's `.partial-` folder, the
@@ -304,7 +327,7 @@ impl Store {
             // -1: every page in one step, under the read transaction opened above.
             match backup.step(-1)? {
                 rusqlite::backup::StepResult::Done => Ok(value),
-                other => Err(Error::Database(format!(
+                other => Err(Error::database(format!(
                     "the database copy did not complete ({other:?})"
                 ))),
             }
@@ -318,7 +341,7 @@ impl Store {
             .conn
             .query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("delete") {
-            return Err(Error::Database(format!(
+            return Err(Error::database(format!(
                 "the database copy kept journal mode {mode}"
             )));
         }
@@ -334,7 +357,11 @@ impl Store {
     pub(crate) fn open_snapshot(path: &Path, key: &DataKey) -> Result<Self, OpenFailure> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|error| OpenFailure::Damaged(error.into()))?;
-        let mut store = Self { conn };
+        // Read-only: never migrated or re-keyed.
+        let mut store = Self {
+            conn,
+            migrations: &[],
+        };
         store.apply_key(key).map_err(OpenFailure::Damaged)?;
         store.check_key()?;
         store
@@ -351,6 +378,7 @@ impl Store {
 
     /// An unencrypted twin of this database (same schema and rows) for the benchmark's plain
     /// SQLite baseline. Never used on customer vaults: the bench makes its own synthetic data.
+    #[cfg(feature = "bench")]
     pub(crate) fn export_plain_twin(&self, target: &Path) -> Result<()> {
         remove_if_exists(target)?;
         fsutil::write_new_private_file(target, &[])?;
@@ -364,7 +392,11 @@ impl Store {
             .query_row("SELECT sqlcipher_export('plain')", [], |_| Ok(()))
             .and_then(|()| {
                 self.conn
-                    .pragma_update(Some("plain"), "user_version", SCHEMA_VERSION)
+                    .query_row("PRAGMA main.user_version", [], |row| row.get::<_, i64>(0))
+                    .and_then(|version| {
+                        self.conn
+                            .pragma_update(Some("plain"), "user_version", version)
+                    })
             });
         self.conn.execute("DETACH DATABASE plain", [])?;
         exported?;
@@ -373,16 +405,17 @@ impl Store {
 
     /// Opens a plain (unencrypted) database made by [`Store::export_plain_twin`], with the same
     /// settings as a vault, for the benchmark baseline.
-    pub(crate) fn open_plain_twin(path: &Path) -> Result<Self> {
+    #[cfg(feature = "bench")]
+    pub(crate) fn open_plain_twin(path: &Path, migrations: Migrations) -> Result<Self> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let mut store = Self { conn };
+        let mut store = Self { conn, migrations };
         store
             .conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
                 row.get::<_, i64>(0)
             })?;
         store.configure()?;
-        store.migrate()?;
+        store.migrate(migrations)?;
         store.refresh_statistics()?;
         Ok(store)
     }
@@ -401,7 +434,7 @@ impl Store {
 }
 
 fn damaged(error: rusqlite::Error) -> Error {
-    Error::DatabaseDamaged(error.to_string())
+    Error::damaged_by(error.to_string(), error)
 }
 
 pub(crate) fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {

@@ -21,88 +21,7 @@ use rusqlite::{Transaction, params_from_iter};
 
 use crate::error::Result;
 
-/// The website's domain, as SQL over `$w` (a column or a parameter): lower case, without scheme,
-/// `www.`, path or port; NULL when nothing is left.
-macro_rules! website_domain {
-    ($w:literal) => {
-        concat!(
-            "nullif(substr(",
-            website_host!($w),
-            ", 1, instr(",
-            website_host!($w),
-            " || ':', ':') - 1), '')"
-        )
-    };
-}
-
-macro_rules! website_host {
-    ($w:literal) => {
-        concat!(
-            "substr(",
-            website_without_www!($w),
-            ", 1, instr(",
-            website_without_www!($w),
-            " || '/', '/') - 1)"
-        )
-    };
-}
-
-macro_rules! website_without_www {
-    ($w:literal) => {
-        concat!(
-            "substr(replace('^' || replace(replace(lower(trim(",
-            $w,
-            ")), 'https://', ''), 'http://', ''), '^www.', '^'), 2)"
-        )
-    };
-}
-
-/// The `n`th email (from 0) of `contacts.emails`, lower case, as an index expression over `$e`
-/// (`emails` or `r.emails`), and the condition under which a contact has an entry.
-macro_rules! nth_email {
-    ($e:literal, $n:literal) => {
-        concat!("lower(json_extract(", $e, ", '$[", $n, "]'))")
-    };
-}
-
-macro_rules! has_nth_email {
-    ($e:literal, $n:literal) => {
-        concat!(
-            "json_valid(",
-            $e,
-            ") AND json_array_length(",
-            $e,
-            ") > ",
-            $n
-        )
-    };
-}
-
-macro_rules! email_index {
-    ($n:literal, $name:literal) => {
-        concat!(
-            "CREATE INDEX ",
-            $name,
-            " ON contacts (",
-            nth_email!("emails", $n),
-            ") WHERE ",
-            has_nth_email!("emails", $n),
-            ";\n"
-        )
-    };
-}
-
-/// Indexes for import dedupe and links, appended to the store's migrations.
-pub(crate) const MIGRATION: &str = concat!(
-    email_index!(1, "contacts_email_2"),
-    email_index!(2, "contacts_email_3"),
-    email_index!(3, "contacts_email_4"),
-    email_index!(4, "contacts_email_5"),
-    "CREATE INDEX deals_title ON deals (title COLLATE NOCASE);\n",
-    "CREATE INDEX companies_domain ON companies (",
-    website_domain!("website"),
-    ");\n"
-);
+use crate::schema::lookup::{has_nth_email, nth_email, website_domain};
 
 /// The SQL matching a contact whose `n`th email (n = 1…4) is `?`, in the exact form of its
 /// partial index, so SQLite uses it.
@@ -170,7 +89,7 @@ fn placeholders(count: usize) -> String {
 
 /// How many of the later-email indexes (second to fifth email) have entries: 0 when no contact
 /// has a second email, so a lookup need not probe them.
-pub(crate) fn later_emails_in_use(conn: &rusqlite::Connection) -> Result<usize> {
+pub(crate) fn later_emails_in_use(conn: &crate::store::Connection) -> Result<usize> {
     let mut in_use = 0;
     for (position, condition) in [
         has_nth_email!("r.emails", 1),
@@ -327,10 +246,16 @@ pub(crate) fn deals_by_title(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "the index expressions are checked on a bare in-memory database"
+)]
 mod tests {
     use super::*;
+    use crate::schema::lookup::MIGRATION;
 
-    fn domain_of(conn: &rusqlite::Connection, website: &str) -> Option<String> {
+    fn domain_of(conn: &crate::store::Connection, website: &str) -> Option<String> {
         conn.query_row(
             &format!("SELECT {}", website_domain!("?1")),
             [website],

@@ -4,21 +4,29 @@
 //!
 //! Nothing is written for a row until every check has passed, so a rejected row leaves no
 //! company behind even within the (rolled back) transaction, and a dry run's counts are exact.
-//! Statements are fixed per record type (every column is bound; an update keeps a column whose
-//! row value is empty with `coalesce`), so each is prepared once per import.
+//! Rows are written by the records module's `RecordWriter`, the one `create` and `update` use:
+//! statements are fixed per record type (every column is bound; an update keeps a column whose
+//! row value is empty with `coalesce`), so each is prepared once per import. Files by job:
+//! `cells` (sorting and parsing a row's cells), `links` (company, contact, deal and stage by
+//! name), `dedupe` (which existing record a row updates).
 
+use rusqlite::Transaction;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Transaction, params, params_from_iter};
 
 use super::super::fields::{Entity, Kind, Level};
 use super::super::pipeline::Outcome;
 use super::super::tags;
+use super::super::write::{Nulls, RecordWriter, Stamp, email_key};
 use super::super::{EffectiveField, Stored, parse_value, search, set_custom, view};
+mod cells;
+mod dedupe;
+mod links;
+
 use super::dates::DateOrder;
 use super::lookup::{self, Hit};
 use super::values::{self, ContactRef, MAX_TAG_CHARS};
 use super::{ImportOptions, ImportReport, PlanAction, PlanEntry, Target};
-use crate::audit::{Action as AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, Result};
 use crate::policy::{Action, RoleDef, Scope};
 use crate::vault::{AuditSink, Session};
@@ -145,9 +153,7 @@ pub(crate) struct RowWriter {
     company_fields: Vec<EffectiveField>,
     contact_fields: Vec<EffectiveField>,
     deal_fields: Vec<EffectiveField>,
-    user_id: i64,
-    team: Option<i64>,
-    now: String,
+    stamp: Stamp,
     edit_scope: Option<Scoped>,
     company_view: Option<Scoped>,
     contact_view: Option<Scoped>,
@@ -156,8 +162,11 @@ pub(crate) struct RowWriter {
     stages: Vec<StageName>,
     stage_map: Vec<(String, i64)>,
     defaults: Vec<(String, String)>,
-    insert_sql: String,
-    update_sql: String,
+    /// Writes the imported entity's rows (every built-in column; an empty cell keeps what an
+    /// updated record holds).
+    record: RecordWriter,
+    /// Writes the companies a row links to by a name not found.
+    company: RecordWriter,
     lists_sql: Option<String>,
     /// How many later-email indexes have entries (grows as the import writes contacts).
     later_emails: std::cell::Cell<usize>,
@@ -228,39 +237,7 @@ impl RowWriter {
             .filter(|field| field.custom_id.is_none())
             .map(|field| field.name.as_str())
             .collect();
-        let is_contact = entity == Entity::Contact;
-        let mut insert_columns: Vec<&str> = builtin.clone();
-        insert_columns.extend([
-            "owner_id",
-            "team_id",
-            "created_at",
-            "created_by",
-            "updated_at",
-            "updated_by",
-        ]);
-        if is_contact {
-            insert_columns.push("email_key");
-        }
-        let insert_sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            entity.table(),
-            insert_columns.join(", "),
-            vec!["?"; insert_columns.len()].join(", ")
-        );
-        let mut sets = vec!["updated_at = ?".to_owned(), "updated_by = ?".to_owned()];
-        sets.extend(
-            builtin
-                .iter()
-                .map(|name| format!("{name} = coalesce(?, {name})")),
-        );
-        if is_contact {
-            sets.push("email_key = coalesce(?, email_key)".into());
-        }
-        let update_sql = format!(
-            "UPDATE {} SET {} WHERE id = ?",
-            entity.table(),
-            sets.join(", ")
-        );
+        let record = RecordWriter::new(entity, &builtin, entity == Entity::Contact, Nulls::Keep);
         let list_columns: Vec<&str> = fields
             .iter()
             .filter(|field| {
@@ -286,9 +263,11 @@ impl RowWriter {
             company_fields: session.fields(Entity::Company)?,
             contact_fields: session.fields(Entity::Contact)?,
             deal_fields: session.fields(Entity::Deal)?,
-            user_id: session.user().id,
-            team: session.team_id()?,
-            now: chrono::Utc::now().to_rfc3339(),
+            stamp: Stamp {
+                user_id: session.user().id,
+                team: session.team_id()?,
+                now: chrono::Utc::now().to_rfc3339(),
+            },
             role,
             stages,
             stage_map,
@@ -296,8 +275,8 @@ impl RowWriter {
                 .iter()
                 .map(|(field, value)| ((*field).to_owned(), (*value).to_owned()))
                 .collect(),
-            insert_sql,
-            update_sql,
+            record,
+            company: RecordWriter::new(Entity::Company, &["name"], false, Nulls::Keep),
             lists_sql,
             later_emails: std::cell::Cell::new(lookup::later_emails_in_use(
                 session.store().conn(),
@@ -345,7 +324,7 @@ impl RowWriter {
     }
 
     fn allowed_on(&self, hit: &Hit) -> Level {
-        view::allowed_level(&self.role, hit.owner_id == self.user_id)
+        view::allowed_level(&self.role, hit.owner_id == self.stamp.user_id)
     }
 
     fn label<'f>(&'f self, field: &'f str) -> &'f str {
@@ -428,539 +407,6 @@ impl RowWriter {
         })
     }
 
-    /// Sorts the non-empty cells by target: several columns may feed one field (address
-    /// parts, email columns), a full name fills first and last name, and the layout's defaults
-    /// fill fields no column gave.
-    fn sort_cells<'a>(&'a self, cells: &[Cell<'a>]) -> RowResult<RowCells<'a>> {
-        let mut row = RowCells::default();
-        for cell in cells {
-            let value = cell.value.trim();
-            if value.is_empty() {
-                continue;
-            }
-            let link = Some((cell.column, value));
-            match cell.target {
-                Target::Ignore => {}
-                Target::Company => row.company = link,
-                Target::Contact => row.contact = link,
-                Target::Deal => row.deal = link,
-                Target::Stage => row.stage = link,
-                Target::Status => row.status = link,
-                Target::FullName => row.full_name = link,
-                Target::Tags => row.tags.extend(
-                    values::split_tags(value)
-                        .into_iter()
-                        .map(|tag| (cell.column, tag)),
-                ),
-                Target::Field(name) => {
-                    let Some(field) = self.fields.iter().find(|field| field.name == *name) else {
-                        continue;
-                    };
-                    match row.fields.iter_mut().find(|item| item.field.name == *name) {
-                        Some(item) => {
-                            let separator = match field.kind {
-                                Kind::Text | Kind::DateTime => " ",
-                                _ => ", ",
-                            };
-                            item.text.push_str(separator);
-                            item.text.push_str(value);
-                            item.columns.push(cell.column);
-                            item.order = item.order.or(cell.date_order);
-                        }
-                        None => row.fields.push(Gathered {
-                            field,
-                            text: value.to_owned(),
-                            columns: vec![cell.column],
-                            order: cell.date_order,
-                        }),
-                    }
-                }
-            }
-        }
-        if row.fields.is_empty()
-            && row.full_name.is_none()
-            && row.tags.is_empty()
-            && row.link_cells().iter().all(|(_, cell)| cell.is_none())
-        {
-            return reject(None, "the row is empty");
-        }
-        let field = |name: &str| self.fields.iter().find(|field| field.name == name);
-        if let Some((column, name)) = row.full_name
-            && !row.has("last_name")
-        {
-            let (first, last) = match name.rsplit_once(' ') {
-                Some((first, last)) => (Some(first.trim()), last.trim()),
-                None => (None, name),
-            };
-            if let (Some(first), Some(field)) = (first, field("first_name"))
-                && !row.has("first_name")
-            {
-                row.fields.push(Gathered {
-                    field,
-                    text: first.to_owned(),
-                    columns: vec![column],
-                    order: None,
-                });
-            }
-            if let Some(field) = field("last_name") {
-                row.fields.push(Gathered {
-                    field,
-                    text: last.to_owned(),
-                    columns: vec![column],
-                    order: None,
-                });
-            }
-        }
-        for (name, value) in &self.defaults {
-            if !row.has(name)
-                && let Some(field) = field(name)
-            {
-                row.fields.push(Gathered {
-                    field,
-                    text: value.clone(),
-                    columns: Vec::new(),
-                    order: None,
-                });
-            }
-        }
-        Ok(row)
-    }
-
-    /// Tidies, checks and parses every value as `create` / `update` would; required fields and
-    /// tag lengths are checked too.
-    fn parse_fields<'r>(
-        &self,
-        row: &'r RowCells<'_>,
-        cells: &[Cell<'_>],
-    ) -> RowResult<Vec<Parsed<'r, 'r>>> {
-        let mut parsed: Vec<Parsed<'_, '_>> = Vec::with_capacity(row.fields.len());
-        for item in &row.fields {
-            let field = item.field;
-            let column = columns_text(&item.columns);
-            if !view::visible(&self.role, field, self.role.clearance) {
-                return reject(
-                    column.as_deref(),
-                    format!("the {} field is above your clearance", field.label),
-                );
-            }
-            let value = match values::normalise(field, &item.text, item.order) {
-                Ok(value) => value,
-                Err(why) => return reject(column.as_deref(), format!("{}: {why}", field.label)),
-            };
-            if value.is_empty() && !field.required {
-                continue;
-            }
-            match parse_value(field, &text_value(&value)) {
-                Ok(stored) => parsed.push((field, stored, &item.columns)),
-                Err(error) => return reject(column.as_deref(), reason(&error)),
-            }
-        }
-        for field in self.fields.iter().filter(|field| field.required) {
-            if !parsed
-                .iter()
-                .any(|(parsed, _, _)| parsed.name == field.name)
-            {
-                let columns: Vec<&str> = cells
-                    .iter()
-                    .filter(|cell| match cell.target {
-                        Target::Field(name) => *name == field.name,
-                        Target::FullName => field.name == "last_name",
-                        _ => false,
-                    })
-                    .map(|cell| cell.column)
-                    .collect();
-                return reject(
-                    columns_text(&columns).as_deref(),
-                    format!("{} is required", field.label),
-                );
-            }
-        }
-        for (column, tag) in &row.tags {
-            if tag.chars().count() > MAX_TAG_CHARS {
-                return reject(
-                    Some(column),
-                    format!("a tag is 1 to {MAX_TAG_CHARS} characters"),
-                );
-            }
-        }
-        Ok(parsed)
-    }
-
-    /// Finds what the row links to by name; a missing company is only planned, not created.
-    fn resolve_links(
-        &self,
-        tx: &Transaction<'_>,
-        row: &RowCells<'_>,
-        report: &mut ImportReport,
-    ) -> RowResult<Links> {
-        for (name, cell) in row.link_cells() {
-            if let Some((column, _)) = cell
-                && !self.sees(&self.fields, name, self.role.clearance)
-            {
-                return reject(
-                    Some(column),
-                    format!("the {} field is above your clearance", self.label(name)),
-                );
-            }
-        }
-        Ok(Links {
-            stage: self.stage(row.stage, row.status, report)?,
-            contact: row.contact.map(|cell| self.contact(tx, cell)).transpose()?,
-            deal: row.deal.map(|cell| self.deal(tx, cell)).transpose()?,
-            company: row.company.map(|cell| self.company(tx, cell)).transpose()?,
-        })
-    }
-
-    /// Refuses to update a record on which the importer could not see one of the fields the
-    /// row writes (writing a field you cannot read would let you probe it).
-    fn check_visible_on(
-        &self,
-        found: &Match,
-        parsed: &[Parsed<'_, '_>],
-        row: &RowCells<'_>,
-    ) -> RowResult<()> {
-        let allowed = self.allowed_on(&found.hit);
-        let links = row.link_cells();
-        let hidden = parsed
-            .iter()
-            .map(|(field, _, columns)| (field.name.as_str(), *columns))
-            .chain(links.iter().filter_map(|(name, cell)| {
-                cell.as_ref()
-                    .map(|(column, _)| (*name, std::slice::from_ref(column)))
-            }))
-            .find(|(name, _)| !self.sees(&self.fields, name, allowed));
-        match hidden {
-            Some((name, columns)) => reject(
-                columns_text(columns).as_deref(),
-                format!(
-                    "the {} field of the existing {} with the {} is above your clearance",
-                    self.label(name),
-                    self.entity.name(),
-                    found.reason
-                ),
-            ),
-            None => Ok(()),
-        }
-    }
-
-    /// The stage a row names (by name, `--stage-map`, or won/lost status), checked.
-    fn stage(
-        &self,
-        stage: LinkCell<'_>,
-        status: LinkCell<'_>,
-        report: &mut ImportReport,
-    ) -> RowResult<Option<i64>> {
-        let by_outcome = |outcome: Outcome| {
-            self.stages
-                .iter()
-                .find(|stage| stage.outcome == outcome)
-                .map(|stage| stage.id)
-        };
-        if let Some((column, value)) = status {
-            let ended = match value.to_ascii_lowercase().as_str() {
-                "won" => Some(Outcome::Won),
-                "lost" => Some(Outcome::Lost),
-                _ => None,
-            };
-            match ended {
-                Some(outcome) => {
-                    let outcome_name = outcome.name();
-                    return match by_outcome(outcome) {
-                        Some(id) => Ok(Some(id)),
-                        None => reject(
-                            Some(column),
-                            format!("the pipeline has no {outcome_name} stage"),
-                        ),
-                    };
-                }
-                None if value.eq_ignore_ascii_case("open") => {}
-                None => return reject(Some(column), "must be open, won or lost"),
-            }
-        }
-        let Some((column, name)) = stage else {
-            return Ok(None);
-        };
-        let mapped = self
-            .stage_map
-            .iter()
-            .find(|(theirs, _)| theirs.eq_ignore_ascii_case(name))
-            .map(|(_, id)| *id);
-        let named = || {
-            self.stages
-                .iter()
-                .find(|stage| stage.name.eq_ignore_ascii_case(name))
-                .map(|stage| stage.id)
-        };
-        // HubSpot's and Salesforce's names for the won and lost stages.
-        let outcome = || match name.to_ascii_lowercase().as_str() {
-            "closed won" | "closedwon" => by_outcome(Outcome::Won),
-            "closed lost" | "closedlost" => by_outcome(Outcome::Lost),
-            _ => None,
-        };
-        match mapped.or_else(named).or_else(outcome) {
-            Some(id) => Ok(Some(id)),
-            None => {
-                report.notice(format!(
-                    "stage {name:?} (column {column:?}) is not in the pipeline: map the stage name to one of its stages ({})",
-                    stage_list(&self.stages)
-                ));
-                reject(
-                    Some(column),
-                    format!(
-                        "no pipeline stage of that name: map the stage name to one of its stages ({})",
-                        stage_list(&self.stages)
-                    ),
-                )
-            }
-        }
-    }
-
-    /// The one contact the row names, by email or full name, among those the importer sees.
-    fn contact(&self, tx: &Transaction<'_>, (column, value): (&str, &str)) -> RowResult<i64> {
-        let Some(scope) = &self.contact_view else {
-            return reject(
-                Some(column),
-                "your role cannot see contacts, so a row cannot name one",
-            );
-        };
-        let (found, by_email) = match values::contact_ref(value) {
-            ContactRef::Email(email) => (
-                lookup::contacts_by_email(tx, &[email], self.later_emails.get(), scope)?,
-                true,
-            ),
-            ContactRef::Name(name) => (lookup::contacts_by_name(tx, &name, scope)?, false),
-        };
-        let seen: Vec<&Hit> = found
-            .iter()
-            .filter(|hit| {
-                let allowed = self.allowed_on(hit);
-                if by_email {
-                    self.sees(&self.contact_fields, "emails", allowed)
-                } else {
-                    self.sees(&self.contact_fields, "last_name", allowed)
-                        && self.sees(&self.contact_fields, "first_name", allowed)
-                }
-            })
-            .collect();
-        match (seen.as_slice(), by_email) {
-            ([], true) => reject(
-                Some(column),
-                "no contact with that email that you can see (import contacts first)",
-            ),
-            ([], false) => reject(
-                Some(column),
-                "no contact of that name that you can see (import contacts first)",
-            ),
-            // Several contacts may share an email; the oldest is the one dedupe would update.
-            ([first, ..], true) | ([first], false) => Ok(first.id),
-            (several, false) => reject(
-                Some(column),
-                format!(
-                    "{} contacts have that name: name the contact by email instead",
-                    several.len()
-                ),
-            ),
-        }
-    }
-
-    /// The one deal the row names by title, among those the importer sees.
-    fn deal(&self, tx: &Transaction<'_>, (column, title): (&str, &str)) -> RowResult<i64> {
-        let Some(scope) = &self.deal_view else {
-            return reject(
-                Some(column),
-                "your role cannot see deals, so a row cannot name one",
-            );
-        };
-        let found = lookup::deals_by_title(tx, title, None, scope)?;
-        let seen: Vec<&Hit> = found
-            .iter()
-            .filter(|hit| self.sees(&self.deal_fields, "title", self.allowed_on(hit)))
-            .collect();
-        match seen.as_slice() {
-            [] => reject(
-                Some(column),
-                "no deal with that title that you can see (import deals first)",
-            ),
-            [deal] => Ok(deal.id),
-            several => reject(
-                Some(column),
-                format!("{} deals have that title", several.len()),
-            ),
-        }
-    }
-
-    /// The company the row names: the oldest visible one of that name, or a new one.
-    fn company(
-        &self,
-        tx: &Transaction<'_>,
-        (column, name): (&str, &str),
-    ) -> RowResult<CompanyLink> {
-        if let Some(scope) = &self.company_view {
-            let found = lookup::companies_by_name(tx, name, scope)?;
-            if let Some(hit) = found
-                .iter()
-                .find(|hit| self.sees(&self.company_fields, "name", self.allowed_on(hit)))
-            {
-                return Ok(CompanyLink::Existing(hit.id));
-            }
-        }
-        if !self.may_create_companies {
-            return reject(
-                Some(column),
-                "no company of that name that you can see, and your role cannot create companies",
-            );
-        }
-        let Some(name_field) = self
-            .company_fields
-            .iter()
-            .find(|field| field.name == "name")
-        else {
-            return Err(Error::Invalid("the company name field is missing".into()).into());
-        };
-        match parse_value(name_field, &text_value(name)) {
-            Ok(stored) => Ok(CompanyLink::New(stored)),
-            Err(error) => reject(Some(column), reason(&error)),
-        }
-    }
-
-    /// The existing record the row updates: the oldest one the importer may edit that shares
-    /// the record type's key, on which the key's field is visible.
-    fn existing(
-        &self,
-        tx: &Transaction<'_>,
-        parsed: &[Parsed<'_, '_>],
-        company: Option<&CompanyLink>,
-    ) -> Result<Option<Match>> {
-        let Some(scope) = &self.edit_scope else {
-            return Ok(None);
-        };
-        let value = |name: &str| {
-            parsed
-                .iter()
-                .find(|(field, _, _)| field.name == name)
-                .and_then(|(_, stored, columns)| {
-                    let column = columns_text(columns).unwrap_or_else(|| "-".into());
-                    stored.text.as_deref().map(|text| (text, column))
-                })
-        };
-        let first_visible = |found: Vec<Hit>, field: &str, why: &dyn Fn() -> String| {
-            found
-                .into_iter()
-                .find(|hit| self.sees(&self.fields, field, self.allowed_on(hit)))
-                .map(|hit| Match { hit, reason: why() })
-        };
-        Ok(match self.entity {
-            Entity::Contact => match value("emails") {
-                Some((emails, column)) => {
-                    let emails: Vec<String> = emails.split(", ").map(str::to_owned).collect();
-                    let found =
-                        lookup::contacts_by_email(tx, &emails, self.later_emails.get(), scope)?;
-                    first_visible(found, "emails", &|| {
-                        format!("same email (column {column:?})")
-                    })
-                }
-                None => None,
-            },
-            Entity::Company => {
-                let by_name = match value("name") {
-                    Some((name, column)) => {
-                        first_visible(lookup::companies_by_name(tx, name, scope)?, "name", &|| {
-                            format!("same name (column {column:?})")
-                        })
-                    }
-                    None => None,
-                };
-                match (by_name, value("website")) {
-                    (Some(found), _) => Some(found),
-                    (None, Some((website, column))) => first_visible(
-                        lookup::companies_by_domain(tx, website, scope)?,
-                        "website",
-                        &|| format!("same website domain (column {column:?})"),
-                    ),
-                    (None, None) => None,
-                }
-            }
-            Entity::Deal => {
-                let company_id = match company {
-                    // A company about to be created has no deals yet.
-                    Some(CompanyLink::New(_)) => return Ok(None),
-                    Some(CompanyLink::Existing(id)) => Some(*id),
-                    None => None,
-                };
-                match value("title") {
-                    Some((title, column)) => first_visible(
-                        lookup::deals_by_title(tx, title, Some(company_id), scope)?,
-                        "title",
-                        &|| format!("same title (column {column:?}) and company"),
-                    ),
-                    None => None,
-                }
-            }
-            // Activities and notes have no natural key: every row is a new one.
-            Entity::Activity | Entity::Note => None,
-        })
-    }
-
-    /// The name of the record a row describes, for the plan.
-    fn record_name(&self, parsed: &[Parsed<'_, '_>]) -> String {
-        let text = |name: &str| {
-            parsed
-                .iter()
-                .find(|(field, _, _)| field.name == name)
-                .and_then(|(_, stored, _)| stored.text.clone())
-        };
-        match self.entity {
-            Entity::Contact => [text("first_name"), text("last_name")]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" "),
-            Entity::Note => text("body")
-                .map(|body| body.chars().take(60).collect())
-                .unwrap_or_default(),
-            entity => text(entity.title_field()).unwrap_or_default(),
-        }
-    }
-
-    /// The existing record's name, from fields the importer may see on it.
-    fn existing_name(&self, hit: &Hit) -> Option<String> {
-        let allowed = self.allowed_on(hit);
-        let names: &[&str] = match self.entity {
-            Entity::Contact => &["emails", "first_name", "last_name"],
-            Entity::Company => &["name"],
-            Entity::Deal => &["title"],
-            Entity::Activity | Entity::Note => &[],
-        };
-        let parts: Vec<String> = names
-            .iter()
-            .zip(&hit.values)
-            .filter(|(name, _)| **name != "emails" && self.sees(&self.fields, name, allowed))
-            .filter_map(|(_, value)| value.clone())
-            .collect();
-        (!parts.is_empty()).then(|| parts.join(" "))
-    }
-
-    fn create_company(&self, tx: &Transaction<'_>, name: &Stored) -> Result<i64> {
-        tx.prepare_cached(
-            "INSERT INTO companies (name, owner_id, team_id, created_at, created_by, updated_at, updated_by)
-             VALUES (?1, ?2, ?3, ?4, ?2, ?4, ?2)",
-        )?
-        .execute(params![name.sql, self.user_id, self.team, self.now])?;
-        let id = tx.last_insert_rowid();
-        if let Some(name_field) = self
-            .company_fields
-            .iter()
-            .find(|field| field.name == "name")
-        {
-            let texts = search::index_texts(std::iter::once((
-                name_field,
-                name.text.as_deref().unwrap_or_default(),
-            )));
-            search::put(tx, Entity::Company, id, &texts)?;
-        }
-        Ok(id)
-    }
-
     /// One bound value per built-in column: the row's value, a link, or NULL.
     fn column_values(
         &self,
@@ -997,22 +443,13 @@ impl RowWriter {
         links: &[(&str, Option<i64>)],
         tags: &[&str],
     ) -> Result<i64> {
-        let mut values = self.column_values(parsed, links, &[]);
-        values.extend([
-            SqlValue::Integer(self.user_id),
-            self.team.map_or(SqlValue::Null, SqlValue::Integer),
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-        ]);
+        let values = self.column_values(parsed, links, &[]);
         if self.entity == Entity::Contact {
-            values.push(email_key(parsed, &[]).map_or(SqlValue::Null, SqlValue::Text));
             self.note_emails(parsed, &[]);
         }
-        tx.prepare_cached(&self.insert_sql)?
-            .execute(params_from_iter(values))?;
-        let id = tx.last_insert_rowid();
+        let id = self
+            .record
+            .insert(tx, values, email_key(emails_of(parsed, &[])), &self.stamp)?;
         for (field, stored, _) in parsed
             .iter()
             .filter(|(field, _, _)| field.custom_id.is_some())
@@ -1083,18 +520,12 @@ impl RowWriter {
                 ));
             }
         }
-        let mut values = vec![
-            SqlValue::Text(self.now.clone()),
-            SqlValue::Integer(self.user_id),
-        ];
-        values.extend(self.column_values(parsed, links, &merged));
+        let values = self.column_values(parsed, links, &merged);
         if self.entity == Entity::Contact {
-            values.push(email_key(parsed, &merged).map_or(SqlValue::Null, SqlValue::Text));
             self.note_emails(parsed, &merged);
         }
-        values.push(SqlValue::Integer(id));
-        tx.prepare_cached(&self.update_sql)?
-            .execute(params_from_iter(values))?;
+        let key = email_key(emails_of(parsed, &merged));
+        self.record.update(tx, id, values, key, &self.stamp)?;
         for (field, stored, _) in parsed
             .iter()
             .filter(|(field, _, _)| field.custom_id.is_some())
@@ -1144,13 +575,6 @@ impl RowWriter {
         }
         Ok(())
     }
-}
-
-/// The contact's dedupe key: its first email in lower case (as `records::email_key` keeps it).
-fn email_key(parsed: &[Parsed<'_, '_>], merged: &[(String, Stored)]) -> Option<String> {
-    emails_of(parsed, merged)
-        .and_then(|list| list.split(", ").next())
-        .map(str::to_lowercase)
 }
 
 /// The emails a contact is written with (merged, else the row's), as display text.

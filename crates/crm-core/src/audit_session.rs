@@ -5,31 +5,21 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
 
-use super::alerts::{self, Alert};
-use super::anchors::{self, HeadFileState};
-use super::checkpoint::{self, Pruned};
-use super::review::{self, AccessReview, HeldRight};
-use super::{Action, AuditEntry, AuditEvent, AuditFilter, ValueTarget, VerifyReport};
+use crate::audit::alerts::{self, Alert};
+use crate::audit::anchors::{BackupAnchor, HeadFileState};
+use crate::audit::review::{self, AccessReview, HeldRight};
+use crate::audit::{
+    self, AuditAction, AuditEntry, AuditEvent, AuditFilter, ValueTarget, VerifyReport,
+};
 use crate::backup::Manifest;
 use crate::error::{Error, Result};
 use crate::policy::{self, Right, RoleDef};
 use crate::records::fields::Entity;
 use crate::records::{EffectiveField, view};
 use crate::vault::Session;
-
-const RETENTION_KEY: &str = "audit_retention_days";
-
-/// Retention pruning and alert scanning, run right after every unlock.
-pub(crate) fn after_unlock(session: &mut Session) -> Result<()> {
-    if let Some(days) = session.audit_retention_days()? {
-        session.prune_audit_before(Utc::now() - Duration::days(i64::from(days)))?;
-    }
-    alerts::scan(session.store().conn(), Utc::now())?;
-    Ok(())
-}
 
 /// Decides, entry by entry, whether the reader may see a listed old or new value: the field's
 /// current level and financial flag against the reader's role, through the records' own rule
@@ -121,7 +111,7 @@ impl Session {
     pub fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let role = self.require_view_audit()?;
         let mut visibility = ValueVisibility::new(self, &role);
-        super::list(self.store().conn(), filter, &mut |target| {
+        audit::list(self.store().conn(), filter, &mut |target| {
             visibility.may_see(target)
         })
     }
@@ -137,12 +127,12 @@ impl Session {
     ) -> Result<Vec<AuditEntry>> {
         self.audit_list(&AuditFilter {
             actions: vec![
-                Action::View,
-                Action::Reveal,
-                Action::Export,
-                Action::Update,
-                Action::Delete,
-                Action::Erase,
+                AuditAction::View,
+                AuditAction::Reveal,
+                AuditAction::Export,
+                AuditAction::Update,
+                AuditAction::Delete,
+                AuditAction::Erase,
             ],
             entity: Some(entity.to_owned()),
             record_id: Some(record_id.to_owned()),
@@ -161,11 +151,11 @@ impl Session {
         self.require_view_audit()?;
         self.write(|_, _| Ok(()))?; // flush batched reads first, so the head file is current
         let head_file = HeadFileState::read(&self.paths().audit_head);
-        let (manifests, unreachable) = self.reachable_backup_manifests()?;
+        let (backups, unreachable) = self.reachable_backup_anchors()?;
         let vault_id = self.vault_id().to_string();
         let head_was_missing = self.audit_head_was_missing();
         let (store, key) = self.store_and_audit_key();
-        let mut report = super::verify(store.conn(), key, &vault_id, &head_file, &manifests)?;
+        let mut report = audit::verify(store.conn(), key, &vault_id, &head_file, &backups)?;
         if head_was_missing {
             report.warnings.insert(
                 0,
@@ -179,12 +169,13 @@ impl Session {
         Ok(report)
     }
 
-    /// The manifests of every backup found in the folders this vault backs up to, and a note
-    /// for each folder or manifest that could not be read (naming it only to a reader with a
-    /// backup right: where the backups lie is theirs to know, not every auditor's).
-    fn reachable_backup_manifests(&self) -> Result<(Vec<Manifest>, Vec<String>)> {
+    /// The chain heads recorded by every backup found in the folders this vault backs up to,
+    /// and a note for each folder or manifest that could not be read (naming it only to a
+    /// reader with a backup right: where the backups lie is theirs to know, not every
+    /// auditor's).
+    fn reachable_backup_anchors(&self) -> Result<(Vec<BackupAnchor>, Vec<String>)> {
         let named = self.require_backup_reader().is_ok();
-        let mut manifests = Vec::new();
+        let mut anchors = Vec::new();
         let mut notes = Vec::new();
         for destination in self.known_backup_destinations()? {
             let backups = match self.backups_in(Some(&destination)) {
@@ -204,19 +195,19 @@ impl Session {
             };
             for backup in backups {
                 match Manifest::read(&backup.path) {
-                    Ok(manifest) => manifests.push(manifest),
+                    Ok(manifest) => anchors.extend(manifest.audit_anchor()),
                     Err(error) if named => notes.push(format!("backup not compared: {error}")),
                     Err(_) => notes.push("a backup's manifest is unreadable: not compared".into()),
                 }
             }
         }
-        Ok((manifests, notes))
+        Ok((anchors, notes))
     }
 
     /// The current chain head (for backup manifests).
-    pub fn audit_head(&mut self) -> Result<super::ChainHead> {
+    pub fn audit_head(&mut self) -> Result<audit::ChainHead> {
         self.write(|_, _| Ok(()))?;
-        super::head(self.store().conn())
+        audit::head(self.store().conn())
     }
 
     /// The access review over the last `period_days`.
@@ -249,7 +240,7 @@ impl Session {
             hex::encode(Sha256::digest(bytes))
         };
         self.record(
-            AuditEvent::new(Action::AccessReviewSigned)
+            AuditEvent::new(AuditAction::AccessReviewSigned)
                 .detail("period_days", period_days)
                 .detail("users", review.users.len())
                 .detail("digest", digest),
@@ -283,23 +274,9 @@ impl Session {
             if !alerts::acknowledge(tx, id, &by)? {
                 return Err(Error::NotFound(format!("unacknowledged alert {id}")));
             }
-            audit.record(AuditEvent::new(Action::AlertAcknowledged).target("alert", id));
+            audit.record(AuditEvent::new(AuditAction::AlertAcknowledged).target("alert", id));
             Ok(())
         })
-    }
-
-    /// The retention period in days, or `None` to keep everything (the default).
-    pub fn audit_retention_days(&self) -> Result<Option<u32>> {
-        let stored: Option<String> = self
-            .store()
-            .conn()
-            .query_row(
-                "SELECT value FROM vault_meta WHERE key = ?1",
-                [RETENTION_KEY],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(stored.and_then(|days| days.parse().ok()))
     }
 
     /// Sets (or with `None` clears) the retention period. Owner only; recorded.
@@ -316,49 +293,20 @@ impl Session {
                 Some(days) => tx.execute(
                     "INSERT INTO vault_meta (key, value) VALUES (?1, ?2)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    rusqlite::params![RETENTION_KEY, days.to_string()],
+                    rusqlite::params![crate::vault::AUDIT_RETENTION_KEY, days.to_string()],
                 )?,
-                None => tx.execute("DELETE FROM vault_meta WHERE key = ?1", [RETENTION_KEY])?,
+                None => tx.execute(
+                    "DELETE FROM vault_meta WHERE key = ?1",
+                    [crate::vault::AUDIT_RETENTION_KEY],
+                )?,
             };
             audit.record(
-                AuditEvent::new(Action::PolicyChanged)
+                AuditEvent::new(AuditAction::PolicyChanged)
                     .field("audit_retention_days", 0)
                     .change(old.map(|d| d.to_string()), days.map(|d| d.to_string())),
             );
             Ok(())
         })
-    }
-
-    /// Prunes entries older than `before` behind a chained checkpoint, recording the pruning
-    /// in the same transaction; returns how many entries went. A range that does not verify is
-    /// left in place as evidence, with a warning and an alert.
-    pub(crate) fn prune_audit_before(&mut self, before: DateTime<Utc>) -> Result<i64> {
-        let by = self.user().name.clone();
-        let outcome = self.write_with_audit_key(|tx, key, audit| {
-            let outcome = checkpoint::prune(tx, key, before, &by)?;
-            if let Pruned::Entries(entries) = outcome {
-                audit.record(AuditEvent::new(Action::AuditPruned).detail("entries", entries));
-            }
-            Ok(outcome)
-        })?;
-        match outcome {
-            Pruned::Entries(entries) => Ok(entries),
-            Pruned::Nothing => Ok(0),
-            Pruned::RefusedBroken(bad) => {
-                alerts::raise(
-                    self.store().conn(),
-                    "-",
-                    anchors::PRUNE_REFUSED_ALERT,
-                    Utc::now(),
-                )?;
-                self.warn(format!(
-                    "audit retention did not prune: entry {} does not verify ({}); run `crm audit \
-                     verify`",
-                    bad.seq, bad.reason
-                ));
-                Ok(0)
-            }
-        }
     }
 }
 
