@@ -28,8 +28,10 @@ done
 
 (cd ui && npm run --silent build)
 # custom-protocol: serve the embedded ui/dist, as the installed app does (not a dev server).
-cargo build --quiet -p strongroom-desktop --features tauri/custom-protocol
-cargo build --quiet -p strongroom-e2e
+# crm-core/test-hooks: honour STRONGROOM_KDF=floor (and the other test hooks), which a release
+# build ignores.
+cargo build --quiet -p strongroom-desktop --features tauri/custom-protocol,crm-core/test-hooks
+cargo build --quiet -p strongroom-e2e --features crm-core/test-hooks
 
 shots="$target_dir/e2e-screenshots"
 rm -rf "$shots"

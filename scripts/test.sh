@@ -10,6 +10,10 @@ export STRONGROOM_KDF=floor
 
 step() { printf '\n== %s ==\n' "$*"; }
 
+# --- Vulnerability assessment: RustSec advisories, licenses, bans, sources (deny.toml). ---
+step "dependency advisories and licenses (cargo deny)"
+bash scripts/advisories.sh
+
 if [ -f ui/package.json ]; then
   step "front end: build, type-check, unit tests"
   (cd ui && npm run --silent check && npm run --silent test && npm run --silent build)

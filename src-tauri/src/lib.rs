@@ -119,11 +119,11 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-/// An idle period fixed by `STRONGROOM_AUTO_LOCK_SECS` (tests, kiosks); otherwise the vault's
-/// own policy applies (owner settings → security).
+/// An idle period fixed by `STRONGROOM_AUTO_LOCK_SECS` (tests); otherwise the vault's own
+/// policy applies (owner settings → security). A test hook: a release build ignores it, so the
+/// environment cannot stretch the owner's auto-lock (crm-core's `test-hooks` feature).
 pub fn auto_lock_override() -> Option<Duration> {
-    std::env::var("STRONGROOM_AUTO_LOCK_SECS")
-        .ok()
+    crm_core::test_hooks::var("STRONGROOM_AUTO_LOCK_SECS")
         .and_then(|secs| secs.parse::<u64>().ok())
         .filter(|secs| *secs > 0)
         .map(Duration::from_secs)

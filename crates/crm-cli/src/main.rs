@@ -15,6 +15,7 @@ mod pipeline_cmd;
 mod records_cmd;
 mod roles_cmd;
 mod security_cmd;
+mod set_input;
 mod transfer_cmd;
 mod vault_cmd;
 

@@ -4,20 +4,21 @@
 use clap::{Args, Subcommand};
 use crm_core::records::demo::DemoScale;
 use crm_core::records::fields::Entity;
-use crm_core::records::{Dependents, ListQuery, RecordInput, RecordView};
+use crm_core::records::{Dependents, ListQuery, RecordView};
 use crm_core::{Error, Result};
 
 use crate::Cli;
 use crate::credentials::unlock;
 use crate::output::Output;
+use crate::set_input::SetArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum RecordCommand {
-    /// Add a record: --set FIELD=VALUE for each field (see `crm field list ENTITY`)
+    /// Add a record: FIELD=VALUE for each field (see `crm field list ENTITY`), with --set, or
+    /// out of the process list with --set-stdin or --set-file
     Add {
-        /// FIELD=VALUE (repeatable); lists (emails, phones) are comma-separated
-        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
-        set: Vec<String>,
+        #[command(flatten)]
+        set: SetArgs,
     },
     /// List records with filters, sorting and paging
     List(ListArgs),
@@ -30,9 +31,8 @@ pub enum RecordCommand {
     Edit {
         /// Record id
         id: i64,
-        /// FIELD=VALUE (repeatable); an empty VALUE clears the field
-        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
-        set: Vec<String>,
+        #[command(flatten)]
+        set: SetArgs,
     },
     /// Delete a record; linked records (a company's contacts, deals, activities and notes; a
     /// contact's deals, activities and notes; a deal's activities and notes) need --dependents
@@ -127,20 +127,6 @@ pub struct DemoArgs {
     seed: u64,
 }
 
-fn parse_sets(sets: &[String]) -> Result<RecordInput> {
-    let mut input = RecordInput::new();
-    for set in sets {
-        let (field, value) = set
-            .split_once('=')
-            .ok_or_else(|| Error::Invalid(format!("{set:?}: use FIELD=VALUE")))?;
-        input.insert(
-            field.trim().to_owned(),
-            serde_json::Value::String(value.to_owned()),
-        );
-    }
-    Ok(input)
-}
-
 /// `2026-11-24T09:00:00…` as `2026-11-24 09:00`.
 fn short_time(time: &str) -> String {
     time.get(..16).unwrap_or(time).replace('T', " ")
@@ -205,7 +191,7 @@ pub fn record(cli: &Cli, entity: Entity, command: &RecordCommand, out: &Output) 
     let mut session = unlock(cli)?;
     match command {
         RecordCommand::Add { set } => {
-            let id = session.create(entity, &parse_sets(set)?)?;
+            let id = session.create(entity, &set.input()?)?;
             out.show(&serde_json::json!({ "id": id }), |_| {
                 format!("added {} #{id}", entity.name())
             });
@@ -249,7 +235,7 @@ pub fn record(cli: &Cli, entity: Entity, command: &RecordCommand, out: &Output) 
             out.show(&record, render_record);
         }
         RecordCommand::Edit { id, set } => {
-            session.update(entity, *id, &parse_sets(set)?)?;
+            session.update(entity, *id, &set.input()?)?;
             out.done(&format!("updated {} #{id}", entity.name()));
         }
         RecordCommand::Delete { id, dependents } => {

@@ -79,7 +79,8 @@ pub struct ExportArgs {
     /// vCard version to write (vcard only)
     #[arg(long, value_parser = ["3.0", "4.0"], default_value = "4.0")]
     vcard_version: String,
-    /// Write to this file (created, owner-only permissions) instead of standard output
+    /// Write to this file instead of standard output: a new owner-only (0600) file that replaces
+    /// any file there once the export is complete; a symbolic link is refused
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
@@ -268,12 +269,17 @@ pub fn export(cli: &Cli, args: &ExportArgs, out: &Output) -> Result<()> {
     };
     match &args.out {
         Some(path) => {
-            let file = create_private(path)?;
-            let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
-            let report = session.export(entity, format, &mut writer, &mut progress)?;
-            writer.flush().map_err(|source| Error::Io {
-                context: format!("writing {}", path.display()),
-                source,
+            refuse_symlink(path)?;
+            // A new owner-only file renamed over the target: an existing file's looser mode is
+            // not kept, and a failed export leaves the old file as it was.
+            let report = crm_core::fsutil::replace_with(path, |file| {
+                let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
+                let report = session.export(entity, format, &mut writer, &mut progress)?;
+                writer.flush().map_err(|source| Error::Io {
+                    context: format!("writing {}", path.display()),
+                    source,
+                })?;
+                Ok(report)
             })?;
             out.show(&report, |report| {
                 format!(
@@ -298,17 +304,14 @@ pub fn export(cli: &Cli, args: &ExportArgs, out: &Output) -> Result<()> {
     Ok(())
 }
 
-/// A new file readable by its owner only (an export holds customer data in the clear).
-fn create_private(path: &std::path::Path) -> Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+/// Refuses an `--out` that is a symbolic link: the export would land wherever the link points
+/// (another user's planted link in a shared folder), so say so instead of replacing it.
+fn refuse_symlink(path: &std::path::Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::Invalid(format!(
+            "{} is a symbolic link; give the export a plain file name",
+            path.display()
+        ))),
+        _ => Ok(()),
     }
-    options.open(path).map_err(|source| Error::Io {
-        context: format!("creating {}", path.display()),
-        source,
-    })
 }

@@ -109,6 +109,16 @@ pub fn init(cli: &Cli, args: &InitArgs, out: &Output) -> Result<()> {
     if crm_core::VaultPaths::new(&dir).exists() {
         return Err(Error::VaultExists(dir));
     }
+    // The global --key-file is the signing-in user's, and init signs nobody in: taken silently,
+    // it would leave the new owner without the key file they believe they require.
+    if let Some(path) = &cli.key_file {
+        return Err(Error::Invalid(format!(
+            "--key-file {} (also spelled --keyfile, or STRONGROOM_KEY_FILE) is the signing-in \
+             user's key file and init signs nobody in; to require a key file for the new owner, \
+             use --owner-key-file {0} (or --generate-key-file PATH for a new one)",
+            path.display()
+        )));
+    }
     // Refuse before creating anything: the identity exists only once, in memory.
     for (path, what) in [
         (&args.recovery_out, "the recovery identity"),

@@ -170,25 +170,34 @@ impl Session {
     }
 
     /// The chain heads recorded by every backup found in the folders this vault backs up to,
-    /// and a note for each folder or manifest that could not be read.
+    /// and a note for each folder or manifest that could not be read (naming it only to a
+    /// reader with a backup right: where the backups lie is theirs to know, not every
+    /// auditor's).
     fn reachable_backup_anchors(&self) -> Result<(Vec<BackupAnchor>, Vec<String>)> {
+        let named = self.require_backup_reader().is_ok();
         let mut anchors = Vec::new();
         let mut notes = Vec::new();
         for destination in self.known_backup_destinations()? {
-            let backups = match self.list_backups(Some(&destination)) {
+            let backups = match self.backups_in(Some(&destination)) {
                 Ok(backups) => backups,
                 Err(error) => {
-                    notes.push(format!(
-                        "backups in {} were not compared: {error}",
-                        destination.display()
-                    ));
+                    notes.push(if named {
+                        format!(
+                            "backups in {} were not compared: {error}",
+                            destination.display()
+                        )
+                    } else {
+                        "the backups in one destination could not be read and were not compared"
+                            .to_owned()
+                    });
                     continue;
                 }
             };
             for backup in backups {
                 match Manifest::read(&backup.path) {
                     Ok(manifest) => anchors.extend(manifest.audit_anchor()),
-                    Err(error) => notes.push(format!("backup not compared: {error}")),
+                    Err(error) if named => notes.push(format!("backup not compared: {error}")),
+                    Err(_) => notes.push("a backup's manifest is unreadable: not compared".into()),
                 }
             }
         }

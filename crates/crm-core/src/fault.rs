@@ -9,14 +9,17 @@
 //! - `signal:POINT`: create that file and carry on, so a test can time a kill from that moment.
 //!
 //! Tests use it to prove that every interrupted operation leaves a vault that opens, and that
-//! their kills land where they mean them to. In normal use the variable is unset and every
+//! their kills land where they mean them to. The variables are test hooks
+//! ([`crate::test_hooks`]): a build without the `test-hooks` feature ignores them, and every
 //! point is a no-op.
 
 use std::time::Duration;
 
+use crate::test_hooks;
+
 /// Acts on `STRONGROOM_FAULT` if it names this point (see the module docs).
 pub fn point(name: &str) {
-    let Ok(wanted) = std::env::var("STRONGROOM_FAULT") else {
+    let Some(wanted) = test_hooks::var("STRONGROOM_FAULT") else {
         return;
     };
     if wanted == name {
@@ -35,7 +38,7 @@ pub fn point(name: &str) {
 
 /// Tells the waiting test that the point was reached, by creating its signal file.
 fn announce(name: &str) {
-    if let Some(path) = std::env::var_os("STRONGROOM_FAULT_SIGNAL")
+    if let Some(path) = test_hooks::var("STRONGROOM_FAULT_SIGNAL")
         && let Err(error) = std::fs::write(&path, name)
     {
         tracing::warn!("fault point {name}: could not write the signal file: {error}");
@@ -45,7 +48,7 @@ fn announce(name: &str) {
 /// Whether `STRONGROOM_FAULT` names this point as an injected failure (a destination filling
 /// up, a copy damaged on the way): the caller then fails exactly as it would for real. Lets
 /// tests reach failure paths that need root to provoke (a full disk). Always false in normal
-/// use.
+/// use, and in a build without the `test-hooks` feature.
 pub fn injected(name: &str) -> bool {
-    std::env::var("STRONGROOM_FAULT").is_ok_and(|wanted| wanted == name)
+    test_hooks::var("STRONGROOM_FAULT").is_some_and(|wanted| wanted == name)
 }

@@ -15,27 +15,36 @@ use crate::error::{Error, Result};
 /// so two writers of the same file, in this process or another, never write into each other's
 /// temporary file; it is removed again if anything fails before the rename.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    replace_with(path, |file| {
+        file.write_all(contents)
+            .map_err(Error::io(format!("writing {}", path.display())))
+    })
+}
+
+/// Replaces `path` atomically with what `write` writes into a new owner-only (0600) temporary
+/// file beside it, then syncs and renames it over `path`. The result is a new file, 0600 whatever
+/// `path` was; a symbolic link at `path` is replaced, never followed. If `write` fails, `path`
+/// is left as it was and the temporary file is removed.
+pub fn replace_with<T>(path: &Path, write: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
     let dir = parent_dir(path);
     let temp = temp_path_beside(path);
-    let mut created = false;
-    let written = (|| {
-        let mut file = private_options().create_new(true).open(&temp)?;
-        created = true;
-        file.write_all(contents)?;
-        file.sync_all()?;
+    let context = || format!("writing {}", path.display());
+    let mut file = private_options()
+        .create_new(true)
+        .open(&temp)
+        .map_err(Error::io(context()))?;
+    let written = write(&mut file).and_then(|value| {
+        file.sync_all().map_err(Error::io(context()))?;
         drop(file);
-        fs::rename(&temp, path)
-    })();
-    if let Err(source) = written {
-        if created {
-            let _ = fs::remove_file(&temp);
-        }
-        return Err(Error::Io {
-            context: format!("writing {}", path.display()),
-            source,
-        });
+        fs::rename(&temp, path).map_err(Error::io(context()))?;
+        Ok(value)
+    });
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
     }
-    sync_dir(dir)
+    let value = written?;
+    sync_dir(dir)?;
+    Ok(value)
 }
 
 /// `.NAME.tmp-PID-RANDOM` in the target's directory (the same file system, so the rename is
@@ -87,6 +96,54 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(Error::io(format!("restricting {}", dir.display())))?;
     }
+    Ok(())
+}
+
+/// Opens `path` for writing without truncating it (a lock file, an append-only log): created
+/// owner-only (0600), and an existing file is set to 0600 as well, so neither the umask nor a
+/// file an older version left world-readable decides who may read it.
+pub fn open_private(path: &Path) -> Result<File> {
+    open_owner_only(path, false)
+}
+
+/// [`open_private`] for appending: every write goes to the end, even with several writers.
+pub fn append_private(path: &Path) -> Result<File> {
+    open_owner_only(path, true)
+}
+
+fn open_owner_only(path: &Path, append: bool) -> Result<File> {
+    let context = || format!("opening {}", path.display());
+    let file = private_options()
+        .truncate(false)
+        .append(append)
+        .open(path)
+        .map_err(Error::io(context()))?;
+    owner_only(&file).map_err(Error::io(context()))?;
+    Ok(file)
+}
+
+/// Sets `path` to owner-only (0600) if it exists (a database SQLite created, or its `-wal` and
+/// `-shm`, which SQLite creates with the database file's mode).
+pub fn restrict_if_present(path: &Path) -> Result<()> {
+    match File::open(path) {
+        Ok(file) => owner_only(&file).map_err(Error::io(format!("restricting {}", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(Error::io(format!("opening {}", path.display()))(error)),
+    }
+}
+
+/// Mode 0600 on an open file that anyone but its owner may read or write, set outright rather
+/// than through the umask.
+fn owner_only(file: &File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
     Ok(())
 }
 

@@ -147,11 +147,12 @@ pub enum KdfStrength {
 }
 
 impl KdfStrength {
-    /// The strength to use: `STRONGROOM_KDF=floor` selects the floor (tests, CI); otherwise
-    /// calibrated to about 0.75 s.
+    /// The strength to use: calibrated to about 0.75 s. In test builds (crm-core's `test-hooks`
+    /// feature, see [`crate::test_hooks`]) `STRONGROOM_KDF=floor` selects the floor; a release
+    /// build ignores the variable, so nobody can make a shipped binary seal cheap slots.
     pub fn from_env() -> Self {
-        match std::env::var("STRONGROOM_KDF").as_deref() {
-            Ok("floor") => KdfStrength::Floor,
+        match crate::test_hooks::var("STRONGROOM_KDF").as_deref() {
+            Some("floor") => KdfStrength::Floor,
             _ => KdfStrength::Calibrated {
                 target: Duration::from_millis(750),
             },

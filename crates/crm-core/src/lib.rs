@@ -56,6 +56,8 @@ mod erasure;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod keyslot;
 pub mod password;
 pub mod policy;
@@ -65,6 +67,7 @@ mod schema;
 pub mod secret;
 pub mod settings;
 mod store;
+pub mod test_hooks;
 #[cfg(test)]
 mod test_support;
 pub mod throttle;

@@ -37,11 +37,13 @@ pub(crate) fn add_user(owner: &mut Session, name: &str, role: &str) -> Result<()
     })
 }
 
-/// Signs `user` in on the vault in `dir`.
+/// Signs `user` in on the vault in `dir` (new slots it makes at the floor, as the vault's were).
 pub(crate) fn login(dir: &Path, user: &str) -> Result<Session> {
-    Vault::open(dir)?.unlock(&Credentials {
+    let mut session = Vault::open(dir)?.unlock(&Credentials {
         user: user.into(),
         password: Password::new(PASSWORD),
         key_file: None,
-    })
+    })?;
+    session.set_kdf_strength(KdfStrength::Floor);
+    Ok(session)
 }

@@ -1,5 +1,7 @@
 //! Vault behaviour on real files: creation, unlock, rotation phases, plaintext on disk.
 
+use std::fs::OpenOptions;
+
 use super::*;
 use std::time::Duration;
 

@@ -719,27 +719,34 @@ pub(crate) fn list(
         let field: Option<String> = row.get(8)?;
         let old_value: Option<String> = row.get(9)?;
         let new_value: Option<String> = row.get(10)?;
-        let visible = if old_value.is_none() && new_value.is_none() {
-            true
-        } else {
-            let level: i64 = row.get(11)?;
+        let action: String = row.get(5)?;
+        let level_then = u8::try_from(row.get::<_, i64>(11)?).unwrap_or(u8::MAX);
+        let mut may_see_at = |level_then: u8| {
             may_see(ValueTarget {
                 entity: entity.as_deref(),
                 record_id: record_id.as_deref(),
                 field: field.as_deref(),
-                level_then: u8::try_from(level).unwrap_or(u8::MAX),
-            })?
+                level_then,
+            })
         };
+        let visible = old_value.is_none() && new_value.is_none() || may_see_at(level_then)?;
         let mask = |value: Option<String>| {
             value.map(|value| if visible { value } else { MASKED.to_owned() })
         };
+        let mut detail = detail;
+        if let Some(reason_level) = reason_level(&action, level_then)
+            && !may_see_at(reason_level)?
+            && let Some(reason) = detail.get_mut("reason")
+        {
+            *reason = serde_json::Value::String(MASKED.to_owned());
+        }
         entries.push(AuditEntry {
             seq: row.get(0)?,
             at: row.get(1)?,
             user: row.get(2)?,
             role: row.get(3)?,
             workstation: row.get(4)?,
-            action: row.get(5)?,
+            action,
             entity,
             record_id,
             field,
@@ -752,6 +759,21 @@ pub(crate) fn list(
         }
     }
     Ok(entries)
+}
+
+/// The level at which the free-text reason of an entry is listed, for the actions whose reason
+/// a user typed about a person: a reveal's reason can quote the value revealed, so it is read
+/// as that value is; an erasure's names why a person asked to be forgotten, so it is at least
+/// Confidential, as personal data is. Auditors (Public clearance) see that a reason was given,
+/// not what it says; the owner reads it (docs/decisions.md).
+fn reason_level(action: &str, level_then: u8) -> Option<u8> {
+    match AuditAction::parse(action) {
+        Ok(AuditAction::Reveal) => Some(level_then),
+        Ok(AuditAction::Erase) => {
+            Some(level_then.max(crate::records::fields::Level::Confidential.as_u8()))
+        }
+        _ => None,
+    }
 }
 
 /// Whether `detail.ids` (a JSON array of ids, or a range string "1-5,9") names `wanted`.

@@ -924,3 +924,44 @@ fn alerts_are_shown_at_unlock_only_to_roles_that_read_the_trail() -> Result<()> 
     assert!(olivia.alerts_to_show()?.is_empty());
     Ok(())
 }
+
+/// Issue 19, item 9: an auditor (Public clearance) read the reasons of reveals and erasures in
+/// clear, and a reason can quote the value revealed or say why a person asked to be forgotten.
+/// They are masked like the value they accompany; the owner still reads them.
+#[test]
+fn reasons_of_reveals_and_erasures_are_masked_above_the_readers_clearance() -> Result<()> {
+    let dir = tempdir()?;
+    let mut olivia = owner_vault(dir.path())?;
+    add_user(&mut olivia, "ada", "Auditor")?;
+    let berg = olivia.create(
+        Entity::Contact,
+        &input(&[("last_name", "Berg"), ("birthday", "1980-04-02")]),
+    )?;
+    let holm = olivia.create(Entity::Contact, &input(&[("last_name", "Holm")]))?;
+    olivia.classify(
+        Entity::Contact,
+        "birthday",
+        Level::HighlyConfidential,
+        &mut |_| {},
+    )?;
+    let reveal_reason = "she said her birthday is 1980-04-02";
+    let erase_reason = "Holm asked to be forgotten after the divorce";
+    olivia.reveal(Entity::Contact, berg, "birthday", reveal_reason)?;
+    olivia.erase_contact(holm, erase_reason)?;
+    let reasons = |session: &Session| -> Result<Vec<String>> {
+        Ok(session
+            .audit_list(&crate::audit::AuditFilter::default())?
+            .into_iter()
+            .filter(|entry| entry.action == "reveal" || entry.action == "erase")
+            .map(|entry| entry.detail["reason"].as_str().unwrap_or("").to_owned())
+            .collect())
+    };
+    assert_eq!(reasons(&olivia)?, [erase_reason, reveal_reason]);
+    let ada = login(dir.path(), "ada")?;
+    assert_eq!(
+        reasons(&ada)?,
+        [crate::audit::MASKED, crate::audit::MASKED],
+        "the auditor sees that a reason was given, not what it says"
+    );
+    Ok(())
+}

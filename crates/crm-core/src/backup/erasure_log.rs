@@ -160,7 +160,7 @@ impl Session {
     }
 
     fn try_publish_erasure_log(&mut self) -> Result<()> {
-        let settings = self.backup_settings()?;
+        let settings = self.stored_backup_settings()?;
         if settings.destinations.is_empty() {
             return Ok(());
         }

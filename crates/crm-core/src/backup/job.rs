@@ -186,12 +186,7 @@ struct RunLock {
 impl RunLock {
     fn try_acquire(vault_dir: &Path) -> Result<Option<Self>> {
         let path = vault_dir.join(RUN_LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io(format!("opening {}", path.display())))?;
+        let file = crate::fsutil::open_private(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -207,7 +202,7 @@ impl Session {
     /// run-backups right.
     pub fn start_backup_now(&self, to: Option<&Path>) -> Result<BackupJob> {
         self.require_right(Right::RunBackups)?;
-        let settings = self.backup_settings()?;
+        let settings = self.stored_backup_settings()?;
         let targets = match to {
             Some(path) => vec![Target {
                 destination: path.to_path_buf(),
@@ -237,7 +232,7 @@ impl Session {
     /// when another process is making the scheduled backups right now. Any session may run
     /// it: a backup reveals nothing to the user who triggers it.
     pub fn start_due_backups(&self) -> Result<Option<BackupJob>> {
-        let settings = self.backup_settings()?;
+        let settings = self.stored_backup_settings()?;
         if settings.destinations.is_empty() {
             return Ok(None);
         }
@@ -313,7 +308,7 @@ impl Session {
         retention: Option<Retention>,
         run_lock: Option<RunLock>,
     ) -> Result<BackupJob> {
-        let settings = self.backup_settings()?;
+        let settings = self.stored_backup_settings()?;
         let recipients = self.backup_recipients(&settings);
         let erasures = crate::records::erase::read_log(&self.paths().dir)?;
         Ok(BackupJob {

@@ -122,6 +122,15 @@ impl Default for BackupSettings {
 }
 
 impl BackupSettings {
+    /// Reads settings as stored (JSON, older forms included); unreadable text is an error that
+    /// says so, never a panic (fuzzed in `crate::fuzz_tests`).
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|error| Error::Database {
+            message: format!("backup settings unreadable: {error}"),
+            source: Some(Box::new(error)),
+        })
+    }
+
     /// Checks every rule a saved setting must keep; the message says which and how to fix it.
     pub fn validate(&self) -> Result<()> {
         if self.destinations.len() > 2 {
@@ -306,8 +315,37 @@ pub struct DrillReport {
 }
 
 impl Session {
-    /// The owner's backup settings (defaults until set).
+    /// Refuses unless the user holds a backup right (run backups, manage backup settings or
+    /// restore): backup settings, destinations and recipients say where copies of every record
+    /// lie and who can open them, which is not every role's business.
+    pub(crate) fn require_backup_reader(&self) -> Result<()> {
+        let role = self.role()?;
+        if [
+            Right::RunBackups,
+            Right::ManageBackupSettings,
+            Right::Restore,
+        ]
+        .into_iter()
+        .any(|right| role.has(right))
+        {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "the {} role has no backup right: backup settings, destinations and recipients \
+                 are for roles that make, manage or restore backups",
+                role.name
+            )))
+        }
+    }
+
+    /// The owner's backup settings (defaults until set). Needs a backup right.
     pub fn backup_settings(&self) -> Result<BackupSettings> {
+        self.require_backup_reader()?;
+        self.stored_backup_settings()
+    }
+
+    /// The backup settings as stored, for the operations that check their own right first.
+    pub(crate) fn stored_backup_settings(&self) -> Result<BackupSettings> {
         let stored: Option<String> = self
             .store()
             .conn()
@@ -318,10 +356,7 @@ impl Session {
             )
             .optional()?;
         match stored {
-            Some(text) => serde_json::from_str(&text).map_err(|error| Error::Database {
-                message: format!("backup settings unreadable: {error}"),
-                source: Some(Box::new(error)),
-            }),
+            Some(text) => BackupSettings::from_json(&text),
             None => Ok(BackupSettings::default()),
         }
     }
@@ -333,7 +368,7 @@ impl Session {
     pub fn set_backup_settings(&mut self, settings: BackupSettings) -> Result<()> {
         self.require_right(Right::ManageBackupSettings)?;
         settings.validate()?;
-        let before = self.backup_settings()?;
+        let before = self.stored_backup_settings()?;
         for destination in &settings.destinations {
             if !before.destinations.contains(destination) {
                 destination::mark(destination, self.vault_id())?;
@@ -370,9 +405,10 @@ impl Session {
     }
 
     /// The newest verified backup present, the schedule, whether a run is due, and each
-    /// destination's state (an unplugged drive says so).
+    /// destination's state (an unplugged drive says so). Needs a backup right.
     pub fn backup_status(&self) -> Result<BackupStatus> {
-        let settings = self.backup_settings()?;
+        self.require_backup_reader()?;
+        let settings = self.stored_backup_settings()?;
         let now = Utc::now();
         let destinations = self.destination_states(&settings, now)?;
         let newest = destinations
@@ -504,13 +540,21 @@ impl Session {
 
     /// This vault's backups in `destination` (or in every configured destination that can be
     /// read), oldest first, with every backup directory whose manifest is damaged listed as
-    /// failed (and alerted on). Other vaults' backups in a shared folder are left out.
+    /// failed (and alerted on). Other vaults' backups in a shared folder are left out. Needs a
+    /// backup right.
     pub fn list_backups(&self, destination: Option<&Path>) -> Result<Vec<BackupInfo>> {
+        self.require_backup_reader()?;
+        self.backups_in(destination)
+    }
+
+    /// [`Session::list_backups`] without the right check, for operations that check their own
+    /// (`audit verify` compares the trail with the backups).
+    pub(crate) fn backups_in(&self, destination: Option<&Path>) -> Result<Vec<BackupInfo>> {
         let mut list = Vec::new();
         match destination {
             Some(path) => list.extend(destination::scan(path, self.vault_id())?),
             None => {
-                for path in self.backup_settings()?.destinations {
+                for path in self.stored_backup_settings()?.destinations {
                     match destination::scan(&path, self.vault_id()) {
                         Ok(found) => list.extend(found),
                         // An unplugged drive: `backup_status` reports it.
@@ -571,7 +615,7 @@ impl Session {
     ) -> Result<Vec<BackupInfo>> {
         self.require_right(Right::RunBackups)?;
         let mut results = Vec::new();
-        for listed in self.list_backups(None)? {
+        for listed in self.backups_in(None)? {
             if listed.vault_id.is_none() {
                 results.push(listed);
                 continue;
@@ -594,7 +638,8 @@ impl Session {
         Ok(results)
     }
 
-    /// Resolves a backup given as a path or as an id in the configured destinations.
+    /// Resolves a backup given as a path or as an id in the configured destinations (an id
+    /// needs a backup right).
     pub fn find_backup(&self, id_or_path: &str) -> Result<PathBuf> {
         let path = Path::new(id_or_path);
         if path.join(MANIFEST_FILE).is_file() {
@@ -617,7 +662,7 @@ impl Session {
     /// removed; failed backups are kept for inspection; other vaults' backups are untouched.
     pub fn prune_backups(&mut self, destination: Option<&Path>) -> Result<Vec<String>> {
         self.require_right(Right::RunBackups)?;
-        let settings = self.backup_settings()?;
+        let settings = self.stored_backup_settings()?;
         let destinations = match destination {
             Some(path) => vec![path.to_path_buf()],
             None => settings.destinations.clone(),
@@ -677,7 +722,7 @@ impl Session {
         let dir = match dir {
             Some(dir) => dir.to_path_buf(),
             None => self
-                .list_backups(None)?
+                .backups_in(None)?
                 .into_iter()
                 .rfind(|info| info.state == BackupState::Verified)
                 .map(|info| info.path)
@@ -722,7 +767,7 @@ impl Session {
     /// Every folder this vault backs up to: the configured destinations and those of recorded
     /// runs (`--to DIR`). `crm audit verify` compares the trail with the backups found there.
     pub(crate) fn known_backup_destinations(&self) -> Result<Vec<PathBuf>> {
-        let mut destinations = self.backup_settings()?.destinations;
+        let mut destinations = self.stored_backup_settings()?.destinations;
         let mut statement = self
             .store()
             .conn()

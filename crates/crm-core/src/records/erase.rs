@@ -74,11 +74,7 @@ pub(crate) fn append_log(dir: &Path, erasure: &Erasure) -> Result<()> {
     let mut line =
         serde_json::to_string(erasure).map_err(|error| Error::Invalid(error.to_string()))?;
     line.push('\n');
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(Error::io(format!("opening {}", path.display())))?;
+    let mut file = crate::fsutil::append_private(&path)?;
     file.write_all(line.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(Error::io(format!("writing {}", path.display())))

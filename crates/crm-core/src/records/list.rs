@@ -114,7 +114,7 @@ impl Session {
             }
             conditions.push(
                 "EXISTS (SELECT 1 FROM record_tags t JOIN tags g ON g.id = t.tag_id
-                 WHERE t.entity = ? AND t.record_id = r.id AND g.name = ?)"
+                 WHERE t.entity = ? AND t.record_id = r.id AND g.name = ? COLLATE NOCASE)"
                     .into(),
             );
             values.push(SqlValue::Text(entity.name().into()));

@@ -32,6 +32,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     search::PER_KIND_MIGRATION,
     records::OWNER_NAME_INDEXES,
     checkup::MIGRATION,
+    records::SPELLING_MIGRATION,
 ];
 
 /// The `user_version` a fully migrated database carries (one per migration).

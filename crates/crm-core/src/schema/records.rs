@@ -144,3 +144,29 @@ pub(crate) const OWNER_NAME_INDEXES: &str = "
 CREATE INDEX contacts_owner_last_name ON contacts (owner_id, last_name COLLATE NOCASE);
 CREATE INDEX companies_owner_name ON companies (owner_id, name COLLATE NOCASE);
 ";
+
+/// Tags, one row per spelling (the name was unique without case): tagging an own record with
+/// `VIP` no longer returns the `vip` of a tag used only on records out of the tagger's sight.
+/// `tags` is rebuilt as SQLite needs for a new collation, with `record_tags` rebuilt first so
+/// dropping the old table cascades to nothing.
+pub(crate) const SPELLING_MIGRATION: &str = "
+CREATE TABLE tag_spellings (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+) STRICT;
+INSERT INTO tag_spellings (id, name) SELECT id, name FROM tags;
+CREATE TABLE record_tags_new (
+    entity    TEXT NOT NULL,
+    record_id INTEGER NOT NULL,
+    tag_id    INTEGER NOT NULL REFERENCES tag_spellings (id) ON DELETE CASCADE,
+    PRIMARY KEY (entity, record_id, tag_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO record_tags_new (entity, record_id, tag_id)
+    SELECT entity, record_id, tag_id FROM record_tags;
+DROP TABLE record_tags;
+DROP TABLE tags;
+ALTER TABLE tag_spellings RENAME TO tags;
+ALTER TABLE record_tags_new RENAME TO record_tags;
+CREATE INDEX record_tags_by_tag ON record_tags (tag_id, entity);
+CREATE INDEX tags_by_name_nocase ON tags (name COLLATE NOCASE);
+";

@@ -74,6 +74,9 @@ impl Store {
     /// Creates a new database file at `path` keyed with `key` and brings it to the current
     /// schema.
     pub(crate) fn create(path: &Path, key: &DataKey, migrations: Migrations) -> Result<Self> {
+        // SQLite would create the file with its default mode (0644 under the usual umask), and
+        // the `-wal` and `-shm` files after it with the same: make it owner-only first.
+        drop(fsutil::open_private(path)?);
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -95,6 +98,11 @@ impl Store {
             return Err(OpenFailure::Damaged(Error::damaged(
                 "the database file is missing",
             )));
+        }
+        // A vault made by an older version may have world-readable files: owner-only from now.
+        for suffix in ["", "-wal", "-shm"] {
+            fsutil::restrict_if_present(&with_suffix(path, suffix))
+                .map_err(OpenFailure::Damaged)?;
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
             .map_err(|error| OpenFailure::Damaged(error.into()))?;

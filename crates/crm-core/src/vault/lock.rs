@@ -1,11 +1,12 @@
 //! The advisory lock on `vault.lock`: shared while a session is open, exclusive during a key
 //! rotation (which replaces the database file under everyone's feet).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::fsutil;
 
 #[derive(Debug)]
 pub(super) struct VaultLock {
@@ -14,12 +15,7 @@ pub(super) struct VaultLock {
 
 impl VaultLock {
     pub(super) fn shared(path: &Path) -> Result<Self> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(Error::io("opening vault.lock"))?;
+        let file = fsutil::open_private(path)?;
         // A rotation holds the lock exclusively for as long as re-encryption takes; wait.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {

@@ -33,7 +33,6 @@ use self::lock::VaultLock;
 use self::session::write_head;
 use self::users::load_active_user;
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -529,12 +528,7 @@ fn update_slots(
     cached: &mut KeySlotFile,
     change: impl FnOnce(&mut KeySlotFile) -> Result<()>,
 ) -> Result<()> {
-    let guard = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&paths.slots_lock)
-        .map_err(Error::io("opening keyslots.lock"))?;
+    let guard = fsutil::open_private(&paths.slots_lock)?;
     guard
         .lock()
         .map_err(Error::io("locking the key-slot file"))?;

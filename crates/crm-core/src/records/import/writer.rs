@@ -10,11 +10,12 @@
 //! `cells` (sorting and parsing a row's cells), `links` (company, contact, deal and stage by
 //! name), `dedupe` (which existing record a row updates).
 
+use rusqlite::Transaction;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Transaction, params};
 
 use super::super::fields::{Entity, Kind, Level};
 use super::super::pipeline::Outcome;
+use super::super::tags;
 use super::super::write::{Nulls, RecordWriter, Stamp, email_key};
 use super::super::{EffectiveField, Stored, parse_value, search, set_custom, view};
 mod cells;
@@ -169,6 +170,8 @@ pub(crate) struct RowWriter {
     lists_sql: Option<String>,
     /// How many later-email indexes have entries (grows as the import writes contacts).
     later_emails: std::cell::Cell<usize>,
+    /// Where the importer sees tags: a tag takes a spelling they can see, else theirs.
+    tag_sight: tags::TagSight,
 }
 
 fn scope_of(
@@ -278,6 +281,7 @@ impl RowWriter {
             later_emails: std::cell::Cell::new(lookup::later_emails_in_use(
                 session.store().conn(),
             )?),
+            tag_sight: session.tag_sight(entity)?,
         })
     }
 
@@ -567,13 +571,7 @@ impl RowWriter {
 
     fn add_tags(&self, tx: &Transaction<'_>, id: i64, tags: &[&str]) -> Result<()> {
         for tag in tags {
-            tx.prepare_cached("INSERT OR IGNORE INTO tags (name) VALUES (?1)")?
-                .execute([tag])?;
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO record_tags (entity, record_id, tag_id)
-                 SELECT ?1, ?2, id FROM tags WHERE name = ?3",
-            )?
-            .execute(params![self.entity.name(), id, tag])?;
+            tags::link_tag(tx, &self.tag_sight, id, tag)?;
         }
         Ok(())
     }
