@@ -68,6 +68,7 @@ const COMMANDS: &[&str] = &[
     "import_records",
     "explain_schedule",
     "check_backup_recipient",
+    "security_checkup",
 ];
 
 fn main() {

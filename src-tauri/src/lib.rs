@@ -93,6 +93,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             backup_now,
             verify_backup,
             files::restore_backup,
+            security_checkup,
             audit_actions,
             audit_entries,
             verify_audit_chain,

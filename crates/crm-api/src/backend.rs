@@ -20,6 +20,7 @@ use crate::records::{
     DashboardView, DependentsChoice, FieldInfo, FieldInput, ListFilter, RecordDetail, RecordPage,
     RecordRights, SearchResult, StageEdit, StageInfo,
 };
+use crate::security::SecurityCheckup;
 use crate::settings::{
     AutoLockPolicy, CustomFieldEdit, FieldLevel, NewCustomField, RoleCatalog, RoleForm,
     RoleKeyFilePolicy,
@@ -217,6 +218,10 @@ pub trait Backend: Send + Sync {
         identity: SecretText,
         password: Password,
     ) -> ApiResult<RestoreDone>;
+
+    // --- security ------------------------------------------------------------------------
+    /// Runs the security checkup now, with the score's history.
+    fn security_checkup(&self) -> ApiResult<SecurityCheckup>;
 
     // --- audit ----------------------------------------------------------------------------
     /// Action names for the filter menu.

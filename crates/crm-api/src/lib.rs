@@ -9,7 +9,7 @@
 //!           LocalBackend          RemoteBackend (later)
 //!      (session in this process)   (TLS to the office server)
 //!                   |
-//!        use-case modules: records, users, settings, transfer, backup, audit, vault
+//!        use-case modules: records, users, settings, transfer, backup, audit, security, vault
 //!                   |
 //!                crm-core (Session: every rule, every check, the audit trail)
 //! ```
@@ -40,6 +40,7 @@ pub mod error;
 pub mod events;
 pub mod local;
 pub mod records;
+pub mod security;
 pub mod settings;
 pub mod transfer;
 pub mod users;

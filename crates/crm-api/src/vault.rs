@@ -40,6 +40,8 @@ pub struct SessionInfo {
     pub can_manage_backup_settings: bool,
     /// May restore a backup into a new vault.
     pub can_restore: bool,
+    /// May run the security checkup.
+    pub can_run_checkup: bool,
     /// Failed unlock attempts since this user's previous unlock (shown once after unlock).
     pub failed_unlocks: u32,
     /// Warnings about the vault (e.g. a repaired key-slot copy).
@@ -125,6 +127,7 @@ pub fn session_info(session: &mut Session, auto_lock_secs: u64) -> ApiResult<Ses
         can_run_backups: role.has(Right::RunBackups),
         can_manage_backup_settings: role.has(Right::ManageBackupSettings),
         can_restore: role.has(Right::Restore),
+        can_run_checkup: session.may_run_security_checkup()?,
         failed_unlocks: count(session.failed_unlocks().len()),
         warnings: session.warnings().to_vec(),
         alerts: session

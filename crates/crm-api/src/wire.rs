@@ -168,6 +168,8 @@ use_cases! {
     "restore_backup" RestoreArgs { request: crate::backup::RestoreRequest, identity: String, password: String } =>
         |b, client| b.restore_backup(request, SecretText::from_string(identity), Password::new(password));
 
+    "security_checkup" SecurityCheckupArgs {} => |b, client| b.security_checkup();
+
     "audit_actions" AuditActionsArgs {} => |b, client| Ok(b.audit_actions());
     "audit_entries" AuditEntriesArgs { query: crate::audit::AuditQuery } => |b, client| b.audit_entries(query);
     "verify_audit_chain" VerifyChainArgs {} => |b, client| b.verify_audit_chain();

@@ -14,6 +14,7 @@ use crm_api::records::{
     DashboardView, DependentsChoice, FieldInfo, FieldInput, ListFilter, RecordDetail, RecordPage,
     RecordRights, SearchResult, StageEdit, StageInfo,
 };
+use crm_api::security::SecurityCheckup;
 use crm_api::settings::{
     AutoLockPolicy, CustomFieldEdit, FieldLevel, NewCustomField, RoleCatalog, RoleForm,
     RoleKeyFilePolicy,
@@ -190,6 +191,8 @@ commands! {
     /// Re-verifies one backup in full.
     verify_backup(path: String) -> BackupRow => |b| b.verify_backup(&path);
 
+    /// Runs the security checkup now, with the score's history.
+    security_checkup() -> SecurityCheckup => |b| b.security_checkup();
     /// Audit entries matching the filters, newest first.
     audit_entries(query: AuditQuery) -> Vec<AuditRow> => |b| b.audit_entries(query);
     /// Checks the whole chain.

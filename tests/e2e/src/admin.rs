@@ -392,3 +392,25 @@ pub(crate) async fn restored_vault_opens_with_the_data(ui: &Ui) -> Fallible<()> 
         .await?;
     Ok(())
 }
+
+/// Run by the owner, signed in: the security checkup rates the vault out of 100, lists each
+/// finding with why it matters and its fix, and keeps the score's history.
+pub(crate) async fn owner_runs_the_security_checkup(ui: &Ui) -> Fallible<()> {
+    ui.click("#nav-checkup").await?;
+    ui.wait_text("[data-testid=checkup-score]", "/100").await?;
+    let page = ui.text("[data-testid=security-checkup]").await?;
+    assert!(
+        page.contains("Fix:"),
+        "findings say how to fix them: {page}"
+    );
+    assert!(
+        page.contains("Meets standard"),
+        "passing checks are listed: {page}"
+    );
+    ui.click("#run-checkup").await?;
+    ui.wait_text("[data-testid=security-checkup]", "Score history")
+        .await?;
+    ui.screenshot("33-security-checkup").await?;
+    ui.click("#nav-overview").await?;
+    Ok(())
+}

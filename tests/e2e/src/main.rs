@@ -344,6 +344,7 @@ async fn flow(ui: &Ui, key_file: &Path, scratch: &Path) -> Fallible<PathBuf> {
     admin::owner_renames_a_pipeline_stage(ui).await?;
     let restored = admin::owner_backs_up_and_restores(ui, scratch, &identity_file).await?;
     admin::owner_reviews_the_audit_trail(ui).await?;
+    admin::owner_runs_the_security_checkup(ui).await?;
 
     // The Sales Representative: no owner settings, in the navigation or through the IPC.
     ui.click("#lock").await?;

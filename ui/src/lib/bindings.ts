@@ -145,6 +145,8 @@ export const commands = {
 	 *  The restore runs where the vault is; this window stays on its own vault.
 	 */
 	restoreBackup: (backup: string, identityFile: string, to: string, password: string, moveAside: boolean) => typedError<RestoreDone_Serialize, ApiError_Serialize>(__TAURI_INVOKE("restore_backup", { backup, identityFile, to, password, moveAside })),
+	/**  Runs the security checkup now, with the score's history. */
+	securityCheckup: () => typedError<SecurityCheckup_Serialize, ApiError_Serialize>(__TAURI_INVOKE("security_checkup")),
 	/**  Action names for the audit filter. */
 	auditActions: () => __TAURI_INVOKE<string[]>("audit_actions"),
 	/**  Audit entries matching the filters, newest first. */
@@ -569,6 +571,42 @@ export type ChainCheck_Serialize = {
 	backups: string,
 	/**  Findings that do not break the chain but need a person's attention. */
 	warnings: string[],
+};
+
+/**  A check's outcome. */
+export type CheckRating = 
+/**  A high-risk check fails. */
+"high_risk" | 
+/**  A medium-risk check fails. */
+"medium_risk" | 
+/**  The check passes. */
+"meets_standard";
+
+/**  How much a failing check weighs. */
+export type CheckRisk = 
+/**  Failing exposes customer data or loses it for good. */
+"high" | 
+/**  Failing weakens a defence or delays finding out. */
+"medium";
+
+/**  One check as the screen shows it. */
+export type CheckRow = {
+	/**  Its stable id (`privileged_key_files`, …). */
+	id: string,
+	/**  Its class. */
+	risk: CheckRisk,
+	/**  Its outcome. */
+	rating: CheckRating,
+	/**  Its weight in the score. */
+	weight: number,
+	/**  The standard, in a line. */
+	title: string,
+	/**  Why it matters. */
+	why: string,
+	/**  The one action that fixes it. */
+	fix: string,
+	/**  What fails it (users, roles, files, destinations); empty when it passes. */
+	subjects: string[],
 };
 
 /**  A column and the field it goes to. */
@@ -1653,6 +1691,16 @@ export type Scope =
 /**  Every record. */
 "all";
 
+/**  One past run. */
+export type ScorePoint = {
+	/**  When it ran (RFC 3339). */
+	at: string,
+	/**  Who ran it. */
+	checked_by: string,
+	/**  Its score. */
+	score: number,
+};
+
 /**  One search result. */
 export type SearchResult = SearchResult_Serialize | SearchResult_Deserialize;
 
@@ -1680,6 +1728,41 @@ export type SearchResult_Serialize = {
 	subtitle: string | null,
 };
 
+/**  A checkup and the runs before it. */
+export type SecurityCheckup = SecurityCheckup_Serialize | SecurityCheckup_Deserialize;
+
+/**  A checkup and the runs before it. */
+export type SecurityCheckup_Deserialize = {
+	/**  0 to 100. */
+	score: number,
+	/**  The previous run's score, if any. */
+	previous_score?: number | null,
+	/**  When it ran (RFC 3339). */
+	checked_at: string,
+	/**  How many checks fail. */
+	findings: number,
+	/**  Every check, failing ones first. */
+	checks: CheckRow[],
+	/**  The latest runs, newest first (this one included). */
+	history: ScorePoint[],
+};
+
+/**  A checkup and the runs before it. */
+export type SecurityCheckup_Serialize = {
+	/**  0 to 100. */
+	score: number,
+	/**  The previous run's score, if any. */
+	previous_score: number | null,
+	/**  When it ran (RFC 3339). */
+	checked_at: string,
+	/**  How many checks fail. */
+	findings: number,
+	/**  Every check, failing ones first. */
+	checks: CheckRow[],
+	/**  The latest runs, newest first (this one included). */
+	history: ScorePoint[],
+};
+
 /**  Who is signed in and what the shell lets them open. */
 export type SessionInfo = SessionInfo_Serialize | SessionInfo_Deserialize;
 
@@ -1701,6 +1784,8 @@ export type SessionInfo_Deserialize = {
 	can_manage_backup_settings: boolean,
 	/**  May restore a backup into a new vault. */
 	can_restore: boolean,
+	/**  May run the security checkup. */
+	can_run_checkup: boolean,
 	/**  Failed unlock attempts since this user's previous unlock (shown once after unlock). */
 	failed_unlocks: number,
 	/**  Warnings about the vault (e.g. a repaired key-slot copy). */
@@ -1732,6 +1817,8 @@ export type SessionInfo_Serialize = {
 	can_manage_backup_settings: boolean,
 	/**  May restore a backup into a new vault. */
 	can_restore: boolean,
+	/**  May run the security checkup. */
+	can_run_checkup: boolean,
 	/**  Failed unlock attempts since this user's previous unlock (shown once after unlock). */
 	failed_unlocks: number,
 	/**  Warnings about the vault (e.g. a repaired key-slot copy). */

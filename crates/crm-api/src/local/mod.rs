@@ -33,6 +33,7 @@ use crate::records::{
     self, DashboardView, DependentsChoice, FieldInfo, FieldInput, ListFilter, RecordDetail,
     RecordPage, RecordRights, SearchResult, StageEdit, StageInfo,
 };
+use crate::security::{self, SecurityCheckup};
 use crate::settings::{
     self, AutoLockPolicy, CustomFieldEdit, FieldLevel, NewCustomField, RoleCatalog, RoleForm,
     RoleKeyFilePolicy,
@@ -530,6 +531,10 @@ impl Backend for LocalBackend {
         // first run) until the user saves it and confirms.
         *self.host.recovery() = Some(recovery);
         Ok(done)
+    }
+
+    fn security_checkup(&self) -> ApiResult<SecurityCheckup> {
+        self.session(security::security_checkup)
     }
 
     fn audit_actions(&self) -> Vec<String> {

@@ -328,9 +328,14 @@ impl Session {
     }
 
     /// The checkup names users and re-verifies the trail: it needs both rights.
-    fn require_checkup_rights(&self) -> Result<()> {
+    /// Whether this session's role may run the checkup (front ends show its screen only then).
+    pub fn may_run_security_checkup(&self) -> Result<bool> {
         let role = self.role()?;
-        if role.has(Right::ManageUsers) && role.has(Right::ViewAudit) {
+        Ok(role.has(Right::ManageUsers) && role.has(Right::ViewAudit))
+    }
+
+    fn require_checkup_rights(&self) -> Result<()> {
+        if self.may_run_security_checkup()? {
             Ok(())
         } else {
             Err(Error::Forbidden(

@@ -34,11 +34,7 @@ pub(crate) struct TagSight {
 }
 
 /// Another spelling of `tag` that the reader of `sight` sees on some record, oldest first.
-fn visible_spelling(
-    conn: &Connection,
-    sight: &TagSight,
-    tag: &str,
-) -> Result<Option<String>> {
+fn visible_spelling(conn: &Connection, sight: &TagSight, tag: &str) -> Result<Option<String>> {
     let sql = format!(
         "SELECT g.name FROM tags g WHERE g.name = ? COLLATE NOCASE AND EXISTS (
              SELECT 1 FROM record_tags t JOIN {} r ON r.id = t.record_id
